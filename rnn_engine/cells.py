@@ -1,0 +1,118 @@
+"""Vanilla RNN, GRU and LSTM cells written from their equations, with PyTorch's parameter layout."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def rnn_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None, relu: bool) -> Tensor:
+    """One vanilla RNN step; `gi` is the input projection W_ih x + b_ih (b_hh too when b_hh is None)."""
+    # with b_hh already folded into gi, the step is a single addmm
+    pre = torch.addmm(gi, h, w_hh_t) if b_hh is None else gi + torch.addmm(b_hh, h, w_hh_t)
+    return torch.relu(pre) if relu else torch.tanh(pre)
+
+
+def gru_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None) -> Tensor:
+    """One GRU step, gates r, z, n; the reset gate scales (W_hn h + b_hn) as torch does."""
+    gh = h @ w_hh_t if b_hh is None else torch.addmm(b_hh, h, w_hh_t)
+    i_r, i_z, i_n = gi.chunk(3, dim=-1)
+    h_r, h_z, h_n = gh.chunk(3, dim=-1)
+    r = torch.sigmoid(i_r + h_r)
+    z = torch.sigmoid(i_z + h_z)
+    n = torch.tanh(i_n + r * h_n)
+    # h' = (1 - z) * n + z * h, written so that it is one fused lerp
+    return torch.lerp(n, h, z)
+
+
+def lstm_step(
+    gi: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor, b_hh: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """One LSTM step, gates i, f, g, o; returns (h', c'). b_hh may be pre-added to gi."""
+    gates = torch.addmm(gi, h, w_hh_t) if b_hh is None else gi + torch.addmm(b_hh, h, w_hh_t)
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h = torch.sigmoid(o) * torch.tanh(c)
+    return h, c
+
+
+class _Cell(nn.Module):
+    """Shared parameter layout of the three cells (weight_ih, weight_hh, bias_ih, bias_hh)."""
+
+    mode = "rnn"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__()
+        g = GATES[self.mode] * hidden_size
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(g, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(g, hidden_size))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(g))
+            self.bias_hh = nn.Parameter(torch.empty(g))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # the same U(-1/sqrt(H), 1/sqrt(H)) torch uses, so untrained models behave alike
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def _project(self, x: Tensor) -> Tensor:
+        if self.bias_ih is None:
+            return x @ self.weight_ih.t()
+        return torch.addmm(self.bias_ih, x, self.weight_ih.t())
+
+    def _zeros(self, x: Tensor) -> Tensor:
+        return x.new_zeros(x.shape[0], self.hidden_size)
+
+
+class RNNCell(_Cell):
+    """Elman cell: h' = act(W_ih x + b_ih + W_hh h + b_hh), act in {tanh, relu}."""
+
+    mode = "rnn"
+
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', not {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, bias)
+
+    def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
+        h = self._zeros(x) if h is None else h
+        relu = self.nonlinearity == "relu"
+        return rnn_step(self._project(x), h, self.weight_hh.t(), self.bias_hh, relu)
+
+
+class GRUCell(_Cell):
+    """Gated recurrent unit with PyTorch's gate order (r, z, n)."""
+
+    mode = "gru"
+
+    def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
+        h = self._zeros(x) if h is None else h
+        return gru_step(self._project(x), h, self.weight_hh.t(), self.bias_hh)
+
+
+class LSTMCell(_Cell):
+    """Long short-term memory cell with PyTorch's gate order (i, f, g, o)."""
+
+    mode = "lstm"
+
+    def forward(
+        self, x: Tensor, state: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        if state is None:
+            state = (self._zeros(x), self._zeros(x))
+        h, c = state
+        return lstm_step(self._project(x), h, c, self.weight_hh.t(), self.bias_hh)

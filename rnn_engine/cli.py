@@ -1,0 +1,267 @@
+"""Headless command line: train, train-names, sample and classify, for scripts and SSH."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .config import ConfigError, RunConfig, default_config, field_info, parse_value
+from .events import EpochFinished, Event, RunPaused, StepFinished
+
+# config fields that are not flags of the training commands (set by the command itself)
+_NOT_FLAGS = {"task", "data", "dedupe"}
+# shorter flag names people expect; the long form stays accepted
+_ALIASES = {"num_layers": "--layers", "time_budget": "--time-budget"}
+
+
+class CliError(Exception):
+    """A one-line error for the user; exit status 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that raises CliError with one line instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:  # one line, no usage block
+        raise CliError(f"{self.prog}: {message}")
+
+
+def _add_config_flags(p: argparse.ArgumentParser, task: str) -> None:
+    defaults = default_config(task)
+    for name, kind, _, help_text, choices in field_info():
+        if name in _NOT_FLAGS:
+            continue
+        flags = ["--" + name.replace("_", "-")]
+        if name in _ALIASES and _ALIASES[name] not in flags:
+            flags.insert(0, _ALIASES[name])
+        default = getattr(defaults, name)
+        p.add_argument(*flags, dest=name, default=None, metavar=kind.upper(), choices=None,
+                       help=f"{help_text} (default {default}{'; ' + '|'.join(choices) if choices else ''})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="workbench", description="RNN Workbench: train recurrent networks from "
+                     "scratch. With no command, opens the terminal workbench.")
+    sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
+
+    t = sub.add_parser("train", help="train a character language model on a text file")
+    t.add_argument("--corpus", required=True, help="any UTF-8 text file")
+    t.add_argument("--encoding", default="utf-8", help="text encoding of the corpus (default utf-8)")
+    t.add_argument("--errors", default="strict", choices=["strict", "replace", "ignore"],
+                   help="what to do with undecodable bytes (default strict: stop with the byte offset)")
+    _add_common(t)
+    _add_config_flags(t, "charlm")
+
+    n = sub.add_parser("train-names", help="train the surname → language classifier")
+    n.add_argument("--data", required=True, help="directory of <Language>.txt files, one name per line")
+    n.add_argument("--dedupe", action="store_true", help="drop repeated (name, language) pairs first")
+    _add_common(n)
+    _add_config_flags(n, "names")
+
+    s = sub.add_parser("sample", help="generate text from a char-LM checkpoint")
+    s.add_argument("checkpoint", help="a .pt file or a run directory (uses its last.pt)")
+    s.add_argument("--prime", default="", help="text the model reads before it starts writing")
+    s.add_argument("--length", type=int, default=500)
+    s.add_argument("--temperature", type=float, default=0.8)
+    s.add_argument("--top-k", type=int, default=0)
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--device", default="cpu")
+
+    c = sub.add_parser("classify", help="top-k languages for surnames, from a names checkpoint")
+    c.add_argument("checkpoint")
+    c.add_argument("names", nargs="+", metavar="NAME")
+    c.add_argument("--top-k", type=int, default=3)
+    c.add_argument("--device", default="cpu")
+    c.add_argument("--json", action="store_true")
+
+    return parser
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
+    p.add_argument("--runs-dir", default="runs", help="where runs/<run-id>/ is written")
+    p.add_argument("--resume", default=None, help="checkpoint or run directory to continue from")
+
+
+def _config_from_args(args: argparse.Namespace, task: str, data: str) -> RunConfig:
+    values = {name: getattr(args, name) for name, *_ in field_info()
+              if name not in _NOT_FLAGS and getattr(args, name, None) is not None}
+    base = default_config(task, data=data, dedupe=bool(getattr(args, "dedupe", False)))
+    limits = {"epochs", "time_budget"} & set(values)
+    if len(limits) == 1:
+        # naming one of the two limits means "only that limit"
+        other = ({"epochs", "time_budget"} - limits).pop()
+        base = base.updated(**{other: type(getattr(base, other))(0)})
+    return RunConfig.from_strings(values, base)
+
+
+class Progress:
+    """A one-line progress bar with ETA on stderr, redrawn at most a few times a second."""
+
+    def __init__(self, stream: Any = sys.stderr, width: int = 28) -> None:
+        self.stream = stream
+        self.width = width
+        self.last = 0.0
+        self.tty = stream.isatty()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StepFinished):
+            now = time.monotonic()
+            if now - self.last < (0.2 if self.tty else 10.0):
+                return
+            self.last = now
+            done = int(event.progress * self.width)
+            eta = _clock(event.eta) if event.eta >= 0 else "--:--"
+            line = (f"[{'#' * done}{'.' * (self.width - done)}] {event.progress:4.0%} step {event.step} "
+                    f"epoch {event.epoch} loss {event.loss:.3f} |g| {event.grad_norm:.2f} "
+                    f"{event.items_per_s:,.0f}/s ETA {eta}")
+            self.stream.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
+            self.stream.flush()
+        elif isinstance(event, EpochFinished):
+            self._newline()
+            acc = f" accuracy {event.val_accuracy:.1%}" if event.val_accuracy is not None else ""
+            self.stream.write(f"epoch {event.epoch}: train {event.train_loss:.4f} "
+                              f"val {event.val_loss:.4f}{acc}\n")
+            if event.sample:
+                self.stream.write(_indent(event.sample[:400]) + "\n")
+        elif isinstance(event, RunPaused):
+            self._newline()
+            self.stream.write(f"paused: {event.reason}\n")
+
+    def _newline(self) -> None:
+        if self.tty and self.last:
+            self.stream.write("\n")
+            self.last = 0.0
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def _install_stop_handlers(controls: Any) -> None:
+    """SIGINT, SIGTERM and SIGHUP stop at the next batch boundary and save; a second SIGINT aborts."""
+    def handler(signum: int, frame: Any) -> None:
+        if controls.stopped and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        controls.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, handler)
+
+
+def _train(args: argparse.Namespace, task: str) -> int:
+    from .controls import Controls
+    from .data import CharCorpus
+    from .trainer import Trainer
+
+    data_path = args.corpus if task == "charlm" else args.data
+    config = _config_from_args(args, task, data_path)
+    data = None
+    if task == "charlm":
+        data = CharCorpus.from_file(data_path, args.encoding, args.errors)
+    controls = Controls()
+    sink = None if args.json else Progress()
+    trainer = Trainer(config, sink=sink, runs_dir=args.runs_dir, controls=controls,
+                      resume=args.resume, data=data)
+    _install_stop_handlers(controls)
+    if not args.json:
+        print(f"run {trainer.run_id} on {trainer.device}: {config.cell} {config.num_layers}x"
+              f"{config.hidden_size}, {sum(p.numel() for p in trainer.model.parameters()):,} parameters",
+              file=sys.stderr)
+    summary = trainer.run()
+    if args.json:
+        print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                          for k, v in summary.items()}))
+    else:
+        keys = ("val_loss", "train_loss", "chars_per_s") if task == "charlm" else \
+            ("test_accuracy", "balanced_accuracy", "test_loss", "names_per_s")
+        print("  ".join(f"{k} {summary[k]:.4f}" if isinstance(summary[k], float) else f"{k} {summary[k]}"
+                        for k in keys))
+        print(f"checkpoint {summary['checkpoint']}")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from .checkpoint import load
+    from .sampling import generate
+    from .trainer import resolve_device
+
+    if args.length < 0:
+        raise CliError("sample: --length must be >= 0")
+    if not (args.temperature > 0 and math.isfinite(args.temperature)):
+        raise CliError("sample: --temperature must be a number > 0")
+    ck = load(args.checkpoint)
+    if ck.config.task != "charlm":
+        raise CliError(f"sample: {args.checkpoint} is a name classifier; use 'workbench classify'")
+    model = ck.build_model(resolve_device(args.device))
+    g = torch.Generator()
+    g.manual_seed(args.seed if args.seed is not None else int(time.time_ns() % 2**31))
+    print(generate(model, ck.vocab, args.length, args.prime, args.temperature, args.top_k, g))
+    return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from .checkpoint import load
+    from .sampling import classify
+    from .trainer import resolve_device
+
+    ck = load(args.checkpoint)
+    if ck.config.task != "names":
+        raise CliError(f"classify: {args.checkpoint} is a language model; use 'workbench sample'")
+    model = ck.build_model(resolve_device(args.device))
+    results = classify(model, ck.vocab, ck.labels, args.names, args.top_k)
+    if args.json:
+        print(json.dumps({n: [[lab, round(p, 6)] for lab, p in r] for n, r in zip(args.names, results)}))
+        return 0
+    for name, r in zip(args.names, results):
+        print(f"{name}: " + ", ".join(f"{lab} {p:.1%}" for lab, p in r))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .checkpoint import CheckpointError
+    from .data import DataError
+    from .trainer import DeviceError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            build_parser().print_help()
+            return 0
+        if args.command == "train":
+            return _train(args, "charlm")
+        if args.command == "train-names":
+            return _train(args, "names")
+        if args.command == "sample":
+            return _sample(args)
+        if args.command == "classify":
+            return _classify(args)
+        raise CliError(f"unknown command {args.command}")
+    except ConfigError as exc:
+        flags = "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in exc.errors.items())
+        print(f"workbench: invalid settings: {flags}", file=sys.stderr)
+        return 2
+    except (CliError, DataError, CheckpointError, DeviceError) as exc:
+        print(f"workbench: {exc}" if not str(exc).startswith("workbench") else str(exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nworkbench: interrupted", file=sys.stderr)
+        return 130
+
+
+__all__ = ["main", "build_parser", "parse_value"]

@@ -1,0 +1,184 @@
+"""Every hyperparameter in one dataclass: defaults, help text, parsing and field-named validation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from typing import Any
+
+TASKS = ("charlm", "names")
+CELLS = ("rnn", "gru", "lstm")
+NONLINEARITIES = ("tanh", "relu")
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+SCHEDULES = ("cosine", "constant")
+
+# hyperparameters the trainer can change between two batches without rebuilding anything
+LIVE_FIELDS = frozenset({"lr", "clip", "temperature", "top_k", "weight_decay", "sample_length"})
+
+
+def _f(default: Any, help: str, choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices, **kw})
+
+
+class ConfigError(ValueError):
+    """Invalid hyperparameters; `errors` maps each bad field to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A training run: task, data, model shape, optimisation, sampling and budget."""
+
+    task: str = _f("charlm", "what to train: a character language model or the name classifier", TASKS)
+    data: str = _f("", "corpus file (charlm) or directory of <Language>.txt files (names)")
+    cell: str = _f("gru", "recurrent cell", CELLS)
+    nonlinearity: str = _f("tanh", "activation of the vanilla RNN cell", NONLINEARITIES)
+    hidden_size: int = _f(512, "hidden units per layer")
+    num_layers: int = _f(1, "stacked recurrent layers")
+    dropout: float = _f(0.0, "dropout between layers and before the head, in [0, 1)")
+    seq_len: int = _f(100, "truncated-BPTT window in characters (charlm)")
+    batch_size: int = _f(64, "parallel streams (charlm) or names per batch")
+    optimizer: str = _f("adam", "optimiser", OPTIMIZERS)
+    lr: float = _f(3e-3, "learning rate")
+    lr_schedule: str = _f("cosine", "cosine decays lr to 10% over the budget", SCHEDULES)
+    weight_decay: float = _f(0.0, "weight decay (L2 for sgd/rmsprop/adam, decoupled for adamw)")
+    clip: float = _f(5.0, "clip the gradient norm to this value; 0 turns clipping off")
+    epochs: int = _f(0, "passes over the training data; 0 means until the time budget")
+    time_budget: float = _f(300.0, "seconds of training; 0 means until the epochs are done")
+    seed: int = _f(1234, "random seed for initialisation, batching and sampling")
+    device: str = _f("auto", "cpu, cuda, cuda:N, mps or auto")
+    temperature: float = _f(0.8, "sampling temperature for the generated text")
+    top_k: int = _f(0, "sample from the k likeliest characters; 0 means all")
+    sample_length: int = _f(300, "characters generated after each epoch")
+    eval_every: int = _f(0, "also measure validation loss every N steps; 0 means per epoch only")
+    dedupe: bool = _f(False, "drop repeated (name, language) pairs before splitting (names)")
+    dtype: str = _f("float32", "parameter dtype", ("float32", "float64"))
+
+    def validate(self) -> dict[str, str]:
+        """Errors by field name; empty when the config can run."""
+        e: dict[str, str] = {}
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            value = getattr(self, f.name)
+            if choices and value not in choices:
+                e[f.name] = f"must be one of {', '.join(choices)}"
+            elif isinstance(value, float) and not math.isfinite(value):
+                e[f.name] = "must be a finite number"
+
+        def check(name: str, ok: bool, msg: str) -> None:
+            if name not in e and not ok:
+                e[name] = msg
+
+        check("hidden_size", 1 <= self.hidden_size <= 8192, "must be between 1 and 8192")
+        check("num_layers", 1 <= self.num_layers <= 16, "must be between 1 and 16")
+        check("dropout", 0.0 <= self.dropout < 1.0, "must be in [0, 1)")
+        check("seq_len", 1 <= self.seq_len <= 100_000, "must be between 1 and 100000")
+        check("batch_size", 1 <= self.batch_size <= 65_536, "must be between 1 and 65536")
+        check("lr", 0.0 < self.lr <= 10.0, "must be > 0 and at most 10")
+        check("weight_decay", 0.0 <= self.weight_decay <= 1.0, "must be in [0, 1]")
+        check("clip", self.clip >= 0.0, "must be >= 0 (0 turns clipping off)")
+        check("epochs", self.epochs >= 0, "must be >= 0")
+        check("time_budget", self.time_budget >= 0.0, "must be >= 0 seconds")
+        check("seed", 0 <= self.seed < 2**63, "must be a non-negative integer")
+        check("temperature", 0.0 < self.temperature <= 100.0, "must be > 0")
+        check("top_k", self.top_k >= 0, "must be >= 0")
+        check("sample_length", 0 <= self.sample_length <= 100_000, "must be between 0 and 100000")
+        check("eval_every", self.eval_every >= 0, "must be >= 0")
+        dev = self.device
+        check("device", dev in ("auto", "cpu", "cuda", "mps") or
+              (dev.startswith("cuda:") and dev[5:].isdigit()), "must be cpu, cuda, cuda:N, mps or auto")
+        if "hidden_size" not in e and "batch_size" not in e and "seq_len" not in e:
+            # activations kept for backward: about 8 tensors of B x T x H per layer, 4 bytes each
+            t = self.seq_len if self.task == "charlm" else 32
+            need = 8 * self.batch_size * t * self.hidden_size * self.num_layers * 4
+            check("batch_size", need <= 16 * 2**30,
+                  f"batch_size x seq_len x hidden_size needs ~{need / 2**30:.0f} GiB of activations")
+        return e
+
+    def checked(self) -> RunConfig:
+        """Self, or ConfigError naming every bad field."""
+        errors = self.validate()
+        if errors:
+            raise ConfigError(errors)
+        return self
+
+    def updated(self, **changes: Any) -> RunConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    @classmethod
+    def from_strings(cls, values: dict[str, str], base: RunConfig | None = None) -> RunConfig:
+        """Parse text from a form or command line; raises ConfigError naming every bad field."""
+        base = base or cls()
+        parsed: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for f in fields(cls):
+            if f.name not in values:
+                continue
+            try:
+                parsed[f.name] = parse_value(f.type, values[f.name])
+            except ValueError as exc:
+                errors[f.name] = str(exc)
+        if errors:
+            raise ConfigError(errors)
+        return replace(base, **parsed).checked()
+
+
+# the name classifier learns from far less data per step than the LM; these fit it better
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "charlm": {},
+    "names": {"hidden_size": 256, "num_layers": 2, "batch_size": 64, "lr": 3e-3, "epochs": 8,
+              "time_budget": 0.0, "dropout": 0.3},
+}
+
+
+def default_config(task: str = "charlm", **overrides: Any) -> RunConfig:
+    """The defaults for a task, with overrides applied (not validated)."""
+    return replace(RunConfig(task=task), **{**TASK_DEFAULTS.get(task, {}), **overrides})
+
+
+def parse_value(kind: Any, text: str) -> Any:
+    """Turn a field's text into its type, with a message a person can act on."""
+    kind = getattr(kind, "__name__", kind)
+    text = str(text).strip()
+    if kind == "int":
+        try:
+            return int(text.replace("_", ""))
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+    if kind == "float":
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+    if kind == "bool":
+        low = text.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"{text!r} is not yes/no")
+    return text
+
+
+def field_info() -> list[tuple[str, str, Any, str, tuple[str, ...] | None]]:
+    """(name, type name, default, help, choices) for each field, for CLI flags and UI forms."""
+    out = []
+    for f in fields(RunConfig):
+        default = f.default if f.default is not MISSING else None
+        kind = getattr(f.type, "__name__", f.type)
+        out.append((f.name, kind, default, f.metadata["help"], f.metadata.get("choices")))
+    return out

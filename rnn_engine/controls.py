@@ -1,0 +1,134 @@
+"""Thread-safe requests to a running trainer, honoured at the next batch boundary."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from .config import LIVE_FIELDS
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    prime: str
+    temperature: float
+    length: int
+    top_k: int = 0
+
+
+@dataclass(frozen=True)
+class ClassifyRequest:
+    names: tuple[str, ...]
+    top_k: int
+
+
+class Controls:
+    """Pause, resume, single step, stop, live hyperparameters, device switch and on-demand queries.
+
+    Any thread may call these; the trainer reads them between batches, so a request takes effect
+    after at most one batch and never in the middle of a backward pass.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._paused = False
+        self._stop = False
+        self._single_steps = 0
+        self._updates: dict[str, Any] = {}
+        self._device: str | None = None
+        self._queries: list[SampleRequest | ClassifyRequest] = []
+
+    # -- requests -------------------------------------------------------------------------------
+    def pause(self) -> None:
+        with self._lock:
+            self._paused = True
+
+    def resume(self) -> None:
+        with self._wake:
+            self._paused = False
+            self._wake.notify_all()
+
+    def toggle_pause(self) -> bool:
+        """Flip pause; returns True when now paused."""
+        with self._wake:
+            self._paused = not self._paused
+            self._wake.notify_all()
+            return self._paused
+
+    def step_once(self) -> None:
+        """While paused, let exactly one more batch run."""
+        with self._wake:
+            self._single_steps += 1
+            self._wake.notify_all()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stop = True
+            self._wake.notify_all()
+
+    def apply(self, **changes: Any) -> None:
+        """Queue hyperparameter changes; only those in LIVE_FIELDS can change mid-run."""
+        fixed = sorted(set(changes) - LIVE_FIELDS)
+        if fixed:
+            raise ValueError(f"{', '.join(fixed)} cannot change mid-run; restart the run instead")
+        with self._wake:
+            self._updates.update(changes)
+            self._wake.notify_all()
+
+    def switch_device(self, device: str) -> None:
+        with self._wake:
+            self._device = device
+            self._wake.notify_all()
+
+    def request_sample(self, prime: str = "", temperature: float = 0.8, length: int = 300,
+                       top_k: int = 0) -> None:
+        with self._wake:
+            self._queries.append(SampleRequest(prime, temperature, length, top_k))
+            self._wake.notify_all()
+
+    def request_classify(self, names: list[str], top_k: int = 5) -> None:
+        with self._wake:
+            # only the newest query matters while someone is typing
+            self._queries = [q for q in self._queries if not isinstance(q, ClassifyRequest)]
+            self._queries.append(ClassifyRequest(tuple(names), top_k))
+            self._wake.notify_all()
+
+    # -- what the trainer reads -----------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop
+
+    def take_updates(self) -> dict[str, Any]:
+        with self._lock:
+            out, self._updates = self._updates, {}
+            return out
+
+    def take_device(self) -> str | None:
+        with self._lock:
+            out, self._device = self._device, None
+            return out
+
+    def take_queries(self) -> list[SampleRequest | ClassifyRequest]:
+        with self._lock:
+            out, self._queries = self._queries, []
+            return out
+
+    def take_single_step(self) -> bool:
+        with self._lock:
+            if self._single_steps:
+                self._single_steps -= 1
+                return True
+            return False
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until any request arrives or `timeout` passes (used while paused)."""
+        with self._wake:
+            if not (self._stop or not self._paused or self._single_steps or self._updates
+                    or self._device or self._queries):
+                self._wake.wait(timeout)

@@ -1,0 +1,151 @@
+"""Small immutable events the trainer reports, named in the past tense, and their JSON lines."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every trainer event; `to_json` gives one line of runs/<id>/events.jsonl."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": type(self).__name__, **asdict(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(_finite(self.to_dict()), separators=(",", ":"))
+
+
+def _finite(value: Any) -> Any:
+    # JSON has no NaN/inf; keep them readable as strings
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    run_id: str
+    run_dir: str
+    task: str
+    config: dict
+    device: str
+    parameters: int
+    train_items: int
+    val_items: int
+    resumed_from_step: int = 0
+
+
+@dataclass(frozen=True)
+class StepFinished(Event):
+    step: int
+    epoch: int
+    loss: float
+    grad_norm: float  # total norm before clipping
+    clipped_norm: float  # after clipping
+    lr: float
+    items_per_s: float  # characters/s (charlm) or names/s (names), smoothed
+    elapsed: float
+    progress: float  # 0..1 of the epoch or time budget, whichever ends the run
+    eta: float  # seconds left, or -1 when unknown
+
+
+@dataclass(frozen=True)
+class Evaluated(Event):
+    step: int
+    epoch: int
+    val_loss: float
+    val_accuracy: float | None = None  # names only
+    balanced_accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class EpochFinished(Event):
+    epoch: int
+    step: int
+    train_loss: float
+    val_loss: float
+    sample: str = ""
+    temperature: float = 0.0
+    val_accuracy: float | None = None
+    balanced_accuracy: float | None = None
+    confusion: list = field(default_factory=list)  # names: rows = true class, columns = predicted
+    labels: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GradientsMeasured(Event):
+    step: int
+    total: float
+    per_param: dict
+    per_layer: dict
+    per_timestep: list  # ‖∂L_T/∂h_t‖ for t = 1..T of the top layer
+
+
+@dataclass(frozen=True)
+class RunPaused(Event):
+    step: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RunResumed(Event):
+    step: int
+
+
+@dataclass(frozen=True)
+class HyperparametersApplied(Event):
+    step: int
+    changes: dict
+
+
+@dataclass(frozen=True)
+class DeviceSwitched(Event):
+    step: int
+    device: str
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    step: int
+    path: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Sampled(Event):
+    step: int
+    text: str
+    temperature: float
+    prime: str = ""
+
+
+@dataclass(frozen=True)
+class Classified(Event):
+    step: int
+    names: list
+    results: list  # per name: [(language, probability), ...] likeliest first
+
+
+@dataclass(frozen=True)
+class RunFailed(Event):
+    step: int
+    error: str
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    step: int
+    reason: str  # "completed", "stopped"
+    summary: dict
+
+
+Sink = Callable[[Event], None]

@@ -1,0 +1,81 @@
+"""The two models: a character language model and a surname → language classifier."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .recurrent import Recurrent, State
+
+
+class CharLM(nn.Module):
+    """Characters → Recurrent → linear head over the vocabulary.
+
+    Layer 0 takes character ids directly: `weight_ih_l0` (gates·H × V) is the embedding and the
+    input projection fused into one table, so the input side of every step is a gather.
+    """
+
+    def __init__(self, vocab_size: int, cell: str = "gru", hidden_size: int = 512,
+                 num_layers: int = 1, nonlinearity: str = "tanh", dropout: float = 0.0) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.rnn = Recurrent(cell, vocab_size, hidden_size, num_layers, nonlinearity,
+                             dropout=dropout)
+        self.dropout = dropout
+        self.head = nn.Linear(hidden_size, vocab_size)
+        # U(-1, 1) is the scale of an N(0, 1) embedding seen through a linear layer; torch's
+        # 1/sqrt(H) bound here starts every input near zero and was measured to learn slower
+        nn.init.uniform_(self.rnn.weight_ih_l0, -1.0, 1.0)
+
+    def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """tokens (T, B) → logits (T, B, V) and the final state."""
+        out, state = self.rnn(tokens, state)
+        if self.dropout and self.training:
+            out = F.dropout(out, self.dropout, training=True)
+        return self.head(out), state
+
+
+class NameClassifier(nn.Module):
+    """Characters of a name → Recurrent → state after the name's last character → class logits."""
+
+    def __init__(self, vocab_size: int, num_classes: int, cell: str = "gru",
+                 hidden_size: int = 256, num_layers: int = 1, nonlinearity: str = "tanh",
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.num_classes = num_classes
+        self.rnn = Recurrent(cell, vocab_size, hidden_size, num_layers, nonlinearity,
+                             dropout=dropout)
+        self.dropout = dropout
+        self.head = nn.Linear(hidden_size, num_classes)
+        nn.init.uniform_(self.rnn.weight_ih_l0, -1.0, 1.0)
+
+    def forward(self, tokens: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """tokens (T, B) padded, lengths (B,) → logits (B, C)."""
+        _, h_n = self.rnn(tokens, None, lengths)
+        h = h_n[0] if isinstance(h_n, tuple) else h_n
+        last = h[-1]
+        if self.dropout and self.training:
+            last = F.dropout(last, self.dropout, training=True)
+        return self.head(last)
+
+
+def detach_state(state: State) -> State:
+    """Cut the graph at a window boundary (truncated BPTT) but keep the values."""
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)  # type: ignore[return-value]
+    return state.detach()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def state_to(state: State | None, device: torch.device) -> State | None:
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.to(device) for s in state)  # type: ignore[return-value]
+    return state.to(device)

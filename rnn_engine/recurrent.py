@@ -1,0 +1,184 @@
+"""`Recurrent`: a stack of hand-written cells over a sequence, a drop-in for torch.nn.RNN/GRU/LSTM."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .cells import GATES, gru_step, lstm_step, rnn_step
+
+State = Tensor | tuple[Tensor, Tensor]
+
+
+class Recurrent(nn.Module):
+    """Multi-layer RNN/GRU/LSTM whose state_dict keys and shapes equal torch.nn's for the same arguments.
+
+    `forward(input, hx=None, lengths=None)` returns `(output, h_n)`, or `(output, (h_n, c_n))` for
+    LSTM, with torch's shapes. Two additions: `input` may be a tensor of integer token ids, in which
+    case layer 0 reads column `id` of `weight_ih_l0` (the same as a one-hot input of width
+    `input_size`, without building it), and `lengths` gives each sequence's true length so `h_n`
+    holds the state at its last real step and padded outputs are zero.
+    """
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        mode = mode.lower()
+        if mode not in GATES:
+            raise ValueError(f"mode must be one of rnn, gru, lstm, not {mode!r}")
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', not {nonlinearity!r}")
+        if num_layers < 1 or hidden_size < 1 or input_size < 1:
+            raise ValueError("input_size, hidden_size and num_layers must be positive")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), not {dropout}")
+        self.mode = mode
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.nonlinearity = nonlinearity
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = dropout
+        # when a list, the top layer's h_t of every step is appended (diagnostics reads their grads)
+        self.recorded_states: list[Tensor] | None = None
+        g = GATES[mode] * hidden_size
+        for layer in range(num_layers):
+            width = input_size if layer == 0 else hidden_size
+            self.register_parameter(f"weight_ih_l{layer}", nn.Parameter(torch.empty(g, width)))
+            self.register_parameter(f"weight_hh_l{layer}", nn.Parameter(torch.empty(g, hidden_size)))
+            if bias:
+                self.register_parameter(f"bias_ih_l{layer}", nn.Parameter(torch.empty(g)))
+                self.register_parameter(f"bias_hh_l{layer}", nn.Parameter(torch.empty(g)))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def layer_parameters(self, layer: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer."""
+        get = lambda name: getattr(self, f"{name}_l{layer}", None)  # noqa: E731
+        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+
+    def extra_repr(self) -> str:
+        s = f"{self.mode}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+        if self.mode == "rnn":
+            s += f", nonlinearity={self.nonlinearity!r}"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        return s + (", batch_first=True" if self.batch_first else "")
+
+    def initial_state(self, batch: int, device: torch.device | str | None = None,
+                      dtype: torch.dtype | None = None) -> State:
+        """Zero state shaped like torch's h_0 (and c_0 for LSTM)."""
+        p = self.weight_hh_l0
+        h = torch.zeros(self.num_layers, batch, self.hidden_size,
+                        device=device or p.device, dtype=dtype or p.dtype)
+        return (h, h.clone()) if self.mode == "lstm" else h
+
+    def forward(
+        self, input: Tensor, hx: State | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, State]:
+        tokens = not input.is_floating_point()
+        unbatched = input.dim() == (1 if tokens else 2)
+        if unbatched:
+            input = input.unsqueeze(1)
+            if hx is not None:
+                hx = tuple(s.unsqueeze(1) for s in hx) if isinstance(hx, tuple) else hx.unsqueeze(1)
+        elif self.batch_first:
+            input = input.transpose(0, 1)
+        steps, batch = input.shape[0], input.shape[1]
+        if hx is None:
+            dtype = None if tokens else input.dtype
+            hx = self.initial_state(batch, input.device, dtype)
+        h0, c0 = hx if isinstance(hx, tuple) else (hx, None)
+        mask = None
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths, device=input.device)
+            # mask[t, b] is True while step t is inside sequence b
+            mask = (torch.arange(steps, device=input.device)[:, None] < lengths[None, :]).unsqueeze(-1)
+
+        layer_input = input
+        h_last, c_last = [], []
+        for layer in range(self.num_layers):
+            if layer > 0 and self.dropout and self.training:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+            out, h, c = self._run_layer(layer, layer_input, h0[layer],
+                                        None if c0 is None else c0[layer], mask,
+                                        record=layer == self.num_layers - 1)
+            h_last.append(h)
+            if c is not None:
+                c_last.append(c)
+            layer_input = out
+
+        output = layer_input
+        h_n: State = torch.stack(h_last)
+        if self.mode == "lstm":
+            h_n = (h_n, torch.stack(c_last))
+        if unbatched:
+            output = output.squeeze(1)
+            h_n = tuple(s.squeeze(1) for s in h_n) if isinstance(h_n, tuple) else h_n.squeeze(1)
+        elif self.batch_first:
+            output = output.transpose(0, 1)
+        return output, h_n
+
+    def _project(self, layer: int, x: Tensor) -> Tensor:
+        """W_ih x + b_ih for every step at once, with b_hh folded in where the cell allows it."""
+        w_ih, _, b_ih, b_hh = self.layer_parameters(layer)
+        if not x.is_floating_point():
+            # an id selects a column of W_ih: the fused embedding + input projection
+            gi = F.embedding(x, w_ih.t())
+            if b_ih is not None:
+                gi = gi + b_ih
+        else:
+            flat = x.reshape(-1, x.shape[-1])
+            gi = flat @ w_ih.t() if b_ih is None else torch.addmm(b_ih, flat, w_ih.t())
+            gi = gi.view(x.shape[0], x.shape[1], -1)
+        if b_hh is not None and self.mode != "gru":
+            gi = gi + b_hh
+        return gi
+
+    def _run_layer(
+        self, layer: int, x: Tensor, h: Tensor, c: Tensor | None, mask: Tensor | None, record: bool
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        _, w_hh, _, b_hh = self.layer_parameters(layer)
+        w_hh_t = w_hh.t()
+        gi_all = self._project(layer, x)
+        recorded = self.recorded_states if record else None
+        relu = self.nonlinearity == "relu"
+        outputs = []
+        # unbind(0) hands out views in one call; indexing gi_all[t] per step was measured slower
+        for t, gi in enumerate(gi_all.unbind(0)):
+            if self.mode == "rnn":
+                h_new, c_new = rnn_step(gi, h, w_hh_t, None, relu), None
+            elif self.mode == "gru":
+                h_new, c_new = gru_step(gi, h, w_hh_t, b_hh), None
+            else:
+                h_new, c_new = lstm_step(gi, h, c, w_hh_t, None)
+            if mask is not None:
+                m = mask[t]
+                h_new = torch.where(m, h_new, h)
+                if c_new is not None:
+                    c_new = torch.where(m, c_new, c)
+            h, c = h_new, c_new
+            if recorded is not None:
+                recorded.append(h)
+            outputs.append(h)
+        output = torch.stack(outputs)
+        if mask is not None:
+            output = output * mask
+        return output, h, c

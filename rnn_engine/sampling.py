@@ -1,0 +1,77 @@
+"""Text generation (temperature, top-k, priming text) and top-k prediction for the classifier."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .data import Vocab, pad_batch
+from .models import CharLM, NameClassifier
+
+
+def next_token_distribution(logits: Tensor, temperature: float, top_k: int = 0) -> Tensor:
+    """Probabilities after temperature scaling and keeping the top_k logits (0 keeps all)."""
+    if temperature <= 0:
+        raise ValueError("temperature must be > 0")
+    logits = logits.double() / temperature
+    if 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return torch.softmax(logits, dim=-1)
+
+
+@torch.no_grad()
+def generate(model: CharLM, vocab: Vocab, length: int = 300, prime: str = "",
+             temperature: float = 0.8, top_k: int = 0,
+             generator: torch.Generator | None = None) -> str:
+    """`prime` followed by `length` sampled characters; unknown prime characters read as unknown."""
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        if not prime:
+            prime = "\n" if "\n" in vocab.stoi else vocab.itos[min(1, len(vocab) - 1)]
+            shown = ""
+        else:
+            shown = prime
+        ids = vocab.encode(prime).to(device).view(-1, 1)
+        logits, state = model(ids)
+        last = logits[-1, 0]
+        out: list[int] = []
+        # sampling on the CPU keeps a seeded generator reproducible on any device
+        for _ in range(length):
+            last = last.cpu()
+            if len(vocab) > 1:
+                last = last.clone()
+                last[0] = float("-inf")  # never emit the unknown symbol
+            probs = next_token_distribution(last, temperature, top_k)
+            nxt = int(torch.multinomial(probs, 1, generator=generator))
+            out.append(nxt)
+            logits, state = model(torch.tensor([[nxt]], device=device), state)
+            last = logits[-1, 0]
+        return shown + vocab.decode(out)
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def classify(model: NameClassifier, vocab: Vocab, labels: list[str], names: list[str],
+             top_k: int = 3) -> list[list[tuple[str, float]]]:
+    """For each name, its top_k (language, probability) pairs, likeliest first."""
+    from .data import normalise_name
+
+    if not names:
+        return []
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        clean = [normalise_name(n) for n in names]
+        x, lengths = pad_batch(clean, vocab)
+        probs = torch.softmax(model(x.to(device), lengths.to(device)).double(), dim=-1).cpu()
+        k = max(1, min(top_k, len(labels)))
+        values, idx = probs.topk(k, dim=-1)
+        return [[(labels[i], float(v)) for v, i in zip(vs.tolist(), ix.tolist())]
+                for vs, ix in zip(values, idx)]
+    finally:
+        model.train(was_training)

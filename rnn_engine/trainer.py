@@ -1,0 +1,574 @@
+"""`Trainer`: owns model, optimiser, data and device for either task and reports through events."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import checkpoint as ckpt_io
+from .config import ConfigError, RunConfig
+from .controls import ClassifyRequest, Controls, SampleRequest
+from .data import CharCorpus, DataError, NamesData, StreamBatches, bucketed_batches
+from .diagnostics import grad_norms, is_finite, timestep_grad_norms
+from .events import (
+    CheckpointSaved,
+    Classified,
+    DeviceSwitched,
+    EpochFinished,
+    Evaluated,
+    Event,
+    GradientsMeasured,
+    HyperparametersApplied,
+    RunFailed,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+    Sampled,
+    Sink,
+    StepFinished,
+)
+from .models import count_parameters, detach_state, state_to
+from .sampling import classify, generate
+
+
+class DeviceError(RuntimeError):
+    """A device that is absent or failed, with what happened and where the run stays."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """torch.device for a config value; DeviceError when that device is not present."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {name!r}: CUDA is not available on this machine "
+                              f"(torch {torch.__version__}); use --device cpu")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise DeviceError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise DeviceError("device 'mps': Apple MPS is not available on this machine; use --device cpu")
+    return torch.device(name)
+
+
+def available_devices() -> dict[str, str]:
+    """Every device kind with '' when usable or the reason it is not."""
+    out = {"cpu": ""}
+    out["cuda"] = "" if torch.cuda.is_available() else "no CUDA device or CPU-only torch build"
+    mps = getattr(torch.backends, "mps", None)
+    out["mps"] = "" if mps and mps.is_available() else "Apple MPS not present"
+    return out
+
+
+def new_run_id(config: RunConfig) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{config.task}-{config.cell}-{secrets.token_hex(2)}"
+
+
+class Trainer:
+    """Trains a CharLM on a corpus or a NameClassifier on a names directory.
+
+    Construction loads data and builds the model, so bad input fails before anything runs.
+    `run()` trains until the epochs or the time budget are used up or `controls.stop()` is called,
+    reporting every step, evaluation, sample, checkpoint and pause to `sink` and to
+    `runs/<run-id>/events.jsonl`. It never prints.
+    """
+
+    def __init__(self, config: RunConfig, sink: Sink | None = None, runs_dir: str | os.PathLike = "runs",
+                 controls: Controls | None = None, resume: str | os.PathLike | None = None,
+                 run_id: str | None = None, data: CharCorpus | NamesData | None = None,
+                 diag_every: int = 50) -> None:
+        resumed = ckpt_io.load(resume) if resume else None
+        if resumed is not None:
+            # the architecture comes from the checkpoint; budget and live settings from the caller
+            keep = ("cell", "hidden_size", "num_layers", "nonlinearity", "task", "dtype")
+            config = config.updated(**{k: getattr(resumed.config, k) for k in keep})
+            if not config.data:
+                config = config.updated(data=resumed.config.data)
+        errors = config.validate()
+        if errors:
+            raise ConfigError(errors)
+        if not config.data and data is None:
+            raise ConfigError({"data": "no corpus file or names directory given"})
+        self.config = config
+        self.sink = sink
+        self.controls = controls or Controls()
+        self.diag_every = diag_every
+        self.device = resolve_device(config.device)
+        self.dtype = torch.float64 if config.dtype == "float64" else torch.float32
+        torch.manual_seed(config.seed)
+        self.rng = random.Random(config.seed)
+
+        self.corpus: CharCorpus | None = None
+        self.names: NamesData | None = None
+        if config.task == "charlm":
+            self.corpus = data if isinstance(data, CharCorpus) else CharCorpus.from_file(config.data)
+            if resumed is not None:
+                self._adopt_vocab(resumed)
+            self.corpus.check_fits(config.batch_size, config.seq_len)
+            self.vocab = self.corpus.vocab
+            self.labels: list[str] = []
+        else:
+            self.names = data if isinstance(data, NamesData) else NamesData.from_dir(
+                config.data, seed=config.seed, dedupe=config.dedupe)
+            if resumed is not None:
+                self._adopt_vocab(resumed)
+            self.vocab = self.names.vocab
+            self.labels = self.names.labels
+
+        self.model: nn.Module = ckpt_io.build_model(config, len(self.vocab), len(self.labels))
+        self.model.to(device=self.device, dtype=self.dtype)
+        self.optimizer = self._make_optimizer()
+        self.step = 0
+        self.epoch = 0
+        self.window = 0  # next batch index inside the epoch (charlm)
+        self.best_val_loss = math.inf
+        self.elapsed_before = 0.0
+        if resumed is not None:
+            self._restore(resumed)
+        self.run_id = run_id or new_run_id(config)
+        self.run_dir = Path(runs_dir) / self.run_id
+        self._events_file = None
+        self._needs_restore = False
+        self._state = None  # carried hidden state (charlm)
+        self._recent_losses: list[float] = []
+        self._last_val: dict[str, Any] = {}
+        self._last_val_step = -1
+        self._train_time = 0.0
+        self._train_items = 0
+        self._rate = 0.0
+        self._started = 0.0
+        self._paused_time = 0.0
+
+    # -- setup helpers ------------------------------------------------------------------------------
+    def _adopt_vocab(self, resumed: ckpt_io.Checkpoint) -> None:
+        """Encode this data with the checkpoint's vocabulary so ids keep their meaning."""
+        if self.corpus is not None:
+            vocab = resumed.vocab
+            text_train = self.corpus.vocab.decode(self.corpus.train)
+            text_val = self.corpus.vocab.decode(self.corpus.val)
+            self.corpus = CharCorpus(vocab, vocab.encode(text_train), vocab.encode(text_val),
+                                     self.corpus.source)
+        elif self.names is not None:
+            if resumed.labels != self.names.labels:
+                raise ckpt_io.CheckpointError(
+                    f"checkpoint languages {resumed.labels} differ from the data's {self.names.labels}")
+            self.names.vocab = resumed.vocab
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        c = self.config
+        params = self.model.parameters()
+        if c.optimizer == "adam":
+            return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        if c.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+        if c.optimizer == "rmsprop":
+            return torch.optim.RMSprop(params, lr=c.lr, weight_decay=c.weight_decay)
+        return torch.optim.SGD(params, lr=c.lr, momentum=0.9, weight_decay=c.weight_decay)
+
+    def _restore(self, resumed: ckpt_io.Checkpoint) -> None:
+        try:
+            self.model.load_state_dict(resumed.model_state)
+        except RuntimeError as exc:
+            raise ckpt_io.CheckpointError(
+                f"checkpoint does not fit this model: {str(exc).strip().splitlines()[-1].strip()}") from None
+        if resumed.optimizer_state and resumed.config.optimizer == self.config.optimizer:
+            self.optimizer.load_state_dict(resumed.optimizer_state)
+            self._move_optimizer_state(self.device)
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.config.lr
+                group["weight_decay"] = self.config.weight_decay
+        self.step = resumed.step
+        self.epoch = resumed.epoch
+        self.window = int(resumed.extra.get("window", 0))
+        self.best_val_loss = resumed.best_val_loss
+        self.elapsed_before = float(resumed.extra.get("elapsed", 0.0))
+        self._resumed_step = resumed.step
+
+    # -- reporting ----------------------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        if self._events_file is not None:
+            self._events_file.write(event.to_json() + "\n")
+            self._events_file.flush()
+        if self.sink is not None:
+            self.sink(event)
+
+    @property
+    def items_name(self) -> str:
+        return "chars" if self.config.task == "charlm" else "names"
+
+    def elapsed(self) -> float:
+        if not self._started:
+            return self.elapsed_before
+        return self.elapsed_before + time.perf_counter() - self._started - self._paused_time
+
+    def progress(self) -> float:
+        """Fraction of the run done: the larger of the epoch and time-budget fractions."""
+        c = self.config
+        parts = []
+        if c.time_budget > 0:
+            parts.append(self.elapsed() / c.time_budget)
+        if c.epochs > 0:
+            per_epoch = max(1, self.batches_per_epoch())
+            done = self.epoch * per_epoch + self.window
+            parts.append(done / (c.epochs * per_epoch))
+        return min(1.0, max(parts)) if parts else 0.0
+
+    def batches_per_epoch(self) -> int:
+        c = self.config
+        if self.corpus is not None:
+            return len(StreamBatches(self.corpus.train, c.batch_size, c.seq_len))
+        assert self.names is not None
+        return math.ceil(len(self.names.train) / c.batch_size)
+
+    def lr_now(self) -> float:
+        c = self.config
+        if c.lr_schedule == "constant" or (c.epochs == 0 and c.time_budget == 0):
+            return c.lr
+        # cosine from lr down to lr/10 over the run; the last stretch at a small lr helps most
+        return c.lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * self.progress())))
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        """Train until done or stopped; returns the summary also sent in RunFinished."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        self._events_file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
+        self.model.train()
+        self._started = time.perf_counter()
+        reason = "completed"
+        try:
+            self.emit(RunStarted(
+                self.run_id, str(self.run_dir), self.config.task, self.config.to_dict(), str(self.device),
+                count_parameters(self.model),
+                len(self.corpus.train) if self.corpus is not None else len(self.names.train),
+                len(self.corpus.val) if self.corpus is not None else len(self.names.test),
+                getattr(self, "_resumed_step", 0)))
+            reason = self._loop()
+            summary = self.finish(reason)
+            return summary
+        except Exception as exc:
+            self.emit(RunFailed(self.step, f"{type(exc).__name__}: {exc}"))
+            raise
+        finally:
+            self._events_file.close()
+            self._events_file = None
+
+    def _loop(self) -> str:
+        c = self.config
+        while True:
+            if c.epochs > 0 and self.epoch >= c.epochs:
+                return "completed"
+            batches = self._epoch_batches()
+            for batch in batches:
+                outcome = self._between_batches()
+                if outcome == "stop":
+                    return "stopped"
+                self.train_step(batch)
+                self.window += 1
+                if c.time_budget > 0 and self.elapsed() >= c.time_budget:
+                    return "completed"
+            self.end_epoch()
+
+    def _epoch_batches(self) -> Iterator[Any]:
+        c = self.config
+        if self.corpus is not None:
+            stream = StreamBatches(self.corpus.train, c.batch_size, c.seq_len)
+            if self.window == 0:
+                self._state = None
+            for i in range(self.window, len(stream)):
+                yield stream.window(i)
+        else:
+            assert self.names is not None
+            rng = random.Random(c.seed * 1000 + self.epoch)
+            batches = list(bucketed_batches(self.names.train, c.batch_size, self.names.vocab, rng))
+            yield from batches[self.window:]
+
+    def _between_batches(self) -> str:
+        """Honour controls; blocks while paused. Returns 'stop' or 'go'."""
+        ctl = self.controls
+        was_paused = False
+        while True:
+            self._apply_updates()
+            self._answer_queries()
+            if ctl.stopped:
+                return "stop"
+            if not ctl.paused:
+                break
+            if ctl.take_single_step():
+                return "go"
+            if not was_paused:
+                was_paused = True
+                pause_start = time.perf_counter()
+                self.emit(RunPaused(self.step, "paused by user"))
+            ctl.wait(0.1)
+        if was_paused:
+            self._paused_time += time.perf_counter() - pause_start
+            if self._needs_restore:
+                self._restore_last_good()
+            self.emit(RunResumed(self.step))
+        return "go"
+
+    def _apply_updates(self) -> None:
+        changes = self.controls.take_updates()
+        if changes:
+            merged = self.config.updated(**changes)
+            errors = {k: v for k, v in merged.validate().items() if k in changes}
+            if errors:
+                rejected = "; ".join(f"{k} {v}" for k, v in errors.items())
+                self.emit(RunPaused(self.step, f"rejected: {rejected}"))
+                changes = {k: v for k, v in changes.items() if k not in errors}
+                merged = self.config.updated(**changes)
+            if changes:
+                self.config = merged
+                for group in self.optimizer.param_groups:
+                    group["weight_decay"] = self.config.weight_decay
+                self.emit(HyperparametersApplied(self.step, changes))
+        device = self.controls.take_device()
+        if device:
+            self.switch_device(device)
+
+    def switch_device(self, name: str) -> None:
+        """Move model, optimiser state and carried hidden state together; stay put on failure."""
+        old = self.device
+        try:
+            target = resolve_device(name)
+            self.model.to(target)
+            self._move_optimizer_state(target)
+            self._state = state_to(self._state, target)
+            if target.type == "cuda":
+                torch.cuda.synchronize(target)
+        except (DeviceError, RuntimeError) as exc:
+            self.model.to(old)
+            self._move_optimizer_state(old)
+            self._state = state_to(self._state, old)
+            msg = str(exc).splitlines()[0]
+            self.emit(RunPaused(self.step, f"could not switch to {name}: {msg}; still on {old}"))
+            self.controls.pause()
+            return
+        self.device = target
+        self.config = self.config.updated(device=name)
+        self.emit(DeviceSwitched(self.step, str(target)))
+
+    def _move_optimizer_state(self, device: torch.device) -> None:
+        for state in self.optimizer.state.values():
+            for key, value in state.items():
+                # Adam keeps 'step' on the CPU unless capturable; leave it there
+                if isinstance(value, Tensor) and key != "step":
+                    state[key] = value.to(device)
+
+    def _answer_queries(self) -> None:
+        for q in self.controls.take_queries():
+            if isinstance(q, SampleRequest) and self.corpus is not None:
+                g = torch.Generator().manual_seed(self.rng.randrange(2**31))
+                text = generate(self.model, self.vocab, q.length, q.prime, q.temperature, q.top_k, g)
+                self.emit(Sampled(self.step, text, q.temperature, q.prime))
+            elif isinstance(q, ClassifyRequest) and self.names is not None:
+                results = classify(self.model, self.vocab, self.labels, list(q.names), q.top_k)
+                self.emit(Classified(self.step, list(q.names), results))
+
+    def train_step(self, batch: Any) -> None:
+        """One optimisation step on one batch, with NaN/inf protection and reporting."""
+        c = self.config
+        t0 = time.perf_counter()
+        lr = self.lr_now()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        if self.corpus is not None:
+            x, y = batch
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            state = None if self._state is None else detach_state(self._state)
+            start_state = state
+            logits, new_state = self.model(x, state)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            items, lengths = x.numel(), None
+        else:
+            x, lengths, y = batch
+            x, lengths, y = x.to(self.device), lengths.to(self.device), y.to(self.device)
+            logits = self.model(x, lengths)
+            loss = F.cross_entropy(logits, y)
+            items = y.numel()
+            new_state = start_state = None
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        measure = self.diag_every > 0 and self.step % self.diag_every == 0
+        if measure:
+            total, per_param, per_layer = grad_norms(self.model)
+        max_norm = c.clip if c.clip > 0 else math.inf
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        # one device sync per step for both numbers
+        loss_v, norm_v = torch.stack([loss.detach().double(), norm.detach().double()]).tolist()
+        if not is_finite(loss_v, norm_v):
+            self._on_non_finite(loss_v, norm_v)
+            return
+        self.optimizer.step()
+        self._state = new_state
+        self.step += 1
+        dt = time.perf_counter() - t0
+        self._train_time += dt
+        self._train_items += items
+        rate = items / dt if dt > 0 else 0.0
+        self._rate = rate if self._rate == 0 else 0.9 * self._rate + 0.1 * rate
+        self._recent_losses.append(loss_v)
+        del self._recent_losses[:-200]
+        p = self.progress()
+        eta = self.elapsed() * (1 - p) / p if p > 0 else -1.0
+        self.emit(StepFinished(self.step, self.epoch, loss_v, norm_v, min(norm_v, max_norm), lr,
+                               self._rate, self.elapsed(), p, eta))
+        if measure:
+            per_t = timestep_grad_norms(self.model, x, y, lengths, start_state)
+            self.emit(GradientsMeasured(self.step, total, per_param, per_layer, per_t))
+        if c.eval_every and self.step % c.eval_every == 0:
+            self.emit(Evaluated(self.step, self.epoch, **self.evaluate()))
+
+    def _on_non_finite(self, loss_v: float, norm_v: float) -> None:
+        """Skip the update, pause, and keep the last good checkpoint untouched."""
+        what = "loss" if not math.isfinite(loss_v) else "gradient norm"
+        self.optimizer.zero_grad(set_to_none=True)
+        # a non-finite loss means the weights themselves may be bad: reload them on resume
+        self._needs_restore = not all(torch.isfinite(p).all() for p in self.model.parameters())
+        self._state = None
+        self.controls.pause()
+        self.emit(RunPaused(self.step, f"non-finite {what} ({loss_v if what == 'loss' else norm_v}) "
+                                       f"at step {self.step + 1}; update skipped, last checkpoint kept. "
+                                       "Lower lr or clip, then resume"))
+
+    def _restore_last_good(self) -> None:
+        last = self.run_dir / "last.pt"
+        if last.exists():
+            saved = ckpt_io.load(last)
+            self.model.load_state_dict(saved.model_state)
+            self.model.to(self.device)
+            if saved.optimizer_state:
+                self.optimizer.load_state_dict(saved.optimizer_state)
+                self._move_optimizer_state(self.device)
+        self._needs_restore = False
+
+    # -- evaluation, epochs, end --------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, Any]:
+        """Validation loss (nats per char or per name), plus accuracy and balanced accuracy for names."""
+        self.model.eval()
+        try:
+            if self.corpus is not None:
+                c = self.config
+                val = self.corpus.val
+                batch = max(1, min(c.batch_size, (len(val) - 1) // c.seq_len))
+                total, count, state = 0.0, 0, None
+                for x, y in StreamBatches(val, batch, c.seq_len):
+                    x, y = x.to(self.device), y.to(self.device)
+                    logits, state = self.model(x, state)
+                    total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                             reduction="sum")
+                    count += y.numel()
+                result = {"val_loss": float(total) / max(count, 1)}
+            else:
+                result = self._evaluate_names()
+        finally:
+            self.model.train()
+        self._last_val, self._last_val_step = result, self.step
+        return result
+
+    def _evaluate_names(self) -> dict[str, Any]:
+        assert self.names is not None
+        n = len(self.labels)
+        confusion = torch.zeros(n, n, dtype=torch.long)
+        total_loss, count = 0.0, 0
+        for x, lengths, y in bucketed_batches(self.names.test, 512, self.names.vocab, None):
+            logits = self.model(x.to(self.device), lengths.to(self.device)).cpu().double()
+            total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
+            count += len(y)
+            pred = logits.argmax(-1)
+            confusion.index_put_((y, pred), torch.ones_like(y), accumulate=True)
+        correct = confusion.diag().sum().item()
+        per_class = confusion.sum(1)
+        recalls = [confusion[i, i].item() / per_class[i].item() for i in range(n) if per_class[i] > 0]
+        return {
+            "val_loss": total_loss / max(count, 1),
+            "val_accuracy": correct / max(count, 1),
+            "balanced_accuracy": sum(recalls) / max(len(recalls), 1),
+            "confusion": confusion.tolist(),
+        }
+
+    def train_loss(self) -> float:
+        recent = self._recent_losses[-100:]
+        return sum(recent) / len(recent) if recent else math.nan
+
+    def end_epoch(self) -> None:
+        """Evaluate, sample, checkpoint, and report the epoch."""
+        c = self.config
+        self.epoch += 1
+        self.window = 0
+        result = self.evaluate()
+        sample = ""
+        if self.corpus is not None and c.sample_length > 0:
+            g = torch.Generator().manual_seed(c.seed + self.epoch)
+            sample = generate(self.model, self.vocab, c.sample_length, "", c.temperature, c.top_k, g)
+        improved = result["val_loss"] < self.best_val_loss
+        if improved:
+            self.best_val_loss = result["val_loss"]
+        self.emit(EpochFinished(self.epoch, self.step, self.train_loss(), result["val_loss"], sample,
+                                c.temperature, result.get("val_accuracy"),
+                                result.get("balanced_accuracy"), result.get("confusion", []),
+                                list(self.labels)))
+        self.save_checkpoint("epoch", best=improved)
+
+    def save_checkpoint(self, reason: str, best: bool = False) -> Path:
+        ck = ckpt_io.Checkpoint(
+            self.config, self.vocab, self.model.state_dict(), self.optimizer.state_dict(),
+            list(self.labels), self.step, self.epoch, self.best_val_loss,
+            {"window": self.window, "elapsed": self.elapsed(), "run_id": self.run_id})
+        path = ckpt_io.save(ck, self.run_dir / "last.pt")
+        self.emit(CheckpointSaved(self.step, str(path), reason))
+        if best:
+            ckpt_io.save(ck, self.run_dir / "best.pt")
+        return path
+
+    def finish(self, reason: str) -> dict[str, Any]:
+        """Final evaluation and checkpoint; returns the run summary."""
+        result = self._last_val if self._last_val_step == self.step else self.evaluate()
+        if result["val_loss"] < self.best_val_loss:
+            self.best_val_loss = result["val_loss"]
+        path = self.save_checkpoint(reason, best=self.best_val_loss == result["val_loss"])
+        rate = self._train_items / self._train_time if self._train_time > 0 else 0.0
+        summary: dict[str, Any] = {
+            "run_id": self.run_id, "run_dir": str(self.run_dir), "reason": reason,
+            "steps": self.step, "epochs": self.epoch + self.window / max(1, self.batches_per_epoch()),
+            "elapsed": round(self.elapsed(), 2), "train_loss": self.train_loss(),
+            "checkpoint": str(path), "device": str(self.device),
+            "parameters": count_parameters(self.model),
+        }
+        if self.corpus is not None:
+            summary.update(val_loss=result["val_loss"], best_val_loss=self.best_val_loss,
+                           chars_per_s=round(rate, 1))
+        else:
+            summary.update(test_loss=result["val_loss"], test_accuracy=result["val_accuracy"],
+                           balanced_accuracy=result["balanced_accuracy"], names_per_s=round(rate, 1))
+        self.emit(RunFinished(self.step, reason, summary))
+        return summary
+
+
+def data_error_message(exc: Exception) -> str:
+    """One line for DataError, ConfigError, DeviceError and CheckpointError alike."""
+    if isinstance(exc, ConfigError):
+        return "invalid settings: " + "; ".join(f"{k}: {v}" for k, v in exc.errors.items())
+    return str(exc)
+
+
+__all__ = ["Trainer", "DeviceError", "resolve_device", "available_devices", "DataError"]

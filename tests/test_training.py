@@ -1,0 +1,221 @@
+"""Engine behaviour: learning, events in order, controls, NaN protection, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import threading
+
+import pytest
+import torch
+
+from rnn_engine import CheckpointError, Controls, RunConfig, Trainer
+from rnn_engine import checkpoint as ckpt_io
+from rnn_engine.config import ConfigError, default_config
+from rnn_engine.events import (
+    CheckpointSaved,
+    EpochFinished,
+    GradientsMeasured,
+    HyperparametersApplied,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+    StepFinished,
+)
+from rnn_engine.sampling import classify, generate
+
+
+def tiny_lm(corpus, **kw):
+    base = dict(task="charlm", data=str(corpus), hidden_size=48, seq_len=24, batch_size=8,
+                lr=1e-2, time_budget=0.0, epochs=3, sample_length=40, seed=7, device="cpu")
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def test_char_lm_overfits_tiny_text(tiny_corpus, tmp_path):
+    events = []
+    trainer = Trainer(tiny_lm(tiny_corpus, epochs=12), sink=events.append, runs_dir=tmp_path)
+    summary = trainer.run()
+    first = next(e for e in events if isinstance(e, StepFinished)).loss
+    assert first > 2.5  # about ln(vocab) at the start
+    assert summary["train_loss"] < 0.6
+    assert summary["val_loss"] < 0.8
+    g = torch.Generator().manual_seed(0)
+    text = generate(trainer.model, trainer.vocab, 60, "the ", 0.5, 0, g)
+    assert text.startswith("the ") and " sat on the " in text
+
+
+def test_events_arrive_in_order_and_are_logged(tiny_corpus, tmp_path):
+    events = []
+    trainer = Trainer(tiny_lm(tiny_corpus, epochs=2), sink=events.append, runs_dir=tmp_path,
+                      diag_every=5)
+    trainer.run()
+    kinds = [type(e) for e in events]
+    assert kinds[0] is RunStarted and kinds[-1] is RunFinished
+    steps = [e.step for e in events if isinstance(e, StepFinished)]
+    assert steps == list(range(1, len(steps) + 1))
+    epoch_idx = [i for i, k in enumerate(kinds) if k is EpochFinished]
+    assert len(epoch_idx) == 2
+    assert kinds[epoch_idx[0] + 1] is CheckpointSaved
+    epoch = events[epoch_idx[0]]
+    assert epoch.sample and epoch.val_loss > 0
+    grads = [e for e in events if isinstance(e, GradientsMeasured)]
+    assert grads and len(grads[0].per_timestep) == 24
+    assert set(grads[0].per_layer) == {"layer 0", "head"}
+    # vanishing: the last step's loss depends far more on the last states than on the first
+    assert grads[0].per_timestep[-1] > grads[0].per_timestep[0]
+    lines = (trainer.run_dir / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["event"] for line in lines] == [type(e).__name__ for e in events]
+    assert json.loads((trainer.run_dir / "config.json").read_text())["hidden_size"] == 48
+
+
+def test_classifier_separates_two_synthetic_languages(names_dir, tmp_path):
+    cfg = default_config("names", data=str(names_dir), hidden_size=32, epochs=25, batch_size=8,
+                         lr=1e-2, device="cpu", dropout=0.0)
+    trainer = Trainer(cfg, runs_dir=tmp_path)
+    summary = trainer.run()
+    assert summary["test_accuracy"] == 1.0
+    results = classify(trainer.model, trainer.vocab, trainer.labels, ["Dmitrov", "Macdonaldson"], 2)
+    assert [r[0][0] for r in results] == ["Ruslandic", "Scotlandic"]
+    assert all(abs(sum(p for _, p in r) - 1.0) < 1e-6 for r in results)
+
+
+def test_pause_single_step_live_update_and_stop(tiny_corpus, tmp_path):
+    controls = Controls()
+    events = []
+    steps_seen = threading.Event()
+
+    def sink(e):
+        events.append(e)
+        if isinstance(e, StepFinished) and e.step == 3:
+            controls.pause()
+            steps_seen.set()
+
+    trainer = Trainer(tiny_lm(tiny_corpus, epochs=50), sink=sink, runs_dir=tmp_path, controls=controls)
+    worker = threading.Thread(target=trainer.run)
+    worker.start()
+    assert steps_seen.wait(30)
+    paused = next(e for e in _wait_for(events, RunPaused))
+    assert paused.step == 3
+    controls.step_once()
+    _wait_until(lambda: any(isinstance(e, StepFinished) and e.step == 4 for e in events))
+    controls.apply(lr=1e-4, clip=1.0)
+    controls.resume()
+    _wait_until(lambda: any(isinstance(e, HyperparametersApplied) for e in events))
+    controls.stop()
+    worker.join(30)
+    assert not worker.is_alive()
+    applied = next(e for e in events if isinstance(e, HyperparametersApplied))
+    assert applied.changes == {"lr": 1e-4, "clip": 1.0}
+    assert any(isinstance(e, RunResumed) for e in events)
+    assert isinstance(events[-1], RunFinished) and events[-1].reason == "stopped"
+    assert (trainer.run_dir / "last.pt").exists()
+    with pytest.raises(ValueError, match="cannot change mid-run"):
+        controls.apply(hidden_size=10)
+
+
+def _wait_for(events, kind):
+    _wait_until(lambda: any(isinstance(e, kind) for e in events))
+    return (e for e in events if isinstance(e, kind))
+
+
+def _wait_until(cond, timeout=30.0):
+    done = threading.Event()
+    for _ in range(int(timeout / 0.01)):
+        if cond():
+            return
+        done.wait(0.01)
+    raise AssertionError("condition not reached")
+
+
+def test_nan_loss_pauses_and_keeps_last_checkpoint(tiny_corpus, tmp_path):
+    controls = Controls()
+    events = []
+    trainer = Trainer(tiny_lm(tiny_corpus, epochs=3), sink=events.append, runs_dir=tmp_path,
+                      controls=controls)
+    original_step = trainer.train_step
+    calls = {"n": 0}
+
+    def poisoned(batch):
+        calls["n"] += 1
+        if calls["n"] == trainer.batches_per_epoch() + 3:  # inside epoch 2, after a checkpoint
+            with torch.no_grad():
+                trainer.model.head.bias.fill_(float("nan"))
+        return original_step(batch)
+
+    trainer.train_step = poisoned
+    worker = threading.Thread(target=trainer.run)
+    worker.start()
+    _wait_until(lambda: any(isinstance(e, RunPaused) for e in events))
+    pause = next(e for e in events if isinstance(e, RunPaused))
+    assert "non-finite loss" in pause.reason and f"step {pause.step + 1}" in pause.reason
+    saved = ckpt_io.load(trainer.run_dir / "last.pt")
+    assert all(torch.isfinite(v).all() for v in saved.model_state.values())
+    assert saved.epoch == 1
+    controls.apply(lr=1e-3)
+    controls.resume()  # weights come back from the last good checkpoint
+    worker.join(60)
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.reason == "completed"
+    assert torch.isfinite(torch.tensor(finished.summary["val_loss"]))
+
+
+def test_checkpoint_round_trip_gives_same_samples(tiny_corpus, tmp_path):
+    trainer = Trainer(tiny_lm(tiny_corpus, epochs=1), runs_dir=tmp_path)
+    trainer.run()
+    loaded = ckpt_io.load(trainer.run_dir)
+    model = loaded.build_model()
+    a = generate(trainer.model, trainer.vocab, 80, "the", 1.0, 0, torch.Generator().manual_seed(5))
+    b = generate(model, loaded.vocab, 80, "the", 1.0, 0, torch.Generator().manual_seed(5))
+    assert a == b
+    assert loaded.step == trainer.step and loaded.config.hidden_size == 48
+    assert not list(trainer.run_dir.glob(".*.tmp"))
+
+
+def test_resume_continues_from_checkpoint(tiny_corpus, tmp_path):
+    first = Trainer(tiny_lm(tiny_corpus, epochs=1), runs_dir=tmp_path)
+    first.run()
+    resumed = Trainer(tiny_lm(tiny_corpus, epochs=2), runs_dir=tmp_path, resume=first.run_dir / "last.pt")
+    assert resumed.step == first.step and resumed.epoch == 1
+    summary = resumed.run()
+    assert summary["steps"] == 2 * first.step
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch pwned-by-checkpoint",))
+
+
+def test_malicious_pickle_is_refused_without_running(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "evil.pt"
+    torch.save({"format": ckpt_io.FORMAT, "model": _Exploit()}, bad)
+    with pytest.raises(CheckpointError, match="refused"):
+        ckpt_io.load(bad)
+    assert not (tmp_path / "pwned-by-checkpoint").exists()
+    plain = tmp_path / "plain.pkl"
+    plain.write_bytes(pickle.dumps(_Exploit()))
+    with pytest.raises(CheckpointError):
+        ckpt_io.load(plain)
+    assert not (tmp_path / "pwned-by-checkpoint").exists()
+
+
+def test_truncated_checkpoint_is_a_clear_error(tiny_corpus, tmp_path):
+    trainer = Trainer(tiny_lm(tiny_corpus, epochs=1), runs_dir=tmp_path)
+    trainer.run()
+    data = (trainer.run_dir / "last.pt").read_bytes()
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="cut.pt"):
+        ckpt_io.load(cut)
+
+
+def test_invalid_config_names_fields(tiny_corpus, tmp_path):
+    with pytest.raises(ConfigError) as err:
+        Trainer(tiny_lm(tiny_corpus, lr=-1.0, hidden_size=0, cell="tcn"), runs_dir=tmp_path)
+    assert set(err.value.errors) == {"lr", "hidden_size", "cell"}
+    with pytest.raises(ConfigError) as err:
+        RunConfig.from_strings({"lr": "fast", "dropout": "nan", "batch_size": "1e9"})
+    assert set(err.value.errors) == {"lr", "dropout", "batch_size"}

@@ -1,0 +1,1 @@
+"""RNN Workbench TUI: a Textual app over rnn_engine."""

@@ -1,0 +1,59 @@
+"""Messages the training worker posts to the app; bursts of step events travel together."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from textual.message import Message
+
+from rnn_engine.events import Event, StepFinished
+
+
+class TrainerEvents(Message):
+    """A batch of engine events, oldest first, posted from the worker thread."""
+
+    def __init__(self, events: tuple[Event, ...]) -> None:
+        super().__init__()
+        self.events = events
+
+
+class RunEnded(Message):
+    """The worker returned: `summary` on success, `error` (one line) on failure."""
+
+    def __init__(self, summary: dict | None, error: str | None, snapshot: tuple | None = None) -> None:
+        super().__init__()
+        self.summary = summary
+        self.error = error
+        self.snapshot = snapshot  # (model, vocab, labels, task) of the finished run
+
+
+class CoalescingSink:
+    """The trainer's sink in the TUI: collects events and posts them a few times a second.
+
+    Step events wait for the next post; anything else (epochs, pauses, answers to queries) is
+    posted at once, together with the steps before it, so order is kept.
+    """
+
+    def __init__(self, post, interval: float = 0.2) -> None:
+        self._post = post
+        self._interval = interval
+        self._pending: list[Event] = []
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._pending.append(event)
+            if isinstance(event, StepFinished) and now - self._last < self._interval:
+                return
+            batch, self._pending = tuple(self._pending), []
+            self._last = now
+        self._post(TrainerEvents(batch))
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = tuple(self._pending), []
+        if batch:
+            self._post(TrainerEvents(batch))

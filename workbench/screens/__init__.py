@@ -1,0 +1,1 @@
+"""Modal screens: help, sampling and device choice."""

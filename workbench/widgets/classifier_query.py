@@ -1,0 +1,59 @@
+"""Classifier pane: type a surname, see the top-k languages with probability bars, and a confusion matrix."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Input, Static
+
+
+class ClassifierQuery(Vertical):
+    """The input posts `Input.Changed`; the app answers with `show_results`."""
+
+    DEFAULT_CSS = """
+    ClassifierQuery { height: 1fr; }
+    ClassifierQuery #clf-input { width: 50; }
+    ClassifierQuery #clf-results { height: auto; min-height: 7; padding: 1 0; }
+    ClassifierQuery #clf-confusion { height: auto; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("Type a surname; the current model answers as you type.", id="clf-help")
+        yield Input(placeholder="surname, e.g. Nakamura", id="clf-input")
+        yield Static("no model yet: train the name classifier (t switches task) or open a run",
+                     id="clf-results")
+        yield Static("", id="clf-confusion")
+
+    def show_results(self, name: str, results: list[tuple[str, float]]) -> None:
+        table = Table.grid(padding=(0, 1))
+        table.add_column(width=14)
+        table.add_column(width=40)
+        table.add_column(justify="right")
+        for label, p in results:
+            filled = round(40 * p)
+            table.add_row(label, Text("█" * filled + "·" * (40 - filled), style="green"), f"{p:6.1%}")
+        self.query_one("#clf-results", Static).update(table if results else f"{name!r}: nothing to classify")
+
+    def show_message(self, text: str) -> None:
+        self.query_one("#clf-results", Static).update(text)
+
+    def show_confusion(self, labels: list[str], matrix: list[list[int]], epoch: int) -> None:
+        if not matrix:
+            return
+        title = f"confusion on the test split after epoch {epoch} (rows: true, columns: predicted)"
+        table = Table(title=title,
+                      show_lines=False, padding=(0, 0), title_justify="left")
+        table.add_column("", no_wrap=True)
+        short = [lab[:3] for lab in labels]
+        for s in short:
+            table.add_column(s, justify="right", width=4)
+        for i, row in enumerate(matrix):
+            total = sum(row) or 1
+            cells = []
+            for j, v in enumerate(row):
+                style = "bold green" if i == j else ("red" if v / total > 0.1 else "dim")
+                cells.append(Text(str(v) if v else "·", style=style))
+            table.add_row(labels[i][:10], *cells)
+        self.query_one("#clf-confusion", Static).update(table)

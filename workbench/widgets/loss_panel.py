@@ -1,0 +1,100 @@
+"""Loss panel: train/validation sparklines that stay readable, and a plotext chart of the whole run."""
+
+from __future__ import annotations
+
+import math
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Sparkline, Static
+from textual_plotext import PlotextPlot
+
+
+def window_means(values: list[float], buckets: int) -> list[float]:
+    """Means of `values` in at most `buckets` equal slices; finite values only.
+
+    Sparkline summarises each column with max by default, so one early spike would flatten the
+    curve; means of the recent window keep the descent visible.
+    """
+    finite = [v for v in values if math.isfinite(v)]
+    if len(finite) <= buckets:
+        return finite
+    size = len(finite) / buckets
+    return [sum(chunk) / len(chunk) for chunk in
+            (finite[int(i * size): int((i + 1) * size)] for i in range(buckets)) if chunk]
+
+
+class LossPanel(Vertical):
+    """Training loss (recent window) and validation loss sparklines, plus the full-run chart."""
+
+    DEFAULT_CSS = """
+    LossPanel { height: auto; }
+    LossPanel .spark-row { height: 3; }
+    LossPanel .spark-label { width: 22; content-align: left middle; height: 3; }
+    LossPanel Sparkline { height: 3; width: 1fr; }
+    LossPanel PlotextPlot { height: 14; }
+    """
+
+    WINDOW = 400  # recent steps in the train sparkline
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.train_steps: list[int] = []
+        self.train_losses: list[float] = []
+        self.val_points: list[tuple[int, float]] = []
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="spark-row"):
+            yield Label("train loss  —", id="train-label", classes="spark-label")
+            yield Sparkline([], id="train-spark", summary_function=lambda xs: sum(xs) / len(xs))
+        with Horizontal(classes="spark-row"):
+            yield Label("val loss    —", id="val-label", classes="spark-label")
+            yield Sparkline([], id="val-spark", summary_function=lambda xs: sum(xs) / len(xs))
+        yield PlotextPlot(id="loss-plot")
+        yield Static("", id="loss-note")
+
+    def clear_curves(self) -> None:
+        self.train_steps.clear()
+        self.train_losses.clear()
+        self.val_points.clear()
+        self.redraw()
+
+    def add_steps(self, steps: list[tuple[int, float]]) -> None:
+        for step, loss in steps:
+            self.train_steps.append(step)
+            self.train_losses.append(loss)
+
+    def add_val(self, step: int, loss: float) -> None:
+        if math.isfinite(loss):
+            self.val_points.append((step, loss))
+
+    def redraw(self) -> None:
+        recent = self.train_losses[-self.WINDOW:]
+        width = max(10, self.size.width - 24)
+        self.query_one("#train-spark", Sparkline).data = window_means(recent, width)
+        self.query_one("#val-spark", Sparkline).data = [v for _, v in self.val_points]
+        last = next((v for v in reversed(recent) if math.isfinite(v)), None)
+        self.query_one("#train-label", Label).update(
+            f"train loss {last:7.4f}" if last is not None else "train loss  —")
+        val = self.val_points[-1][1] if self.val_points else None
+        self.query_one("#val-label", Label).update(
+            f"val loss   {val:7.4f}" if val is not None else "val loss    —")
+        self._plot()
+
+    def _plot(self) -> None:
+        widget = self.query_one("#loss-plot", PlotextPlot)
+        plt = widget.plt
+        plt.clear_data()
+        plt.title("loss over the whole run (nats)")
+        plt.xlabel("step")
+        pts = [(s, v) for s, v in zip(self.train_steps, self.train_losses) if math.isfinite(v)]
+        if pts:
+            # smooth into ~200 points: the chart is for the trend, the readout for the last value
+            n = max(1, len(pts) // 200)
+            xs = [pts[i][0] for i in range(0, len(pts), n)]
+            ys = [sum(v for _, v in pts[i:i + n]) / len(pts[i:i + n]) for i in range(0, len(pts), n)]
+            plt.plot(xs, ys, label="train", marker="braille")
+        if self.val_points:
+            plt.plot([s for s, _ in self.val_points], [v for _, v in self.val_points], label="val",
+                     marker="braille")
+        widget.refresh()
