@@ -47,7 +47,7 @@ class RunStarted(Event):
 @dataclass(frozen=True)
 class StepFinished(Event):
     step: int
-    epoch: int
+    epoch: int  # the epoch in progress, from 1
     loss: float
     grad_norm: float  # total norm before clipping
     clipped_norm: float  # after clipping

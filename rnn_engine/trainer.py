@@ -429,7 +429,8 @@ class Trainer:
         del self._recent_losses[:-200]
         p = self.progress()
         eta = self.elapsed() * (1 - p) / p if p > 0 else -1.0
-        self.emit(StepFinished(self.step, self.epoch, loss_v, norm_v, min(norm_v, max_norm), lr,
+        # the epoch being trained, counted from 1 (EpochFinished reports the one just completed)
+        self.emit(StepFinished(self.step, self.epoch + 1, loss_v, norm_v, min(norm_v, max_norm), lr,
                                self._rate, self.elapsed(), p, eta))
         if measure:
             per_t = timestep_grad_norms(self.model, x, y, lengths, start_state)

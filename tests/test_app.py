@@ -75,7 +75,8 @@ async def test_start_shows_progress_samples_and_gradients(tiny_corpus, tmp_path)
         assert "train loss" in str(app.query_one("#train-label", Label).render()) != before
         assert str(app.query_one("#val-label", Label).render()).startswith("val loss")
         assert len(rec.of(EpochFinished)) == 2
-        assert app.query_one(SampleLog).entries == 2
+        shown = app.query_one(SampleLog).plain
+        assert len(shown) == 2 and shown[0].startswith("epoch 1 · step")
         assert "before clip" in text_of(app.query_one("#grad-total"))
         assert "layer 0" in text_of(app.query_one("#grad-layers"))
         assert "ratio" in text_of(app.query_one("#grad-timestep-note"))
@@ -93,11 +94,12 @@ async def test_invalid_hyperparameter_is_shown_and_nothing_starts(tiny_corpus, t
         lr.value = ""
         await pilot.press(*"-0.5")
         await pilot.pause()
-        assert "must be > 0" in text_of(app.query_one("#err-lr"))
+        form = app.query_one("#form")
+        assert "must be > 0" in form.error_text("lr")
         hidden = app.query_one("#hp-hidden_size", Input)
         hidden.value = "lots"
         await pilot.pause()
-        assert "not a whole number" in text_of(app.query_one("#err-hidden_size"))
+        assert "not a whole number" in form.error_text("hidden_size")
         await pilot.press("escape", "s")
         await pilot.pause()
         assert app.worker is None and app.state == "idle"
@@ -105,7 +107,8 @@ async def test_invalid_hyperparameter_is_shown_and_nothing_starts(tiny_corpus, t
         lr.value = "0.01"
         hidden.value = "32"
         await pilot.pause()
-        assert text_of(app.query_one("#err-lr")) == ""
+        assert form.error_text("lr") == ""
+        assert "learning rate" in text_of(app.query_one("#note-lr"))
 
 
 async def test_pause_stops_the_step_counter_and_q_saves(tiny_corpus, tmp_path):
@@ -146,7 +149,7 @@ async def test_live_lr_change_applies_mid_run(tiny_corpus, tmp_path):
         await rec.until(lambda: rec.of(RunFinished))
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert any("applied lr → 0.0005" in line.text for line in app.query_one("#activity").lines)
+        assert any("applied lr → 0.0005" in line for line in app.query_one("#activity").plain)
 
 
 async def test_classifier_pane_shows_top_languages(names_dir, tmp_path):

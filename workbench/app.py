@@ -16,7 +16,6 @@ from textual.widgets import (
     Footer,
     Header,
     Input,
-    RichLog,
     TabbedContent,
     TabPane,
 )
@@ -58,6 +57,7 @@ from .widgets.loss_panel import LossPanel
 from .widgets.runs_list import RunsList
 from .widgets.sample_log import SampleLog
 from .widgets.status_line import StatusLine
+from .widgets.text_log import TextLog
 
 TrainerFactory = Callable[..., Trainer]
 
@@ -118,7 +118,7 @@ class WorkbenchApp(App[None]):
                         yield SampleLog(id="samples")
                     with Vertical(id="train-right"):
                         yield GradientPanel(id="grads")
-                        yield RichLog(id="activity", wrap=True, markup=True, max_lines=500)
+                        yield TextLog(id="activity")
             with TabPane("Hyperparameters [2]", id="hyper"):
                 yield HyperparameterForm(self.config, id="form")
             with TabPane("Classifier [3]", id="classify"):
@@ -128,9 +128,10 @@ class WorkbenchApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#activity", TextLog).border_title = "activity"
         self.sub_title = self._subtitle()
         self.query_one(RunsList).reload(self.runs_dir)
-        self.log_activity(f"data: {self.config.data or '(none)'} — press [b]s[/] to start, [b]?[/] for help")
+        self.log_activity(f"data: {Path(self.config.data).name or '(none)'}")
 
     def _subtitle(self) -> str:
         task = "char language model" if self.config.task == "charlm" else "name classifier"
@@ -142,7 +143,7 @@ class WorkbenchApp(App[None]):
         return self.worker is not None and self.worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
 
     def log_activity(self, text: str) -> None:
-        self.query_one("#activity", RichLog).write(text)
+        self.query_one("#activity", TextLog).add(text)
 
     def set_state(self, state: str) -> None:
         self.state = state
@@ -150,7 +151,10 @@ class WorkbenchApp(App[None]):
 
     # -- actions ------------------------------------------------------------------------------------
     def action_tab(self, tab: str) -> None:
-        self.query_one("#tabs", TabbedContent).active = tab
+        tabs = self.query_one("#tabs", TabbedContent)
+        if tabs.active == tab:
+            self._focus_pane(tab)  # TabActivated only fires on a change
+        tabs.active = tab
 
     def action_leave_field(self) -> None:
         if isinstance(self.focused, Input):
@@ -293,9 +297,9 @@ class WorkbenchApp(App[None]):
         self.config = default_config(task, data=str(default_data(task)), device=self.config.device)
         self.query_one(HyperparameterForm).set_config(self.config)
         self.sub_title = self._subtitle()
-        self.log_activity(f"task: {task} on {self.config.data}")
-        if task == "names":
-            self.action_tab("classify")
+        self.log_activity(f"task: {task} on {Path(self.config.data).name}")
+        self.notify(f"Task: {'name classifier' if task == 'names' else 'char language model'}; "
+                    "s starts it, 3 opens the classifier pane.")
 
     async def action_quit(self) -> None:
         if self.running and self.controls is not None and self.worker is not None:
@@ -376,6 +380,21 @@ class WorkbenchApp(App[None]):
         form_cfg.set_config(config)
         self.action_tab("train")
         self.action_start(resume=str(path / "last.pt"), config=config)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        self._focus_pane(event.pane.id)
+
+    def _focus_pane(self, pane: str | None) -> None:
+        # land in the pane's first field, so typing goes where the eye is
+        if pane == "hyper":
+            self.query_one(HyperparameterForm).focus_first()
+        elif pane == "classify":
+            self.query_one("#clf-input", Input).focus()
+        elif pane == "runs":
+            self.query_one(RunsList).focus()
+        else:
+            self.set_focus(None)
 
     # -- classifier ---------------------------------------------------------------------------------
     @on(Input.Changed, "#clf-input")

@@ -16,38 +16,40 @@ class HyperparameterForm(VerticalScroll):
     """Edits a RunConfig; `read()` returns the parsed config or raises ConfigError by field."""
 
     DEFAULT_CSS = """
-    HyperparameterForm .hp-row { height: 3; }
-    HyperparameterForm .hp-name { width: 16; content-align: right middle; height: 3; padding-right: 1; }
-    HyperparameterForm Input, HyperparameterForm Select { width: 34; }
-    HyperparameterForm .hp-error, HyperparameterForm .hp-help {
-        width: 1fr; height: 3; content-align: left middle; padding-left: 1;
-    }
-    HyperparameterForm .hp-error { color: $error; }
-    HyperparameterForm .hp-help { color: $text-muted; }
-    HyperparameterForm .-invalid { border: tall $error; }
+    HyperparameterForm { padding: 1 1; }
+    HyperparameterForm .hp-row { height: 1; margin-bottom: 1; }
+    HyperparameterForm .hp-name { width: 16; content-align: right middle; padding-right: 1; }
+    HyperparameterForm Input, HyperparameterForm Select { width: 44; }
+    HyperparameterForm .hp-note { width: 1fr; padding-left: 2; color: $text-muted; }
+    HyperparameterForm .hp-note.-error { color: $error; text-style: bold; }
+    HyperparameterForm .-invalid { background: $error 30%; }
     """
 
     def __init__(self, config: RunConfig, **kw) -> None:
         super().__init__(**kw)
+        self.can_focus = False  # Tab goes straight to the fields
         self.config = config
         self.kinds = {name: kind for name, kind, *_ in field_info()}
+        self.helps = {name: help_text + (" (live)" if name in LIVE_FIELDS else "")
+                      for name, _, _, help_text, _ in field_info()}
 
     def compose(self) -> ComposeResult:
-        for name, kind, _, help_text, choices in field_info():
+        for name, kind, _, _, choices in field_info():
             if name in HIDDEN:
                 continue
             value = getattr(self.config, name)
-            live = " (live)" if name in LIVE_FIELDS else ""
             with Horizontal(classes="hp-row"):
                 yield Label(name, classes="hp-name")
                 if choices or kind == "bool":
                     options = [(c, c) for c in choices] if choices else [("yes", "yes"), ("no", "no")]
                     current = value if choices else ("yes" if value else "no")
-                    yield Select(options, value=current, allow_blank=False, id=f"hp-{name}")
+                    yield Select(options, value=current, allow_blank=False, id=f"hp-{name}", compact=True)
                 else:
-                    yield Input(str(value), id=f"hp-{name}", select_on_focus=True)
-                yield Static("", id=f"err-{name}", classes="hp-error")
-                yield Static(help_text + live, id=f"help-{name}", classes="hp-help")
+                    yield Input(str(value), id=f"hp-{name}", select_on_focus=True, compact=True)
+                yield Static(self.helps[name], id=f"note-{name}", classes="hp-note")
+
+    def focus_first(self) -> None:
+        self.query_one("#hp-task").focus()
 
     def set_config(self, config: RunConfig) -> None:
         self.config = config
@@ -83,12 +85,20 @@ class HyperparameterForm(VerticalScroll):
 
     def show_errors(self, errors: dict[str, str]) -> None:
         for name, *_ in field_info():
-            if name in HIDDEN:
-                continue
-            message = errors.get(name, "")
-            self.query_one(f"#err-{name}", Static).update(message)
-            self.query_one(f"#help-{name}", Static).display = not message
-            self.query_one(f"#hp-{name}").set_class(bool(message), "-invalid")
+            if name not in HIDDEN:
+                self._note(name, errors.get(name, ""))
+
+    def error_text(self, name: str) -> str:
+        """The error shown beside a field, or '' when it is valid."""
+        note = self.query_one(f"#note-{name}", Static)
+        return str(note.content) if note.has_class("-error") else ""
+
+    def _note(self, name: str, error: str) -> None:
+        # the note beside a field is its help text, replaced by the error while there is one
+        note = self.query_one(f"#note-{name}", Static)
+        note.update(f"✗ {error}" if error else self.helps[name])
+        note.set_class(bool(error), "-error")
+        self.query_one(f"#hp-{name}").set_class(bool(error), "-invalid")
 
     @on(Input.Changed)
     def _check_field(self, event: Input.Changed) -> None:
@@ -102,6 +112,4 @@ class HyperparameterForm(VerticalScroll):
             error = self.config.updated(**{name: value}).validate().get(name, "")
         except (ValueError, TypeError) as exc:
             error = str(exc)
-        self.query_one(f"#err-{name}", Static).update(error)
-        self.query_one(f"#help-{name}", Static).display = not error
-        event.input.set_class(bool(error), "-invalid")
+        self._note(name, error)

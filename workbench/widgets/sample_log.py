@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import RichLog
+
+from .text_log import TextLog
 
 
-class SampleLog(RichLog):
+class SampleLog(TextLog):
     """Generated samples, newest at the bottom; scroll with the arrow keys when focused."""
 
     DEFAULT_CSS = """
-    SampleLog { height: 1fr; border: round $primary-darken-2; }
+    SampleLog { border: round $primary-darken-2; padding: 0 1; }
     """
 
     def __init__(self, **kw) -> None:
-        super().__init__(wrap=True, markup=False, highlight=False, max_lines=4000, **kw)
-        self.entries = 0
+        super().__init__(max_entries=60, **kw)
+        self.border_title = "generated text"
 
     def add_sample(self, heading: str, text: str) -> None:
-        self.entries += 1
-        self.write(Text(heading, style="bold magenta"))
-        self.write(Text(text.rstrip() or "(empty)"))
-        self.write(Text(""))
+        entry = Text(heading + "\n", style="bold magenta")
+        entry.append(text.rstrip() or "(empty)", style="default")
+        entry.append("\n")
+        self.add(entry)

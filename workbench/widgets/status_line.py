@@ -41,7 +41,8 @@ class StatusLine(Static):
         colour = {"training": "green", "paused": "yellow", "failed": "red"}.get(self.state, "white")
         head = f"[b {colour}]{self.state.upper()}[/]  device {self.device}"
         if e is None:
-            self.update(head + "  — press s to start, ? for help")
+            hint = "press s to start, ? for help" if self.state in ("idle", "failed") else "loading data…"
+            self.update(f"{head}  — {hint}")
             return
         self.update(
             f"{head}  step {e.step}  epoch {e.epoch}  loss {e.loss:.4f}  lr {e.lr:.2e}  "
