@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 from rnn_engine.cli import CliError, OneLineParser
@@ -27,6 +30,22 @@ def tui_parser() -> argparse.ArgumentParser:
     return p
 
 
+def exit_when_saved(app, code: int, limit: float = 600.0) -> None:
+    """Leave once the training worker has saved, even if the terminal is gone.
+
+    With its terminal closed, Textual's shutdown can block writing to it; the run's checkpoint
+    and event log are what matter, so wait for the worker and then end the process.
+    """
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        worker = app.worker
+        if worker is None or worker.is_finished:
+            break
+        time.sleep(0.1)
+    time.sleep(2.0)  # let a normal shutdown finish first when it can
+    os._exit(code)
+
+
 def run_tui(argv: list[str]) -> int:
     from .app import make_app
     from .paths import default_data
@@ -47,7 +66,8 @@ def run_tui(argv: list[str]) -> int:
         # SSH dropped or the process was asked to end: stop at a batch boundary and save
         if app.controls is not None:
             app.controls.stop()
-        app.call_later(app.action_quit)
+        threading.Thread(target=exit_when_saved, args=(app, 128 + signum), daemon=True).start()
+        app.call_later(app.exit)
 
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:

@@ -342,7 +342,7 @@ class WorkbenchApp(App[None]):
             self.notify(f"{events_file}: cannot be read ({exc})", severity="error")
             return
         loss.add_steps(steps)
-        loss.redraw()
+        loss.redraw(force_plot=True)
         self._load_snapshot(path)
         self.action_tab("train")
         self.log_activity(f"opened {path.name}: {len(steps)} steps")

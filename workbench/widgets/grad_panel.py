@@ -24,6 +24,7 @@ class GradientPanel(Vertical):
     DEFAULT_CSS = """
     GradientPanel { height: auto; }
     GradientPanel #grad-timestep { height: 4; }
+    GradientPanel #grad-total, GradientPanel #grad-timestep-note { height: 1; width: 1fr; }
     GradientPanel #grad-layers { height: auto; }
     """
 
@@ -37,7 +38,7 @@ class GradientPanel(Vertical):
     def show_step(self, event: StepFinished) -> None:
         self.query_one("#grad-total", Static).update(
             f"‖g‖ before clip {event.grad_norm:9.4f}   after {event.clipped_norm:9.4f}"
-            + ("   [yellow]clipped[/]" if event.clipped_norm < event.grad_norm else ""))
+            + ("   [yellow]clipped[/]" if event.clipped_norm < event.grad_norm else ""), layout=False)
 
     def show_measurement(self, event: GradientsMeasured) -> None:
         table = Table.grid(padding=(0, 1))
@@ -59,4 +60,4 @@ class GradientPanel(Vertical):
         ratio = first / last
         verdict = ("vanishing" if ratio < 1e-3 else "exploding" if ratio > 1e3 else "healthy")
         self.query_one("#grad-timestep-note", Static).update(
-            f"t=1: {values[0]:.2e}   t=T: {values[-1]:.2e}   ratio {ratio:.1e}  ({verdict})")
+            f"t=1: {values[0]:.2e}   t=T: {values[-1]:.2e}   ratio {ratio:.1e}  ({verdict})", layout=False)

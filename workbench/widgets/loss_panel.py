@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -30,18 +31,20 @@ class LossPanel(Vertical):
     DEFAULT_CSS = """
     LossPanel { height: auto; }
     LossPanel .spark-row { height: 3; }
-    LossPanel .spark-label { width: 22; content-align: left middle; height: 3; }
+    LossPanel .spark-label { width: 22; height: 3; content-align: left middle; }
     LossPanel Sparkline { height: 3; width: 1fr; }
     LossPanel PlotextPlot { height: 14; }
     """
 
     WINDOW = 400  # recent steps in the train sparkline
+    PLOT_EVERY = 5.0  # seconds between chart redraws: the chart shows the trend, the labels the numbers
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.train_steps: list[int] = []
         self.train_losses: list[float] = []
         self.val_points: list[tuple[int, float]] = []
+        self._plotted = 0.0
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="spark-row"):
@@ -53,11 +56,16 @@ class LossPanel(Vertical):
         yield PlotextPlot(id="loss-plot")
         yield Static("", id="loss-note")
 
+    def on_mount(self) -> None:
+        plt = self.query_one("#loss-plot", PlotextPlot).plt
+        plt.title("loss over the whole run (nats)")
+        plt.xlabel("step")
+
     def clear_curves(self) -> None:
         self.train_steps.clear()
         self.train_losses.clear()
         self.val_points.clear()
-        self.redraw()
+        self.redraw(force_plot=True)
 
     def add_steps(self, steps: list[tuple[int, float]]) -> None:
         for step, loss in steps:
@@ -68,25 +76,27 @@ class LossPanel(Vertical):
         if math.isfinite(loss):
             self.val_points.append((step, loss))
 
-    def redraw(self) -> None:
+    def redraw(self, force_plot: bool = False) -> None:
         recent = self.train_losses[-self.WINDOW:]
         width = max(10, self.size.width - 24)
         self.query_one("#train-spark", Sparkline).data = window_means(recent, width)
         self.query_one("#val-spark", Sparkline).data = [v for _, v in self.val_points]
         last = next((v for v in reversed(recent) if math.isfinite(v)), None)
+        # fixed-size widgets: skipping the layout pass keeps redraws cheap while training
         self.query_one("#train-label", Label).update(
-            f"train loss {last:7.4f}" if last is not None else "train loss  —")
+            f"train loss {last:7.4f}" if last is not None else "train loss  —", layout=False)
         val = self.val_points[-1][1] if self.val_points else None
         self.query_one("#val-label", Label).update(
-            f"val loss   {val:7.4f}" if val is not None else "val loss    —")
-        self._plot()
+            f"val loss   {val:7.4f}" if val is not None else "val loss    —", layout=False)
+        now = time.monotonic()
+        if force_plot or now - self._plotted >= self.PLOT_EVERY:
+            self._plotted = now
+            self._plot()
 
     def _plot(self) -> None:
         widget = self.query_one("#loss-plot", PlotextPlot)
         plt = widget.plt
         plt.clear_data()
-        plt.title("loss over the whole run (nats)")
-        plt.xlabel("step")
         pts = [(s, v) for s, v in zip(self.train_steps, self.train_losses) if math.isfinite(v)]
         if pts:
             # smooth into ~200 points: the chart is for the trend, the readout for the last value

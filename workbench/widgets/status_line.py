@@ -18,7 +18,7 @@ class StatusLine(Static):
     """What the run is doing right now, in one line."""
 
     DEFAULT_CSS = """
-    StatusLine { height: 1; background: $boost; padding: 0 1; }
+    StatusLine { height: 1; width: 1fr; background: $boost; padding: 0 1; }
     """
 
     def __init__(self, **kw) -> None:
@@ -42,9 +42,9 @@ class StatusLine(Static):
         head = f"[b {colour}]{self.state.upper()}[/]  device {self.device}"
         if e is None:
             hint = "press s to start, ? for help" if self.state in ("idle", "failed") else "loading data…"
-            self.update(f"{head}  — {hint}")
+            self.update(f"{head}  — {hint}", layout=False)
             return
         self.update(
             f"{head}  step {e.step}  epoch {e.epoch}  loss {e.loss:.4f}  lr {e.lr:.2e}  "
             f"{e.items_per_s:,.0f} {self.unit}/s  {e.progress:4.0%}  "
-            f"elapsed {clock(e.elapsed)}  ETA {clock(e.eta)}")
+            f"elapsed {clock(e.elapsed)}  ETA {clock(e.eta)}", layout=False)
