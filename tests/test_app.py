@@ -13,11 +13,17 @@ from textual.widgets import Input, Label, Static
 
 from rnn_engine.config import default_config
 from rnn_engine.events import EpochFinished, RunFinished, RunPaused, Sampled, StepFinished
-from workbench.app import make_app
+from rnn_engine.runners import ProcessRunner, ThreadRunner
+from workbench.app import make_app as make_any_app
 from workbench.messages import RunEnded, TrainerEvents
 from workbench.widgets.sample_log import SampleLog
 
 SIZE = (160, 48)
+
+
+def make_app(config, runs_dir, runner_factory=ThreadRunner):
+    # an in-thread trainer starts at once; one test below runs the real child process
+    return make_any_app(config, runs_dir=runs_dir, runner_factory=runner_factory)
 
 
 def tiny_config(corpus, **kw):
@@ -64,7 +70,7 @@ def text_of(widget: Static) -> str:
 
 async def test_start_shows_progress_samples_and_gradients(tiny_corpus, tmp_path):
     rec = Recorder()
-    app = make_app(tiny_config(tiny_corpus), runs_dir=tmp_path)
+    app = make_app(tiny_config(tiny_corpus), tmp_path)
     async with app.run_test(size=SIZE, message_hook=rec) as pilot:
         before = str(app.query_one("#train-label", Label).render())
         await pilot.press("s")
@@ -86,7 +92,7 @@ async def test_start_shows_progress_samples_and_gradients(tiny_corpus, tmp_path)
 
 
 async def test_invalid_hyperparameter_is_shown_and_nothing_starts(tiny_corpus, tmp_path):
-    app = make_app(tiny_config(tiny_corpus), runs_dir=tmp_path / "runs")
+    app = make_app(tiny_config(tiny_corpus), tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         lr = app.query_one("#hp-lr", Input)
@@ -111,9 +117,10 @@ async def test_invalid_hyperparameter_is_shown_and_nothing_starts(tiny_corpus, t
         assert "learning rate" in text_of(app.query_one("#note-lr"))
 
 
-async def test_pause_stops_the_step_counter_and_q_saves(tiny_corpus, tmp_path):
+@pytest.mark.parametrize("runner", [ThreadRunner, ProcessRunner], ids=["thread", "process"])
+async def test_pause_stops_the_step_counter_and_q_saves(tiny_corpus, tmp_path, runner):
     rec = Recorder()
-    app = make_app(tiny_config(tiny_corpus, epochs=500), runs_dir=tmp_path)
+    app = make_app(tiny_config(tiny_corpus, epochs=500), tmp_path, runner)
     async with app.run_test(size=SIZE, message_hook=rec) as pilot:
         await pilot.press("s")
         await rec.until(lambda: len(rec.of(StepFinished)) >= 3)
@@ -138,7 +145,7 @@ async def test_pause_stops_the_step_counter_and_q_saves(tiny_corpus, tmp_path):
 
 async def test_live_lr_change_applies_mid_run(tiny_corpus, tmp_path):
     rec = Recorder()
-    app = make_app(tiny_config(tiny_corpus, epochs=500, lr_schedule="constant"), runs_dir=tmp_path)
+    app = make_app(tiny_config(tiny_corpus, epochs=500, lr_schedule="constant"), tmp_path)
     async with app.run_test(size=SIZE, message_hook=rec) as pilot:
         await pilot.press("s")
         await rec.until(lambda: rec.of(StepFinished))
@@ -156,7 +163,7 @@ async def test_classifier_pane_shows_top_languages(names_dir, tmp_path):
     rec = Recorder()
     cfg = default_config("names", data=str(names_dir), hidden_size=32, epochs=20, batch_size=8,
                          lr=1e-2, device="cpu", dropout=0.0)
-    app = make_app(cfg, runs_dir=tmp_path)
+    app = make_app(cfg, tmp_path)
     async with app.run_test(size=SIZE, message_hook=rec) as pilot:
         await pilot.press("s")
         await rec.until(lambda: rec.ended)
@@ -177,7 +184,7 @@ async def test_bad_corpus_is_reported_and_app_keeps_running(tmp_path):
     bad = tmp_path / "empty.txt"
     bad.write_text("")
     rec = Recorder()
-    app = make_app(tiny_config(bad), runs_dir=tmp_path / "runs")
+    app = make_app(tiny_config(bad), tmp_path / "runs")
     async with app.run_test(size=SIZE, message_hook=rec) as pilot:
         await pilot.press("s")
         await rec.until(lambda: rec.ended)
@@ -192,7 +199,7 @@ async def test_bad_corpus_is_reported_and_app_keeps_running(tmp_path):
 
 @pytest.mark.parametrize("key,screen", [("g", "SampleScreen"), ("d", "DeviceScreen")])
 async def test_dialogs_open_and_close_with_keys(tiny_corpus, tmp_path, key, screen):
-    app = make_app(tiny_config(tiny_corpus), runs_dir=tmp_path)
+    app = make_app(tiny_config(tiny_corpus), tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(key)
         await pilot.pause()

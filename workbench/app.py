@@ -39,11 +39,11 @@ from rnn_engine.events import (
     RunResumed,
     RunStarted,
     Sampled,
-    Sink,
     StepFinished,
 )
+from rnn_engine.runners import ProcessControls, ProcessRunner, ThreadRunner, TrainingFailed
 from rnn_engine.sampling import classify, generate
-from rnn_engine.trainer import Trainer, available_devices, data_error_message
+from rnn_engine.trainer import available_devices
 
 from .messages import CoalescingSink, RunEnded, TrainerEvents
 from .paths import default_data
@@ -59,12 +59,8 @@ from .widgets.sample_log import SampleLog
 from .widgets.status_line import StatusLine
 from .widgets.text_log import TextLog
 
-TrainerFactory = Callable[..., Trainer]
-
-
-def default_trainer_factory(config: RunConfig, sink: Sink, controls: Controls, runs_dir: Path,
-                            resume: str | None = None) -> Trainer:
-    return Trainer(config, sink=sink, controls=controls, runs_dir=runs_dir, resume=resume)
+# (config, runs_dir, resume checkpoint or None) -> an object with .controls and .run(sink)
+RunnerFactory = Callable[[RunConfig, Path, "str | None"], "ProcessRunner | ThreadRunner"]
 
 
 class WorkbenchApp(App[None]):
@@ -93,12 +89,12 @@ class WorkbenchApp(App[None]):
     ]
 
     def __init__(self, config: RunConfig, runs_dir: Path | str = "runs",
-                 trainer_factory: TrainerFactory = default_trainer_factory) -> None:
+                 runner_factory: RunnerFactory = ProcessRunner) -> None:
         super().__init__()
         self.config = config
         self.runs_dir = Path(runs_dir)
-        self.trainer_factory = trainer_factory
-        self.controls: Controls | None = None
+        self.runner_factory = runner_factory
+        self.controls: Controls | ProcessControls | None = None
         self.worker: Worker | None = None
         self.running_config: RunConfig | None = None
         self.sink: CoalescingSink | None = None
@@ -178,28 +174,27 @@ class WorkbenchApp(App[None]):
                 return
         self.config = config
         self.running_config = config
-        self.controls = Controls()
+        runner = self.runner_factory(config, self.runs_dir, resume)
+        self.controls = runner.controls
         self.sink = CoalescingSink(self.post_message)
         self.query_one(LossPanel).clear_curves()
         self.query_one(StatusLine).unit = "chars" if config.task == "charlm" else "names"
         self.set_state("starting")
         self.sub_title = self._subtitle()
-        self.worker = self._train(config, self.controls, self.sink, resume)
+        self.worker = self._train(runner, self.sink)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train", description="training")
-    def _train(self, config: RunConfig, controls: Controls, sink: CoalescingSink,
-               resume: str | None) -> None:
+    def _train(self, runner: ProcessRunner | ThreadRunner, sink: CoalescingSink) -> None:
         # runs in a worker thread: only post_message from here, never touch widgets
         try:
-            trainer = self.trainer_factory(config, sink, controls, self.runs_dir, resume)
-            summary = trainer.run()
+            summary = runner.run(sink)
         except Exception as exc:  # shown in the UI; the app keeps running
             sink.flush()
-            self.post_message(RunEnded(None, data_error_message(exc)))
+            error = str(exc) if isinstance(exc, TrainingFailed) else f"{type(exc).__name__}: {exc}"
+            self.post_message(RunEnded(None, error))
             return
         sink.flush()
-        snapshot = (trainer.model, trainer.vocab, list(trainer.labels), config.task)
-        self.post_message(RunEnded(summary, None, snapshot))
+        self.post_message(RunEnded(summary, None))
 
     def action_pause(self) -> None:
         if not self.running or self.controls is None:
@@ -492,7 +487,8 @@ class WorkbenchApp(App[None]):
             self.notify(message.error, severity="error", timeout=12)
         else:
             self.set_state("finished")
-            self.snapshot = message.snapshot
+            # the finished model, for sampling and classifying until the next run
+            self._load_snapshot(Path(message.summary["run_dir"]))
         self.query_one(RunsList).reload(self.runs_dir)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -502,7 +498,11 @@ class WorkbenchApp(App[None]):
 
 
 def make_app(config: RunConfig | None = None, runs_dir: Path | str = "runs",
-             trainer_factory: TrainerFactory = default_trainer_factory) -> WorkbenchApp:
-    """The app for a config (defaults: char LM on the bundled corpus)."""
+             runner_factory: RunnerFactory = ProcessRunner) -> WorkbenchApp:
+    """The app for a config (defaults: char LM on the bundled corpus).
+
+    Training runs in a child process by default; tests pass ThreadRunner to drive a small real
+    model without the start-up cost of a process.
+    """
     config = config or default_config("charlm", data=str(default_data("charlm")))
-    return WorkbenchApp(config, runs_dir, trainer_factory)
+    return WorkbenchApp(config, runs_dir, runner_factory)

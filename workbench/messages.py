@@ -21,11 +21,10 @@ class TrainerEvents(Message):
 class RunEnded(Message):
     """The worker returned: `summary` on success, `error` (one line) on failure."""
 
-    def __init__(self, summary: dict | None, error: str | None, snapshot: tuple | None = None) -> None:
+    def __init__(self, summary: dict | None, error: str | None) -> None:
         super().__init__()
         self.summary = summary
         self.error = error
-        self.snapshot = snapshot  # (model, vocab, labels, task) of the finished run
 
 
 class CoalescingSink:
@@ -35,7 +34,7 @@ class CoalescingSink:
     posted at once, together with the steps before it, so order is kept.
     """
 
-    def __init__(self, post, interval: float = 0.2) -> None:
+    def __init__(self, post, interval: float = 0.25) -> None:
         self._post = post
         self._interval = interval
         self._pending: list[Event] = []

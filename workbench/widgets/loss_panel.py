@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 import time
 
+import plotext as plt
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline, Static
-from textual_plotext import PlotextPlot
 
 
 def window_means(values: list[float], buckets: int) -> list[float]:
@@ -33,7 +34,7 @@ class LossPanel(Vertical):
     LossPanel .spark-row { height: 3; }
     LossPanel .spark-label { width: 22; height: 3; content-align: left middle; }
     LossPanel Sparkline { height: 3; width: 1fr; }
-    LossPanel PlotextPlot { height: 14; }
+    LossPanel LossChart { height: 14; width: 1fr; }
     """
 
     WINDOW = 400  # recent steps in the train sparkline
@@ -53,13 +54,8 @@ class LossPanel(Vertical):
         with Horizontal(classes="spark-row"):
             yield Label("val loss    —", id="val-label", classes="spark-label")
             yield Sparkline([], id="val-spark", summary_function=lambda xs: sum(xs) / len(xs))
-        yield PlotextPlot(id="loss-plot")
+        yield LossChart(id="loss-plot")
         yield Static("", id="loss-note")
-
-    def on_mount(self) -> None:
-        plt = self.query_one("#loss-plot", PlotextPlot).plt
-        plt.title("loss over the whole run (nats)")
-        plt.xlabel("step")
 
     def clear_curves(self) -> None:
         self.train_steps.clear()
@@ -94,17 +90,45 @@ class LossPanel(Vertical):
             self._plot()
 
     def _plot(self) -> None:
-        widget = self.query_one("#loss-plot", PlotextPlot)
-        plt = widget.plt
-        plt.clear_data()
-        pts = [(s, v) for s, v in zip(self.train_steps, self.train_losses) if math.isfinite(v)]
+        self.query_one("#loss-plot", LossChart).draw(
+            list(zip(self.train_steps, self.train_losses)), list(self.val_points))
+
+
+class LossChart(Static):
+    """The whole run as a plotext chart, built when the data changes and kept as text.
+
+    textual-plotext rebuilds its figure on every render, so showing the Train tab again cost
+    50-80 ms while training; here a render reuses the last build and only a resize redraws.
+    """
+
+    def __init__(self, **kw) -> None:
+        super().__init__("", **kw)
+        self._train: list[tuple[int, float]] = []
+        self._val: list[tuple[int, float]] = []
+
+    def draw(self, train: list[tuple[int, float]], val: list[tuple[int, float]]) -> None:
+        self._train, self._val = train, val
+        self._build()
+
+    def on_resize(self) -> None:
+        self._build()
+
+    def _build(self) -> None:
+        width, height = self.size.width, self.size.height
+        if width < 20 or height < 5:
+            return
+        plt.clear_figure()
+        plt.plotsize(width, height)
+        plt.theme("dark")
+        plt.title("loss over the whole run (nats)")
+        plt.xlabel("step")
+        pts = [(s, v) for s, v in self._train if math.isfinite(v)]
         if pts:
             # smooth into ~200 points: the chart is for the trend, the readout for the last value
             n = max(1, len(pts) // 200)
             xs = [pts[i][0] for i in range(0, len(pts), n)]
             ys = [sum(v for _, v in pts[i:i + n]) / len(pts[i:i + n]) for i in range(0, len(pts), n)]
             plt.plot(xs, ys, label="train", marker="braille")
-        if self.val_points:
-            plt.plot([s for s, _ in self.val_points], [v for _, v in self.val_points], label="val",
-                     marker="braille")
-        widget.refresh()
+        if self._val:
+            plt.plot([s for s, _ in self._val], [v for _, v in self._val], label="val", marker="braille")
+        self.update(Text.from_ansi(plt.build()), layout=False)
