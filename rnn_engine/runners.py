@@ -22,7 +22,6 @@ from .config import LIVE_FIELDS, RunConfig
 from .controls import Controls
 from .events import Event, RunPaused, RunResumed, Sink
 
-
 NICENESS = 5  # added to the trainer process's nice value
 
 
@@ -41,17 +40,14 @@ class ThreadRunner:
         self.controls = Controls()
 
     def run(self, sink: Sink) -> dict[str, Any]:
-        from .trainer import Trainer, data_error_message
+        from .trainer import Trainer, error_message
 
         try:
             trainer = Trainer(self.config, sink=sink, controls=self.controls, runs_dir=self.runs_dir,
                               resume=self.resume)
-        except Exception as exc:
-            raise TrainingFailed(data_error_message(exc)) from exc
-        try:
             return trainer.run()
         except Exception as exc:
-            raise TrainingFailed(f"{type(exc).__name__}: {exc}") from exc
+            raise TrainingFailed(error_message(exc)) from exc
 
 
 class ProcessControls:
@@ -137,7 +133,7 @@ def _serve_commands(commands: Any, controls: Controls, parent: int) -> None:
 
 def _child_main(config: dict, runs_dir: str, resume: str | None, commands: Any, events: Any,
                 parent: int) -> None:
-    from .trainer import Trainer, data_error_message
+    from .trainer import Trainer, error_message
 
     controls = Controls()
     # the UI process needs little CPU but needs it at once; on a machine whose cores the trainer
@@ -152,13 +148,9 @@ def _child_main(config: dict, runs_dir: str, resume: str | None, commands: Any, 
     try:
         trainer = Trainer(RunConfig.from_dict(config), sink=events.put, controls=controls,
                           runs_dir=runs_dir, resume=resume)
-    except Exception as exc:
-        events.put(("failed", data_error_message(exc)))
-        return
-    try:
         summary = trainer.run()
     except Exception as exc:
-        events.put(("failed", f"{type(exc).__name__}: {exc}"))
+        events.put(("failed", error_message(exc)))
         return
     events.put(("done", summary))
 

@@ -42,6 +42,8 @@ from .events import (
 from .models import count_parameters, detach_state, state_to
 from .sampling import classify, generate
 
+OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
 
 class DeviceError(RuntimeError):
     """A device that is absent or failed, with what happened and where the run stays."""
@@ -121,6 +123,7 @@ class Trainer:
             if resumed is not None:
                 self._adopt_vocab(resumed)
             self.corpus.check_fits(config.batch_size, config.seq_len)
+            self.stream = StreamBatches(self.corpus.train, config.batch_size, config.seq_len)
             self.vocab = self.corpus.vocab
             self.labels: list[str] = []
         else:
@@ -159,11 +162,12 @@ class Trainer:
     def _adopt_vocab(self, resumed: ckpt_io.Checkpoint) -> None:
         """Encode this data with the checkpoint's vocabulary so ids keep their meaning."""
         if self.corpus is not None:
-            vocab = resumed.vocab
-            text_train = self.corpus.vocab.decode(self.corpus.train)
-            text_val = self.corpus.vocab.decode(self.corpus.val)
-            self.corpus = CharCorpus(vocab, vocab.encode(text_train), vocab.encode(text_val),
-                                     self.corpus.source)
+            vocab, old = resumed.vocab, self.corpus.vocab
+            if vocab != old:
+                # map each id of the data's vocab to the checkpoint's (unknown where it has none)
+                remap = torch.tensor([vocab.stoi.get(c, 0) for c in old.itos])
+                self.corpus = CharCorpus(vocab, remap[self.corpus.train.long()],
+                                         remap[self.corpus.val.long()], self.corpus.source)
         elif self.names is not None:
             if resumed.labels != self.names.labels:
                 raise ckpt_io.CheckpointError(
@@ -232,7 +236,7 @@ class Trainer:
     def batches_per_epoch(self) -> int:
         c = self.config
         if self.corpus is not None:
-            return len(StreamBatches(self.corpus.train, c.batch_size, c.seq_len))
+            return len(self.stream)
         assert self.names is not None
         return math.ceil(len(self.names.train) / c.batch_size)
 
@@ -246,9 +250,13 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Train until done or stopped; returns the summary also sent in RunFinished."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
-        self._events_file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+            self._events_file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
+        except OSError as exc:
+            raise DataError(f"{self.run_dir}: cannot write the run there "
+                            f"({exc.strerror or exc}); choose another --runs-dir") from None
         self.model.train()
         self._started = time.perf_counter()
         reason = "completed"
@@ -279,7 +287,10 @@ class Trainer:
                 outcome = self._between_batches()
                 if outcome == "stop":
                     return "stopped"
-                self.train_step(batch)
+                try:
+                    self.train_step(batch)
+                except OUT_OF_MEMORY as exc:
+                    self._on_out_of_memory(exc)
                 self.window += 1
                 if c.time_budget > 0 and self.elapsed() >= c.time_budget:
                     return "completed"
@@ -288,11 +299,10 @@ class Trainer:
     def _epoch_batches(self) -> Iterator[Any]:
         c = self.config
         if self.corpus is not None:
-            stream = StreamBatches(self.corpus.train, c.batch_size, c.seq_len)
             if self.window == 0:
                 self._state = None
-            for i in range(self.window, len(stream)):
-                yield stream.window(i)
+            for i in range(self.window, len(self.stream)):
+                yield self.stream.window(i)
         else:
             assert self.names is not None
             rng = random.Random(c.seed * 1000 + self.epoch)
@@ -450,6 +460,21 @@ class Trainer:
                                        f"at step {self.step + 1}; update skipped, last checkpoint kept. "
                                        "Lower lr or clip, then resume"))
 
+    def _on_out_of_memory(self, exc: Exception) -> None:
+        """Skip the batch, free what the step held, fall back to the CPU and pause."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self._state = None
+        where = str(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if self.device.type != "cpu":
+            self.switch_device("cpu")
+        self.controls.pause()
+        first = (str(exc).splitlines() or ["out of memory"])[0][:120]
+        self.emit(RunPaused(self.step, f"out of memory on {where} at step {self.step + 1} ({first}); "
+                                       f"batch skipped, now on {self.device}. Lower batch_size, "
+                                       "seq_len or hidden_size, or resume as it is"))
+
     def _restore_last_good(self) -> None:
         last = self.run_dir / "last.pt"
         if last.exists():
@@ -565,11 +590,13 @@ class Trainer:
         return summary
 
 
-def data_error_message(exc: Exception) -> str:
-    """One line for DataError, ConfigError, DeviceError and CheckpointError alike."""
+def error_message(exc: Exception) -> str:
+    """One line for the user: the message of the errors we raise, the type too for others."""
     if isinstance(exc, ConfigError):
         return "invalid settings: " + "; ".join(f"{k}: {v}" for k, v in exc.errors.items())
-    return str(exc)
+    if isinstance(exc, (DataError, DeviceError, ckpt_io.CheckpointError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 __all__ = ["Trainer", "DeviceError", "resolve_device", "available_devices", "DataError"]

@@ -94,7 +94,7 @@ def test_pause_single_step_live_update_and_stop(tiny_corpus, tmp_path):
             steps_seen.set()
 
     trainer = Trainer(tiny_lm(tiny_corpus, epochs=50), sink=sink, runs_dir=tmp_path, controls=controls)
-    worker = threading.Thread(target=trainer.run)
+    worker = threading.Thread(target=trainer.run, daemon=True)
     worker.start()
     assert steps_seen.wait(30)
     paused = next(e for e in _wait_for(events, RunPaused))
@@ -146,7 +146,7 @@ def test_nan_loss_pauses_and_keeps_last_checkpoint(tiny_corpus, tmp_path):
         return original_step(batch)
 
     trainer.train_step = poisoned
-    worker = threading.Thread(target=trainer.run)
+    worker = threading.Thread(target=trainer.run, daemon=True)
     worker.start()
     _wait_until(lambda: any(isinstance(e, RunPaused) for e in events))
     pause = next(e for e in events if isinstance(e, RunPaused))
@@ -219,3 +219,32 @@ def test_invalid_config_names_fields(tiny_corpus, tmp_path):
     with pytest.raises(ConfigError) as err:
         RunConfig.from_strings({"lr": "fast", "dropout": "nan", "batch_size": "1e9"})
     assert set(err.value.errors) == {"lr", "dropout", "batch_size"}
+
+
+def test_out_of_memory_skips_the_batch_and_pauses(tiny_corpus, tmp_path):
+    from rnn_engine.trainer import OUT_OF_MEMORY
+
+    controls = Controls()
+    events = []
+    trainer = Trainer(tiny_lm(tiny_corpus, epochs=1), sink=events.append, runs_dir=tmp_path,
+                      controls=controls)
+    original = trainer.model.forward
+    calls = {"n": 0}
+
+    def forward(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OUT_OF_MEMORY("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return original(*args, **kw)
+
+    trainer.model.forward = forward
+    worker = threading.Thread(target=trainer.run, daemon=True)
+    worker.start()
+    _wait_until(lambda: any(isinstance(e, RunPaused) for e in events))
+    pause = next(e for e in events if isinstance(e, RunPaused))
+    assert f"out of memory on cpu at step {pause.step + 1}" in pause.reason
+    assert "batch skipped" in pause.reason
+    controls.resume()
+    worker.join(60)
+    assert isinstance(events[-1], RunFinished) and events[-1].reason == "completed"
+    assert events[-1].summary["steps"] == trainer.batches_per_epoch() - 1
