@@ -1,4 +1,4 @@
-"""Headless command line: train, train-names, sample and classify, for scripts and SSH."""
+"""Headless command line: train, train-names, sample, classify and bench, for scripts and SSH."""
 
 from __future__ import annotations
 
@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--device", default="cpu")
     c.add_argument("--json", action="store_true")
 
+    b = sub.add_parser("bench", help="training speed of the scratch models against torch.nn")
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (median)")
+    b.add_argument("--quick", action="store_true", help="tiny shapes: a smoke test, not a measurement")
+    b.add_argument("--json", action="store_true", help="print one JSON report as the last line")
     return parser
 
 
@@ -251,6 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sample(args)
         if args.command == "classify":
             return _classify(args)
+        if args.command == "bench":
+            from .bench import main as bench_main
+
+            return bench_main(args)
         raise CliError(f"unknown command {args.command}")
     except ConfigError as exc:
         flags = "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in exc.errors.items())

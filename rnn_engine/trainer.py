@@ -142,6 +142,7 @@ class Trainer:
         self.window = 0  # next batch index inside the epoch (charlm)
         self.best_val_loss = math.inf
         self.elapsed_before = 0.0
+        self.resumed_from_step = 0
         if resumed is not None:
             self._restore(resumed)
         self.run_id = run_id or new_run_id(config)
@@ -202,7 +203,7 @@ class Trainer:
         self.window = int(resumed.extra.get("window", 0))
         self.best_val_loss = resumed.best_val_loss
         self.elapsed_before = float(resumed.extra.get("elapsed", 0.0))
-        self._resumed_step = resumed.step
+        self.resumed_from_step = resumed.step
 
     # -- reporting ----------------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -266,7 +267,7 @@ class Trainer:
                 count_parameters(self.model),
                 len(self.corpus.train) if self.corpus is not None else len(self.names.train),
                 len(self.corpus.val) if self.corpus is not None else len(self.names.test),
-                getattr(self, "_resumed_step", 0)))
+                self.resumed_from_step))
             reason = self._loop()
             summary = self.finish(reason)
             return summary

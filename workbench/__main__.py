@@ -14,14 +14,14 @@ from rnn_engine.cli import CliError, OneLineParser
 from rnn_engine.cli import main as cli_main
 from rnn_engine.config import ConfigError, default_config
 
-COMMANDS = {"train", "train-names", "sample", "classify", "-h", "--help"}
+COMMANDS = {"train", "train-names", "sample", "classify", "bench", "-h", "--help"}
 
 
 def tui_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="workbench",
         description="Open the RNN Workbench TUI. Headless commands: workbench {train,train-names,"
-                    "sample,classify} --help.")
+                    "sample,classify,bench} --help.")
     data = p.add_mutually_exclusive_group()
     data.add_argument("--corpus", help="text file for the char language model (default: bundled plays)")
     data.add_argument("--names", help="directory of <Language>.txt files for the name classifier")
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         return cli_main(argv)
     if argv and not argv[0].startswith("-"):
         print(f"workbench: unknown command {argv[0]!r} (commands: train, train-names, sample, "
-              "classify; no command opens the TUI)", file=sys.stderr)
+              "classify, bench; no command opens the TUI)", file=sys.stderr)
         return 2
     try:
         return run_tui(argv)

@@ -1,0 +1,236 @@
+"""`workbench bench`: training speed of the scratch models against torch.nn, the tutorial loop and GEMMs.
+
+For each cell and width, five ways to train a character model on the same (T, B) batches, timed
+in one process, interleaved round by round after a warm-up, median over rounds:
+  scratch   the CharLM the engine trains (fused input table, one GEMM per step for all gates)
+  torch     a parameter-matched torch model: nn.Embedding(V, E) + nn.RNN/GRU/LSTM(E, H) + head,
+            with E chosen so both have the same number of parameters
+  torch-H   the same torch layer behind an H-wide embedding (more parameters; flatters scratch)
+  tutorial  the tutorial style: nn.Linear over cat(one-hot x_t, h) at every step
+  gemm      only the per-step recurrent matmuls of forward and backward at that shape: a ceiling
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .cells import GATES
+from .models import CharLM, count_parameters
+
+VOCAB = 65  # the size of a Shakespeare character vocabulary
+
+
+class TorchCharModel(nn.Module):
+    """Embedding → torch.nn recurrent layer → head, the usual way to write a char model."""
+
+    def __init__(self, cell: str, vocab: int, embed: int, hidden: int) -> None:
+        super().__init__()
+        layer = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell]
+        self.embed = nn.Embedding(vocab, embed)
+        self.rnn = layer(embed, hidden)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        out, _ = self.rnn(self.embed(tokens))
+        return self.head(out)
+
+
+class TutorialCharModel(nn.Module):
+    """One nn.Linear over cat(one-hot x_t, h_{t-1}) per step, the gates split from its output."""
+
+    def __init__(self, cell: str, vocab: int, hidden: int) -> None:
+        super().__init__()
+        self.cell, self.vocab, self.hidden = cell, vocab, hidden
+        self.i2g = nn.Linear(vocab + hidden, GATES[cell] * hidden)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        batch = tokens.shape[1]
+        h = tokens.new_zeros(batch, self.hidden, dtype=torch.float32)
+        c = torch.zeros_like(h)
+        outs = []
+        for x in F.one_hot(tokens, self.vocab).float().unbind(0):
+            gates = self.i2g(torch.cat([x, h], dim=1))
+            if self.cell == "rnn":
+                h = torch.tanh(gates)
+            elif self.cell == "gru":
+                # the simple GRU variant (reset before the matmul) that per-step code usually writes
+                r, z, n = gates.chunk(3, dim=1)
+                h = (1 - torch.sigmoid(z)) * torch.tanh(n) + torch.sigmoid(z) * h
+            else:
+                i, f, g, o = gates.chunk(4, dim=1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+            outs.append(h)
+        return self.head(torch.stack(outs))
+
+
+def matched_embedding(cell: str, hidden: int, vocab: int = VOCAB) -> int:
+    """E such that Embedding(V, E) + layer(E, H) has the parameters of the fused (G·H × V) table."""
+    g = GATES[cell] * hidden
+    return max(1, round(g * vocab / (vocab + g)))
+
+
+def _train_step(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tensor) -> None:
+    out = model(x)
+    logits = out[0] if isinstance(out, tuple) else out
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def _gemm_ceiling(cell: str, hidden: int, batch: int, steps: int, device: torch.device) -> Callable[[], None]:
+    """The per-step matmuls alone: h·W_hh forward; dh·W_hh^T and h^T·dg backward."""
+    g = GATES[cell] * hidden
+    w = torch.randn(hidden, g, device=device) / math.sqrt(hidden)
+    h = torch.randn(batch, hidden, device=device)
+    dg = torch.randn(batch, g, device=device)
+    dw = torch.zeros(hidden, g, device=device)
+
+    def run() -> None:
+        for _ in range(steps):
+            torch.mm(h, w)
+        for _ in range(steps):
+            torch.mm(dg, w.t())
+            dw.addmm_(h.t(), dg)
+
+    return run
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_shape(cell: str, hidden: int, batch: int, steps: int, rounds: int, device: torch.device,
+                reps: int = 2) -> list[dict[str, Any]]:
+    """chars/s of the five variants at one shape, median over interleaved rounds."""
+    torch.manual_seed(0)
+    x = torch.randint(0, VOCAB, (steps, batch), device=device)
+    y = torch.randint(0, VOCAB, (steps, batch), device=device)
+    models: dict[str, nn.Module] = {
+        "scratch": CharLM(VOCAB, cell, hidden),
+        "torch": TorchCharModel(cell, VOCAB, matched_embedding(cell, hidden), hidden),
+        "torch-H": TorchCharModel(cell, VOCAB, hidden, hidden),
+        "tutorial": TutorialCharModel(cell, VOCAB, hidden),
+    }
+    runs: dict[str, Callable[[], None]] = {}
+    for name, model in models.items():
+        model.to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        runs[name] = (lambda m=model, o=opt: _train_step(m, o, x, y))
+    runs["gemm"] = _gemm_ceiling(cell, hidden, batch, steps, device)
+    for run in runs.values():  # warm-up: allocator, oneDNN primitives, lazy init
+        run()
+        run()
+    _sync(device)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                run()
+            _sync(device)
+            times[name].append((time.perf_counter() - t0) / reps)
+    chars = steps * batch
+    out = []
+    for name, ts in times.items():
+        params = count_parameters(models[name]) if name in models else 0
+        seconds = statistics.median(ts)
+        out.append({"cell": cell, "hidden": hidden, "variant": name, "chars_per_s": chars / seconds,
+                    "seconds_per_step": seconds, "parameters": params})
+    return out
+
+
+def bench_names(device: torch.device, threshold: float, limit: float) -> dict[str, Any]:
+    """names/s of the default classifier on the bundled names and seconds to `threshold` accuracy."""
+    from pathlib import Path
+
+    from .config import default_config
+    from .events import EpochFinished, StepFinished
+    from .trainer import Trainer
+
+    data = Path(__file__).resolve().parent.parent / "sample_texts" / "names"
+    if not data.is_dir():
+        return {"skipped": f"{data} not found"}
+    reached: list[float] = []
+    start = time.perf_counter()
+    rates: list[float] = []
+
+    def sink(event: Any) -> None:
+        if isinstance(event, StepFinished):
+            rates.append(event.items_per_s)
+        elif isinstance(event, EpochFinished) and event.val_accuracy is not None:
+            if event.val_accuracy >= threshold and not reached:
+                reached.append(time.perf_counter() - start)
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = default_config("names", data=str(data), device=str(device), time_budget=limit)
+        summary = Trainer(config, sink=sink, runs_dir=tmp, diag_every=0).run()
+    return {"names_per_s": summary["names_per_s"], "test_accuracy": summary["test_accuracy"],
+            "threshold": threshold, "seconds_to_threshold": reached[0] if reached else None,
+            "epochs": summary["epochs"]}
+
+
+def run_bench(device: str = "cpu", rounds: int = 5, quick: bool = False,
+              names_threshold: float = 0.75) -> dict[str, Any]:
+    from .trainer import resolve_device
+
+    dev = resolve_device(device)
+    hiddens = (64,) if quick else (256, 512)
+    steps, batch = (20, 16) if quick else (100, 64)
+    results = []
+    for hidden in hiddens:
+        for cell in ("rnn", "gru", "lstm"):
+            results.extend(bench_shape(cell, hidden, batch, steps, 2 if quick else rounds, dev))
+    rate = {(r["cell"], r["hidden"], r["variant"]): r["chars_per_s"] for r in results}
+    ref = hiddens[0]
+    ratios = {c: rate[(c, ref, "scratch")] / rate[(c, ref, "torch")] for c in ("rnn", "gru", "lstm")}
+    efficiency = {c: rate[(c, ref, "scratch")] / rate[(c, ref, "gemm")] for c in ("rnn", "gru", "lstm")}
+    out: dict[str, Any] = {"device": str(dev), "threads": torch.get_num_threads(), "batch": batch,
+                           "steps": steps, "ratios": ratios, "efficiency": efficiency, "results": results}
+    out["names"] = bench_names(dev, names_threshold, 10.0 if quick else 60.0)
+    return out
+
+
+def format_table(report: dict[str, Any]) -> str:
+    rate = {(r["cell"], r["hidden"], r["variant"]): r["chars_per_s"] for r in report["results"]}
+    lines = [f"device {report['device']}, {report['threads']} threads, B={report['batch']}, "
+             f"T={report['steps']}; training chars/s (forward, backward, Adam), median",
+             f"{'cell':<5} {'H':>4} {'scratch':>9} {'torch':>9} {'torch-H':>9} {'tutorial':>9} "
+             f"{'gemm':>9}  {'a/b':>5} {'a/c':>5} {'a/d':>5} {'a/e':>5}"]
+    for cell, hidden in sorted({(r["cell"], r["hidden"]) for r in report["results"]},
+                               key=lambda k: (k[1], ["rnn", "gru", "lstm"].index(k[0]))):
+        v = [rate[(cell, hidden, n)] for n in ("scratch", "torch", "torch-H", "tutorial", "gemm")]
+        lines.append(f"{cell:<5} {hidden:>4} " + " ".join(f"{x:>9,.0f}" for x in v) + "  " +
+                     " ".join(f"{v[0] / x:>5.2f}" for x in v[1:]))
+    n = report.get("names", {})
+    if "names_per_s" in n:
+        reached = (f"{n['seconds_to_threshold']:.1f} s" if n["seconds_to_threshold"] is not None
+                   else "not reached")
+        lines.append(f"names: {n['names_per_s']:,.0f} names/s, {n['threshold']:.0%} test accuracy after "
+                     f"{reached}, {n['test_accuracy']:.1%} at the end")
+    return "\n".join(lines)
+
+
+def main(args: Any) -> int:
+    report = run_bench(args.device, args.rounds, args.quick)
+    if args.json:
+        print(format_table(report), flush=True)
+        print(json.dumps(report))
+    else:
+        print(format_table(report))
+    return 0

@@ -1,0 +1,42 @@
+"""The benchmark compares like with like and reports what the issue asks for."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rnn_engine.bench import VOCAB, TorchCharModel, TutorialCharModel, matched_embedding
+from rnn_engine.models import CharLM, count_parameters
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("hidden", [256, 512])
+def test_torch_baseline_is_parameter_matched(cell, hidden):
+    scratch = count_parameters(CharLM(VOCAB, cell, hidden))
+    torch_model = count_parameters(TorchCharModel(cell, VOCAB, matched_embedding(cell, hidden), hidden))
+    assert abs(torch_model - scratch) / scratch < 0.01
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_tutorial_model_runs(cell):
+    import torch
+
+    logits = TutorialCharModel(cell, VOCAB, 16)(torch.randint(0, VOCAB, (5, 3)))
+    assert logits.shape == (5, 3, VOCAB)
+
+
+def test_bench_quick_json(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "workbench", "bench", "--quick", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert set(report["ratios"]) == set(report["efficiency"]) == {"rnn", "gru", "lstm"}
+    assert all(v > 0 for v in report["ratios"].values())
+    assert 0 < max(report["efficiency"].values())
+    variants = {r["variant"] for r in report["results"]}
+    assert variants == {"scratch", "torch", "torch-H", "tutorial", "gemm"}
+    assert report["names"]["names_per_s"] > 0
+    assert "a/b" in r.stdout
