@@ -40,6 +40,7 @@ def _add_config_flags(p: argparse.ArgumentParser, task: str) -> None:
         if name in _ALIASES and _ALIASES[name] not in flags:
             flags.insert(0, _ALIASES[name])
         default = getattr(defaults, name)
+        help_text = help_text.replace("%", "%%")  # argparse formats help with %
         p.add_argument(*flags, dest=name, default=None, metavar=kind.upper(), choices=None,
                        help=f"{help_text} (default {default}{'; ' + '|'.join(choices) if choices else ''})")
 

@@ -47,6 +47,12 @@ def test_train_names_json_then_classify(names_dir, tmp_path):
     assert all(len(v) == 2 for v in answer.values())
 
 
+@pytest.mark.parametrize("command", ["train", "train-names", "sample", "classify", "bench"])
+def test_help_of_every_command(command):
+    r = run(command, "--help")
+    assert r.returncode == 0 and "usage: workbench" in r.stdout, r.stderr
+
+
 def test_progress_output_without_json(tiny_corpus, tmp_path):
     r = run("train", "--corpus", str(tiny_corpus), "--epochs", "1", "--runs-dir", str(tmp_path), *TINY)
     assert r.returncode == 0, r.stderr
