@@ -207,3 +207,11 @@ async def test_dialogs_open_and_close_with_keys(tiny_corpus, tmp_path, key, scre
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "Screen"
+
+
+async def test_command_palette_lists_the_actions(tiny_corpus, tmp_path):
+    app = make_app(tiny_config(tiny_corpus), tmp_path)
+    async with app.run_test(size=SIZE):
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Start a run (s)" in titles and "Generate text now (g)" in titles
+        assert all(callable(c.callback) for c in app.get_system_commands(app.screen))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import (
@@ -61,6 +61,23 @@ from .widgets.text_log import TextLog
 
 # (config, runs_dir, resume checkpoint or None) -> an object with .controls and .run(sink)
 RunnerFactory = Callable[[RunConfig, Path, "str | None"], "ProcessRunner | ThreadRunner"]
+
+
+# (title, key, help, method) of each action the command palette offers
+PALETTE = [
+    ("Start a run", "s", "train with the Hyperparameters tab's values", "action_start"),
+    ("Pause or resume", "p", "pause the run at the next batch, or continue it", "action_pause"),
+    ("Single step", "n", "while paused, train exactly one batch", "action_single_step"),
+    ("Stop the run", "x", "stop at the next batch and save a checkpoint", "action_stop"),
+    ("Apply live hyperparameters", "a", "lr, clip, temperature, top_k, weight_decay, sample_length",
+     "action_apply"),
+    ("Generate text now", "g", "choose temperature, priming text and length", "action_sample"),
+    ("Choose the device", "d", "CPU, CUDA or MPS; a run moves at the next batch", "action_device"),
+    ("Switch task", "t", "character language model ↔ name classifier", "action_switch_task"),
+    ("Resume or fork the selected run", "r on Runs", "continue from its checkpoint as a new run",
+     "action_resume_run"),
+    ("Help", "?", "keys and how to read the panes", "action_help"),
+]
 
 
 class WorkbenchApp(App[None]):
@@ -132,6 +149,12 @@ class WorkbenchApp(App[None]):
     def _subtitle(self) -> str:
         task = "char language model" if self.config.task == "charlm" else "name classifier"
         return f"{task} · {Path(self.config.data).name or 'no data'}"
+
+    def get_system_commands(self, screen) -> Iterable[SystemCommand]:
+        """The command palette (Ctrl+P) lists every action with its key."""
+        yield from super().get_system_commands(screen)
+        for title, key, help_text, action in PALETTE:
+            yield SystemCommand(f"{title} ({key})", help_text, getattr(self, action))
 
     # -- helpers ------------------------------------------------------------------------------------
     @property

@@ -20,6 +20,7 @@ class DeviceScreen(ModalScreen[str | None]):
         width: 80; height: auto; border: thick $primary; background: $surface; padding: 1 2;
     }
     DeviceScreen OptionList { height: auto; }
+    DeviceScreen Label { width: 1fr; margin-bottom: 1; }
     """
 
     def __init__(self, devices: dict[str, str], current: str) -> None:
