@@ -170,6 +170,7 @@ def _install_stop_handlers(controls: Any) -> None:
 def _train(args: argparse.Namespace, task: str) -> int:
     from .controls import Controls
     from .data import CharCorpus
+    from .models import count_parameters
     from .trainer import Trainer
 
     data_path = args.corpus if task == "charlm" else args.data
@@ -184,7 +185,7 @@ def _train(args: argparse.Namespace, task: str) -> int:
     _install_stop_handlers(controls)
     if not args.json:
         print(f"run {trainer.run_id} on {trainer.device}: {config.cell} {config.num_layers}x"
-              f"{config.hidden_size}, {sum(p.numel() for p in trainer.model.parameters()):,} parameters",
+              f"{config.hidden_size}, {count_parameters(trainer.model):,} parameters",
               file=sys.stderr)
     summary = trainer.run()
     if args.json:

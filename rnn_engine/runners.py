@@ -29,14 +29,22 @@ class TrainingFailed(RuntimeError):
     """The run could not start or stopped with an error; the message is one line for the user."""
 
 
-class ThreadRunner:
-    """Runs the Trainer in the calling thread (a UI worker thread); cheapest to start."""
+class _Runner:
+    """What both runners are given: the run's config, where runs go, and a checkpoint to resume."""
 
     def __init__(self, config: RunConfig, runs_dir: str | os.PathLike = "runs",
                  resume: str | None = None) -> None:
         self.config = config
         self.runs_dir = Path(runs_dir)
         self.resume = resume
+
+
+class ThreadRunner(_Runner):
+    """Runs the Trainer in the calling thread (a UI worker thread); cheapest to start."""
+
+    def __init__(self, config: RunConfig, runs_dir: str | os.PathLike = "runs",
+                 resume: str | None = None) -> None:
+        super().__init__(config, runs_dir, resume)
         self.controls = Controls()
 
     def run(self, sink: Sink) -> dict[str, Any]:
@@ -179,14 +187,12 @@ def _fileno(stream: Any) -> int:
         return -1
 
 
-class ProcessRunner:
+class ProcessRunner(_Runner):
     """Runs the Trainer in a spawned child process; events come back over a queue."""
 
     def __init__(self, config: RunConfig, runs_dir: str | os.PathLike = "runs",
                  resume: str | None = None) -> None:
-        self.config = config
-        self.runs_dir = Path(runs_dir)
-        self.resume = resume
+        super().__init__(config, runs_dir, resume)
         # spawn, not fork: the parent has threads (the UI), and CUDA must start fresh in the child
         self._ctx = mp.get_context("spawn")
         with _real_stderr():

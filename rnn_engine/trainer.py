@@ -186,18 +186,22 @@ class Trainer:
             return torch.optim.RMSprop(params, lr=c.lr, weight_decay=c.weight_decay)
         return torch.optim.SGD(params, lr=c.lr, momentum=0.9, weight_decay=c.weight_decay)
 
-    def _restore(self, resumed: ckpt_io.Checkpoint) -> None:
+    def _load_weights(self, ck: ckpt_io.Checkpoint) -> None:
+        """Model and (same optimiser only) optimiser state from a checkpoint, on this device."""
         try:
-            self.model.load_state_dict(resumed.model_state)
+            self.model.load_state_dict(ck.model_state)
         except RuntimeError as exc:
             raise ckpt_io.CheckpointError(
                 f"checkpoint does not fit this model: {str(exc).strip().splitlines()[-1].strip()}") from None
-        if resumed.optimizer_state and resumed.config.optimizer == self.config.optimizer:
-            self.optimizer.load_state_dict(resumed.optimizer_state)
+        if ck.optimizer_state and ck.config.optimizer == self.config.optimizer:
+            self.optimizer.load_state_dict(ck.optimizer_state)
             self._move_optimizer_state(self.device)
+            # lr is set every step; weight decay comes from this run's settings
             for group in self.optimizer.param_groups:
-                group["lr"] = self.config.lr
                 group["weight_decay"] = self.config.weight_decay
+
+    def _restore(self, resumed: ckpt_io.Checkpoint) -> None:
+        self._load_weights(resumed)
         self.step = resumed.step
         self.epoch = resumed.epoch
         self.window = int(resumed.extra.get("window", 0))
@@ -260,7 +264,6 @@ class Trainer:
                             f"({exc.strerror or exc}); choose another --runs-dir") from None
         self.model.train()
         self._started = time.perf_counter()
-        reason = "completed"
         try:
             self.emit(RunStarted(
                 self.run_id, str(self.run_dir), self.config.task, self.config.to_dict(), str(self.device),
@@ -268,9 +271,7 @@ class Trainer:
                 len(self.corpus.train) if self.corpus is not None else len(self.names.train),
                 len(self.corpus.val) if self.corpus is not None else len(self.names.test),
                 self.resumed_from_step))
-            reason = self._loop()
-            summary = self.finish(reason)
-            return summary
+            return self.finish(self._loop())
         except Exception as exc:
             self.emit(RunFailed(self.step, f"{type(exc).__name__}: {exc}"))
             raise
@@ -438,11 +439,11 @@ class Trainer:
         self._rate = rate if self._rate == 0 else 0.9 * self._rate + 0.1 * rate
         self._recent_losses.append(loss_v)
         del self._recent_losses[:-200]
-        p = self.progress()
-        eta = self.elapsed() * (1 - p) / p if p > 0 else -1.0
+        p, elapsed = self.progress(), self.elapsed()
+        eta = elapsed * (1 - p) / p if p > 0 else -1.0
         # the epoch being trained, counted from 1 (EpochFinished reports the one just completed)
         self.emit(StepFinished(self.step, self.epoch + 1, loss_v, norm_v, min(norm_v, max_norm), lr,
-                               self._rate, self.elapsed(), p, eta))
+                               self._rate, elapsed, p, eta))
         if measure:
             per_t = timestep_grad_norms(self.model, x, y, lengths, start_state)
             self.emit(GradientsMeasured(self.step, total, per_param, per_layer, per_t))
@@ -479,12 +480,7 @@ class Trainer:
     def _restore_last_good(self) -> None:
         last = self.run_dir / "last.pt"
         if last.exists():
-            saved = ckpt_io.load(last)
-            self.model.load_state_dict(saved.model_state)
-            self.model.to(self.device)
-            if saved.optimizer_state:
-                self.optimizer.load_state_dict(saved.optimizer_state)
-                self._move_optimizer_state(self.device)
+            self._load_weights(ckpt_io.load(last))
         self._needs_restore = False
 
     # -- evaluation, epochs, end --------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 from rnn_engine import checkpoint as ckpt_io
 from rnn_engine.config import LIVE_FIELDS, ConfigError, RunConfig, default_config
 from rnn_engine.controls import Controls
+from rnn_engine.data import Vocab
 from rnn_engine.events import (
     CheckpointSaved,
     Classified,
@@ -43,7 +44,7 @@ from rnn_engine.events import (
 )
 from rnn_engine.runners import ProcessControls, ProcessRunner, ThreadRunner, TrainingFailed
 from rnn_engine.sampling import classify, generate
-from rnn_engine.trainer import available_devices
+from rnn_engine.trainer import available_devices, error_message
 
 from .messages import CoalescingSink, RunEnded, TrainerEvents
 from .paths import default_data
@@ -61,6 +62,15 @@ from .widgets.text_log import TextLog
 
 # (config, runs_dir, resume checkpoint or None) -> an object with .controls and .run(sink)
 RunnerFactory = Callable[[RunConfig, Path, "str | None"], "ProcessRunner | ThreadRunner"]
+
+
+class Snapshot(NamedTuple):
+    """A finished or opened model, kept for sampling and classifying between runs."""
+
+    model: Any
+    vocab: Vocab
+    labels: list[str]
+    task: str
 
 
 # (title, key, help, method) of each action the command palette offers
@@ -116,7 +126,7 @@ class WorkbenchApp(App[None]):
         self.running_config: RunConfig | None = None
         self.sink: CoalescingSink | None = None
         # the last finished or opened model, for sampling and classifying between runs
-        self.snapshot: tuple[Any, Any, list[str], str] | None = None
+        self.snapshot: Snapshot | None = None
         self.state = "idle"
 
     # -- layout -------------------------------------------------------------------------------------
@@ -213,7 +223,7 @@ class WorkbenchApp(App[None]):
             summary = runner.run(sink)
         except Exception as exc:  # shown in the UI; the app keeps running
             sink.flush()
-            error = str(exc) if isinstance(exc, TrainingFailed) else f"{type(exc).__name__}: {exc}"
+            error = str(exc) if isinstance(exc, TrainingFailed) else error_message(exc)
             self.post_message(RunEnded(None, error))
             return
         sink.flush()
@@ -276,7 +286,7 @@ class WorkbenchApp(App[None]):
             self.controls.request_sample(settings.prime, settings.temperature, settings.length,
                                          settings.top_k)
             self.notify("Sampling at the next batch…")
-        elif self.snapshot is not None and self.snapshot[3] == "charlm":
+        elif self.snapshot is not None and self.snapshot.task == "charlm":
             self._sample_offline(settings)
         else:
             self.notify("No language model yet: start a char-LM run or open one on the Runs tab.",
@@ -286,8 +296,8 @@ class WorkbenchApp(App[None]):
     def _sample_offline(self, settings: SampleSettings) -> None:
         import torch
 
-        model, vocab, _, _ = self.snapshot
-        text = generate(model, vocab, settings.length, settings.prime, settings.temperature,
+        snap = self.snapshot
+        text = generate(snap.model, snap.vocab, settings.length, settings.prime, settings.temperature,
                         settings.top_k, torch.Generator().manual_seed(0))
         self.post_message(TrainerEvents((Sampled(-1, text, settings.temperature, settings.prime),)))
 
@@ -371,7 +381,7 @@ class WorkbenchApp(App[None]):
             return
         try:
             ck = ckpt_io.load(last)
-            self.snapshot = (ck.build_model(), ck.vocab, ck.labels, ck.config.task)
+            self.snapshot = Snapshot(ck.build_model(), ck.vocab, ck.labels, ck.config.task)
         except ckpt_io.CheckpointError as exc:
             self.notify(str(exc), severity="error")
 
@@ -423,9 +433,9 @@ class WorkbenchApp(App[None]):
             return
         if self.running and self.controls is not None and self.running_config.task == "names":
             self.controls.request_classify([name], top_k=5)
-        elif self.snapshot is not None and self.snapshot[3] == "names":
-            model, vocab, labels, _ = self.snapshot
-            pane.show_results(name, classify(model, vocab, labels, [name], 5)[0])
+        elif self.snapshot is not None and self.snapshot.task == "names":
+            snap = self.snapshot
+            pane.show_results(name, classify(snap.model, snap.vocab, snap.labels, [name], 5)[0])
         else:
             pane.show_message("no classifier yet: press t for the name task, then s to train "
                               "(or open a names run on the Runs tab)")
