@@ -108,6 +108,12 @@ class HyperparametersApplied(Event):
 
 
 @dataclass(frozen=True)
+class HyperparametersRejected(Event):
+    step: int
+    errors: dict  # field → why; the run goes on with its old values
+
+
+@dataclass(frozen=True)
 class DeviceSwitched(Event):
     step: int
     device: str

@@ -30,6 +30,7 @@ from .events import (
     Event,
     GradientsMeasured,
     HyperparametersApplied,
+    HyperparametersRejected,
     RunFailed,
     RunFinished,
     RunPaused,
@@ -342,8 +343,8 @@ class Trainer:
             merged = self.config.updated(**changes)
             errors = {k: v for k, v in merged.validate().items() if k in changes}
             if errors:
-                rejected = "; ".join(f"{k} {v}" for k, v in errors.items())
-                self.emit(RunPaused(self.step, f"rejected: {rejected}"))
+                # not a pause: the run keeps going with the values it had
+                self.emit(HyperparametersRejected(self.step, errors))
                 changes = {k: v for k, v in changes.items() if k not in errors}
                 merged = self.config.updated(**changes)
             if changes:

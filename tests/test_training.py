@@ -116,6 +116,22 @@ def test_pause_single_step_live_update_and_stop(tiny_corpus, tmp_path):
         controls.apply(hidden_size=10)
 
 
+def test_invalid_live_change_is_rejected_without_pausing(tiny_corpus, tmp_path):
+    from rnn_engine.events import HyperparametersRejected
+
+    controls = Controls()
+    controls.apply(lr=-1.0, clip=2.0)  # queued before the first batch
+    events = []
+    trainer = Trainer(tiny_lm(tiny_corpus, epochs=1), sink=events.append, runs_dir=tmp_path,
+                      controls=controls)
+    trainer.run()
+    rejected = [e for e in events if isinstance(e, HyperparametersRejected)]
+    assert len(rejected) == 1 and set(rejected[0].errors) == {"lr"}
+    assert next(e for e in events if isinstance(e, HyperparametersApplied)).changes == {"clip": 2.0}
+    assert not any(isinstance(e, RunPaused) for e in events)
+    assert trainer.config.lr == 1e-2
+
+
 def _wait_for(events, kind):
     _wait_until(lambda: any(isinstance(e, kind) for e in events))
     return (e for e in events if isinstance(e, kind))

@@ -34,6 +34,7 @@ from rnn_engine.events import (
     Event,
     GradientsMeasured,
     HyperparametersApplied,
+    HyperparametersRejected,
     RunFailed,
     RunFinished,
     RunPaused,
@@ -491,6 +492,10 @@ class WorkbenchApp(App[None]):
         elif isinstance(e, HyperparametersApplied):
             changes = ", ".join(f"{k} → {v}" for k, v in e.changes.items())
             self.log_activity(f"step {e.step}: applied {changes}")
+        elif isinstance(e, HyperparametersRejected):
+            rejected = "; ".join(f"{k} {v}" for k, v in e.errors.items())
+            self.log_activity(f"[yellow]step {e.step}: not applied: {rejected}[/]")
+            self.notify(f"Not applied: {rejected}", severity="error")
         elif isinstance(e, DeviceSwitched):
             self.query_one(StatusLine).device = e.device
             self.log_activity(f"step {e.step}: now on {e.device}")
