@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import fused
+from .allocator import keep_freed_memory
 from .cells import GATES
 from .models import CharLM, count_parameters
 
@@ -90,19 +92,26 @@ def _train_step(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tens
 
 
 def _gemm_ceiling(cell: str, hidden: int, batch: int, steps: int, device: torch.device) -> Callable[[], None]:
-    """The per-step matmuls alone: h·W_hh forward; dh·W_hh^T and h^T·dg backward."""
+    """The recurrent GEMMs alone: h_{t-1} W_hh^T per step forward, dG_t W_hh per step backward, dW_hh.
+
+    On the CPU with the fused kernels these are the very GEMM calls the kernels make (oneDNN, packed
+    weights, dW_hh as one GEMM over all steps); elsewhere torch.mm in a loop, dW_hh accumulated per step.
+    """
     g = GATES[cell] * hidden
-    w = torch.randn(hidden, g, device=device) / math.sqrt(hidden)
-    h = torch.randn(batch, hidden, device=device)
-    dg = torch.randn(batch, g, device=device)
-    dw = torch.zeros(hidden, g, device=device)
+    w = torch.randn(g, hidden, device=device) / math.sqrt(hidden)
+    states = torch.randn(steps + 1, batch, hidden, device=device)
+    dg = torch.randn(steps, batch, g, device=device)
+    if device.type == "cpu" and fused.load():
+        return lambda: fused.gemms_only(states, dg, w)
+    dw = torch.zeros(g, hidden, device=device)
+    w_t = w.t()
 
     def run() -> None:
-        for _ in range(steps):
-            torch.mm(h, w)
-        for _ in range(steps):
-            torch.mm(dg, w.t())
-            dw.addmm_(h.t(), dg)
+        for t in range(steps):
+            torch.mm(states[t], w_t)
+        for t in reversed(range(steps)):
+            torch.mm(dg[t], w)
+            dw.addmm_(dg[t].t(), states[t])
 
     return run
 
@@ -190,6 +199,8 @@ def run_bench(device: str = "cpu", rounds: int = 5, quick: bool = False,
     from .trainer import resolve_device
 
     dev = resolve_device(device)
+    # what the trainer does too; applies to every variant alike
+    keep_freed_memory()
     hiddens = (64,) if quick else (256, 512)
     steps, batch = (20, 16) if quick else (100, 64)
     results = []
@@ -201,6 +212,7 @@ def run_bench(device: str = "cpu", rounds: int = 5, quick: bool = False,
     ratios = {c: rate[(c, ref, "scratch")] / rate[(c, ref, "torch")] for c in ("rnn", "gru", "lstm")}
     efficiency = {c: rate[(c, ref, "scratch")] / rate[(c, ref, "gemm")] for c in ("rnn", "gru", "lstm")}
     out: dict[str, Any] = {"device": str(dev), "threads": torch.get_num_threads(), "batch": batch,
+                           "recurrent_path": fused.status() if dev.type == "cpu" else "PyTorch ops",
                            "steps": steps, "ratios": ratios, "efficiency": efficiency, "results": results}
     out["names"] = bench_names(dev, names_threshold, 10.0 if quick else 60.0)
     return out
@@ -210,6 +222,7 @@ def format_table(report: dict[str, Any]) -> str:
     rate = {(r["cell"], r["hidden"], r["variant"]): r["chars_per_s"] for r in report["results"]}
     lines = [f"device {report['device']}, {report['threads']} threads, B={report['batch']}, "
              f"T={report['steps']}; training chars/s (forward, backward, Adam), median",
+             f"scratch recurrence: {report.get('recurrent_path', '?')}",
              f"{'cell':<5} {'H':>4} {'scratch':>9} {'torch':>9} {'torch-H':>9} {'tutorial':>9} "
              f"{'gemm':>9}  {'a/b':>5} {'a/c':>5} {'a/d':>5} {'a/e':>5}"]
     for cell, hidden in sorted({(r["cell"], r["hidden"]) for r in report["results"]},

@@ -168,6 +168,7 @@ def _install_stop_handlers(controls: Any) -> None:
 
 
 def _train(args: argparse.Namespace, task: str) -> int:
+    from . import fused
     from .controls import Controls
     from .data import CharCorpus
     from .models import count_parameters
@@ -187,6 +188,8 @@ def _train(args: argparse.Namespace, task: str) -> int:
         print(f"run {trainer.run_id} on {trainer.device}: {config.cell} {config.num_layers}x"
               f"{config.hidden_size}, {count_parameters(trainer.model):,} parameters",
               file=sys.stderr)
+        if trainer.device.type == "cpu" and fused.needs_build():
+            print("building the fused CPU kernels (first run only, about 15 s)…", file=sys.stderr)
     summary = trainer.run()
     if args.json:
         print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)

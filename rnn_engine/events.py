@@ -42,6 +42,7 @@ class RunStarted(Event):
     train_items: int
     val_items: int
     resumed_from_step: int = 0
+    recurrent_path: str = ""  # on the CPU: fused kernels or plain PyTorch ops, and why
 
 
 @dataclass(frozen=True)

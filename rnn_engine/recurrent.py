@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import fused
 from .cells import GATES, gru_step, lstm_step, rnn_step
 
 State = Tensor | tuple[Tensor, Tensor]
@@ -54,6 +55,8 @@ class Recurrent(nn.Module):
         self.dropout = dropout
         # when a list, the top layer's h_t of every step is appended (diagnostics reads their grads)
         self.recorded_states: list[Tensor] | None = None
+        # run layers on the fused C++ kernels where they apply (float32 on the CPU, no recording)
+        self.use_fused = True
         g = GATES[mode] * hidden_size
         for layer in range(num_layers):
             width = input_size if layer == 0 else hidden_size
@@ -107,6 +110,8 @@ class Recurrent(nn.Module):
             hx = self.initial_state(batch, input.device, dtype)
         h0, c0 = hx if isinstance(hx, tuple) else (hx, None)
         mask = None
+        if lengths is not None and not torch.is_tensor(lengths):
+            lengths = torch.as_tensor(lengths)
         if lengths is not None:
             lengths = torch.as_tensor(lengths, device=input.device)
             # mask[t, b] is True while step t is inside sequence b
@@ -118,7 +123,7 @@ class Recurrent(nn.Module):
             if layer > 0 and self.dropout and self.training:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
             out, h, c = self._run_layer(layer, layer_input, h0[layer],
-                                        None if c0 is None else c0[layer], mask,
+                                        None if c0 is None else c0[layer], mask, lengths,
                                         record=layer == self.num_layers - 1)
             h_last.append(h)
             if c is not None:
@@ -136,30 +141,57 @@ class Recurrent(nn.Module):
             output = output.transpose(0, 1)
         return output, h_n
 
-    def _project(self, layer: int, x: Tensor) -> Tensor:
-        """W_ih x + b_ih for every step at once, with b_hh folded in where the cell allows it."""
-        w_ih, _, b_ih, b_hh = self.layer_parameters(layer)
+    def _input_bias(self, layer: int, fold_gru_bias: bool) -> Tensor | None:
+        """b_ih, plus b_hh where it can move to the input side.
+
+        GRU's b_hn sits inside r * (W_hn h + b_hn) and never moves; its b_hr and b_hz do when
+        `fold_gru_bias` (the fused kernels expect that; the per-step path adds b_hh itself).
+        """
+        _, _, b_ih, b_hh = self.layer_parameters(layer)
+        if b_hh is None:
+            return b_ih
+        if self.mode == "gru":
+            if not fold_gru_bias:
+                return b_ih
+            h = self.hidden_size
+            b_hh = torch.cat([b_hh[: 2 * h], b_hh.new_zeros(h)])
+        return b_hh if b_ih is None else b_ih + b_hh
+
+    def _input_table(self, layer: int, fold_gru_bias: bool = False) -> Tensor:
+        """(input_size, G*H): row i is the input projection of a one-hot input i, bias included."""
+        w_ih = self.layer_parameters(layer)[0]
+        bias = self._input_bias(layer, fold_gru_bias)
+        return w_ih.t() if bias is None else w_ih.t() + bias
+
+    def _project(self, layer: int, x: Tensor, fold_gru_bias: bool = False) -> Tensor:
+        """W_ih x + b_ih (+ the movable part of b_hh) for every step at once, (T, B, G*H)."""
         if not x.is_floating_point():
-            # an id selects a column of W_ih: the fused embedding + input projection
-            gi = F.embedding(x, w_ih.t())
-            if b_ih is not None:
-                gi = gi + b_ih
-        else:
-            flat = x.reshape(-1, x.shape[-1])
-            gi = flat @ w_ih.t() if b_ih is None else torch.addmm(b_ih, flat, w_ih.t())
-            gi = gi.view(x.shape[0], x.shape[1], -1)
-        if b_hh is not None and self.mode != "gru":
-            gi = gi + b_hh
-        return gi
+            # an id selects a row of the table: the fused embedding + input projection, with the bias
+            # already in the small table rather than added to all T*B rows
+            return F.embedding(x, self._input_table(layer, fold_gru_bias))
+        w_ih = self.layer_parameters(layer)[0]
+        bias = self._input_bias(layer, fold_gru_bias)
+        flat = x.reshape(-1, x.shape[-1])
+        gi = flat @ w_ih.t() if bias is None else torch.addmm(bias, flat, w_ih.t())
+        return gi.view(x.shape[0], x.shape[1], -1)
 
     def _run_layer(
-        self, layer: int, x: Tensor, h: Tensor, c: Tensor | None, mask: Tensor | None, record: bool
+        self, layer: int, x: Tensor, h: Tensor, c: Tensor | None, mask: Tensor | None,
+        lengths: Tensor | None, record: bool
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         _, w_hh, _, b_hh = self.layer_parameters(layer)
         w_hh_t = w_hh.t()
-        gi_all = self._project(layer, x)
         recorded = self.recorded_states if record else None
         relu = self.nonlinearity == "relu"
+        if self.use_fused and recorded is None and fused.applies(x, w_hh):
+            if x.is_floating_point():
+                gi, ids = self._project(layer, x, fold_gru_bias=True), None
+            else:
+                # the kernels read each step's row of the table themselves: no (T, B, G*H) gather
+                gi, ids = self._input_table(layer, fold_gru_bias=True), x
+            output, h, c = fused.run_layer(self.mode, gi, w_hh, b_hh, h, c, lengths, relu, ids=ids)
+            return (output if mask is None else output * mask), h, c
+        gi_all = self._project(layer, x)
         outputs = []
         # unbind(0) hands out views in one call; indexing gi_all[t] per step was measured slower
         for t, gi in enumerate(gi_all.unbind(0)):

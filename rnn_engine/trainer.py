@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import checkpoint as ckpt_io
+from . import fused
+from .allocator import keep_freed_memory
 from .config import ConfigError, RunConfig
 from .controls import ClassifyRequest, Controls, SampleRequest
 from .data import CharCorpus, DataError, NamesData, StreamBatches, bucketed_batches
@@ -264,6 +266,10 @@ class Trainer:
             raise DataError(f"{self.run_dir}: cannot write the run there "
                             f"({exc.strerror or exc}); choose another --runs-dir") from None
         self.model.train()
+        # steps allocate the same large buffers over and over; keeping them in the heap spares page faults
+        keep_freed_memory()
+        # build or load the fused kernels now, not inside the first timed step
+        path = fused.status() if self.device.type == "cpu" else "PyTorch ops on " + self.device.type
         self._started = time.perf_counter()
         try:
             self.emit(RunStarted(
@@ -271,7 +277,7 @@ class Trainer:
                 count_parameters(self.model),
                 len(self.corpus.train) if self.corpus is not None else len(self.names.train),
                 len(self.corpus.val) if self.corpus is not None else len(self.names.test),
-                self.resumed_from_step))
+                self.resumed_from_step, path))
             return self.finish(self._loop())
         except Exception as exc:
             self.emit(RunFailed(self.step, f"{type(exc).__name__}: {exc}"))

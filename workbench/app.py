@@ -22,6 +22,7 @@ from textual.widgets import (
 from textual.worker import Worker, WorkerState
 
 from rnn_engine import checkpoint as ckpt_io
+from rnn_engine import fused
 from rnn_engine.config import LIVE_FIELDS, ConfigError, RunConfig, default_config
 from rnn_engine.controls import Controls
 from rnn_engine.data import Vocab
@@ -156,6 +157,15 @@ class WorkbenchApp(App[None]):
         self.sub_title = self._subtitle()
         self.query_one(RunsList).reload(self.runs_dir)
         self.log_activity(f"data: {Path(self.config.data).name or '(none)'}")
+        if fused.needs_build():
+            self.log_activity("building the fused CPU kernels in the background (first start only)…")
+            self._build_kernels()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="kernels", description="kernels")
+    def _build_kernels(self) -> None:
+        # g++ runs in a subprocess, so this thread mostly waits; a run started meanwhile waits on the lock
+        fused.load()
+        self.call_from_thread(self.log_activity, f"recurrence: {fused.status()}")
 
     def _subtitle(self) -> str:
         task = "char language model" if self.config.task == "charlm" else "name classifier"
@@ -469,6 +479,8 @@ class WorkbenchApp(App[None]):
             resumed = f", resumed at step {e.resumed_from_step}" if e.resumed_from_step else ""
             self.log_activity(f"[b]run {e.run_id}[/] on {e.device}: {e.parameters:,} parameters, "
                               f"{e.train_items:,} training items{resumed}")
+            if e.recurrent_path:
+                self.log_activity(f"recurrence: {e.recurrent_path}")
         elif isinstance(e, (Evaluated, EpochFinished)):
             self.query_one(LossPanel).add_val(e.step, e.val_loss)
             if isinstance(e, EpochFinished):

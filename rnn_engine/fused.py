@@ -1,0 +1,238 @@
+"""Fused CPU kernels for a recurrent layer: built from kernels/fused_rnn.cpp on first use, else absent.
+
+The kernels run a whole layer over a sequence in C++ (one GEMM and one vectorised pass of gate
+arithmetic per step, forward and backward) and are wrapped here as autograd Functions. They are
+compiled with the system C++ compiler against the installed torch the first time they are needed
+(about 15 s) and cached under ~/.cache/rnn-workbench (or $RNN_WORKBENCH_CACHE). Where no compiler
+is found or the build fails, `status()` says why and the engine keeps its pure PyTorch path, which
+computes the same numbers. RNN_WORKBENCH_KERNELS=0 turns them off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+SOURCE = Path(__file__).resolve().parent / "kernels" / "fused_rnn.cpp"
+# below this many steps the per-call weight packing costs more than it saves
+PACK_MIN_STEPS = 4
+
+_lock = threading.Lock()
+_state: dict[str, object] = {"loaded": None, "why": "not built yet", "dnnl": False}
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("RNN_WORKBENCH_CACHE") or Path.home() / ".cache" / "rnn-workbench"
+    return Path(root) / "kernels"
+
+
+def _cpu_signature() -> str:
+    # -march=native code must not be reused on another CPU that shares the cache directory
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return line
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _compile_command(source: Path, target: Path) -> list[str]:
+    from torch.utils import cpp_extension
+
+    torch_dir = Path(torch.__file__).resolve().parent
+    abi = int(torch.compiled_with_cxx11_abi())
+    cmd = [os.environ.get("CXX", "g++"), "-O3", "-march=native", "-fopenmp", "-shared", "-fPIC",
+           "-std=c++20", f"-D_GLIBCXX_USE_CXX11_ABI={abi}", "-w"]
+    cmd += [f"-I{p}" for p in cpp_extension.include_paths()]
+    cmd += [str(source), f"-L{torch_dir / 'lib'}", "-lc10", "-ltorch_cpu", f"-Wl,-rpath,{torch_dir / 'lib'}",
+            "-o", str(target)]
+    return cmd
+
+
+def _target() -> Path:
+    """Where the library for this source, torch, compiler flags and CPU is cached."""
+    parts = [SOURCE.read_bytes(), torch.__version__.encode(), _cpu_signature().encode(),
+             " ".join(_compile_command(SOURCE, Path("x"))).encode()]
+    key = hashlib.sha256(b"\0".join(parts))
+    return cache_dir() / f"fused_rnn-{key.hexdigest()[:16]}.so"
+
+
+def needs_build() -> bool:
+    """True when the first use will compile the kernels (some seconds) rather than load them."""
+    return (_state["loaded"] is None and os.environ.get("RNN_WORKBENCH_KERNELS", "1") != "0"
+            and not _target().exists())
+
+
+def _build() -> Path:
+    """Compile (or find in the cache) the kernel library; raise RuntimeError saying why not."""
+    compiler = os.environ.get("CXX", "g++")
+    if not sys.platform.startswith("linux"):
+        raise RuntimeError(f"the kernels are built on Linux only, not {sys.platform}")
+    target = _target()
+    if target.exists():
+        return target
+    if shutil.which(compiler) is None:
+        raise RuntimeError(f"no C++ compiler ({compiler}) on PATH")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # build beside the target and rename, so a concurrent or interrupted build never leaves half a file
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        done = subprocess.run(_compile_command(SOURCE, Path(tmp)), capture_output=True, text=True,
+                              timeout=600)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise RuntimeError(f"{compiler} failed: " + " / ".join(tail))
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def load() -> bool:
+    """Build and load the kernels once per process; True when they can be used."""
+    with _lock:
+        if _state["loaded"] is not None:
+            return bool(_state["loaded"])
+        if os.environ.get("RNN_WORKBENCH_KERNELS", "1") == "0":
+            _state.update(loaded=False, why="turned off by RNN_WORKBENCH_KERNELS=0")
+            return False
+        try:
+            torch.ops.load_library(str(_build()))
+            _state.update(loaded=True, why="", dnnl=bool(torch.ops.rnn_workbench.has_dnnl()))
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            _state.update(loaded=False, why=str(exc))
+        return bool(_state["loaded"])
+
+
+def status() -> str:
+    """One line for logs and the benchmark: which recurrent path runs on the CPU, and why."""
+    if not load():
+        return f"PyTorch ops (fused kernels unavailable: {_state['why']})"
+    return "fused C++ kernels, " + ("oneDNN GEMMs" if _state["dnnl"] else "ATen GEMMs")
+
+
+def applies(x: Tensor, w_hh: Tensor) -> bool:
+    """Whether a layer reading `x` (float inputs or integer ids) with weights `w_hh` can run fused."""
+    float_ok = not x.is_floating_point() or x.dtype == torch.float32
+    return x.device.type == "cpu" and w_hh.dtype == torch.float32 and float_ok and load()
+
+
+def pack(w: Tensor, batch: int, steps: int) -> Tensor | None:
+    """w reordered for oneDNN at this batch size, or None where the kernels use plain at::mm."""
+    if not _state["dnnl"] or steps < PACK_MIN_STEPS:
+        return None
+    return torch.ops.mkldnn._reorder_linear_weight(w.detach().contiguous(), batch)
+
+
+def gemms_only(states: Tensor, dg: Tensor, w_hh: Tensor) -> None:
+    """Run only the GEMMs a layer's forward and backward issue, packing included (a speed ceiling)."""
+    if not load():
+        raise RuntimeError(f"fused kernels unavailable: {_state['why']}")
+    steps, batch = dg.shape[:2]
+    torch.ops.rnn_workbench.gemms_only(states, dg, w_hh, pack(w_hh, batch, steps),
+                                       pack(w_hh.t(), batch, steps))
+
+
+def _input_grad(dgi: Tensor, gi: Tensor, ids: Tensor | None) -> Tensor:
+    """The gradient of `gi`: dgi itself, or with token ids, dgi's rows summed into the table's rows."""
+    if ids is None:
+        return dgi
+    return torch.zeros_like(gi).index_add_(0, ids.reshape(-1), dgi.reshape(-1, gi.shape[1]))
+
+
+class _RNN(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, gi: Tensor, ids: Tensor | None, w_hh: Tensor, h0: Tensor, lengths: Tensor | None,
+                relu: bool) -> Tensor:
+        steps, batch = (ids if ids is not None else gi).shape[:2]
+        states = torch.ops.rnn_workbench.rnn_forward(gi, ids, w_hh, pack(w_hh, batch, steps), h0, lengths,
+                                                     relu)
+        ctx.save_for_backward(gi, ids, states, w_hh, lengths)
+        ctx.relu = relu
+        return states[1:]
+
+    @staticmethod
+    def backward(ctx, dout: Tensor):
+        gi, ids, states, w_hh, lengths = ctx.saved_tensors
+        wt = pack(w_hh.t(), states.shape[1], states.shape[0] - 1)
+        dgi, dw, dh0 = torch.ops.rnn_workbench.rnn_backward(dout, states, w_hh, wt, lengths, ctx.relu)
+        return _input_grad(dgi, gi, ids), None, dw, dh0, None, None
+
+
+class _GRU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, gi: Tensor, ids: Tensor | None, w_hh: Tensor, b_hn: Tensor, h0: Tensor,
+                lengths: Tensor | None) -> Tensor:
+        steps, batch = (ids if ids is not None else gi).shape[:2]
+        states, saved = torch.ops.rnn_workbench.gru_forward(gi, ids, w_hh, pack(w_hh, batch, steps), b_hn,
+                                                            h0, lengths)
+        ctx.save_for_backward(gi, ids, saved, states, w_hh, lengths)
+        return states[1:]
+
+    @staticmethod
+    def backward(ctx, dout: Tensor):
+        gi, ids, saved, states, w_hh, lengths = ctx.saved_tensors
+        wt = pack(w_hh.t(), states.shape[1], states.shape[0] - 1)
+        dgi, dw, db_hn, dh0 = torch.ops.rnn_workbench.gru_backward(dout, saved, states, w_hh, wt, lengths)
+        return _input_grad(dgi, gi, ids), None, dw, db_hn, dh0, None
+
+
+class _LSTM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, gi: Tensor, ids: Tensor | None, w_hh: Tensor, h0: Tensor, c0: Tensor,
+                lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+        steps, batch = (ids if ids is not None else gi).shape[:2]
+        states, cells, gates = torch.ops.rnn_workbench.lstm_forward(
+            gi, ids, w_hh, pack(w_hh, batch, steps), h0, c0, lengths)
+        ctx.save_for_backward(gi, ids, gates, cells, states, w_hh, lengths)
+        return states[1:], cells[-1]
+
+    @staticmethod
+    def backward(ctx, dout: Tensor, dc_last: Tensor):
+        gi, ids, gates, cells, states, w_hh, lengths = ctx.saved_tensors
+        wt = pack(w_hh.t(), states.shape[1], states.shape[0] - 1)
+        dgi, dw, dh0, dc0 = torch.ops.rnn_workbench.lstm_backward(dout, dc_last, gates, cells, states, w_hh,
+                                                                  wt, lengths)
+        return _input_grad(dgi, gi, ids), None, dw, dh0, dc0, None
+
+
+def run_layer(mode: str, gi: Tensor, w_hh: Tensor, b_hh: Tensor | None, h0: Tensor, c0: Tensor | None,
+              lengths: Tensor | None, relu: bool, ids: Tensor | None = None
+              ) -> tuple[Tensor, Tensor, Tensor | None]:
+    """(output, h_T, c_T) of one layer.
+
+    `gi` holds W_ih x + b_ih for every step, (T, B, G*H), with b_hh folded in (for GRU only its r
+    and z parts). With token `ids` (T, B), `gi` is instead the (V, G*H) table whose row id is that
+    sum for a one-hot input, and the kernels read it in place of a gathered copy.
+    """
+    if not load():
+        raise RuntimeError(f"fused kernels unavailable: {_state['why']}")
+    gi = gi.contiguous()
+    h0 = h0.contiguous()
+    if ids is not None:
+        ids = ids.to(dtype=torch.long).contiguous()
+    if lengths is not None:
+        lengths = lengths.to(device="cpu", dtype=torch.long)
+    if mode == "rnn":
+        out = _RNN.apply(gi, ids, w_hh, h0, lengths, relu)
+        return out, out[-1], None
+    if mode == "gru":
+        h = w_hh.shape[1]
+        b_hn = b_hh[2 * h:] if b_hh is not None else w_hh.new_zeros(h)
+        out = _GRU.apply(gi, ids, w_hh, b_hn, h0, lengths)
+        return out, out[-1], None
+    out, c_last = _LSTM.apply(gi, ids, w_hh, h0, c0.contiguous(), lengths)
+    return out, out[-1], c_last

@@ -1,0 +1,542 @@
+// Fused CPU sequence kernels for the vanilla RNN, GRU and LSTM layers of rnn_engine.
+//
+// A layer's input projections for all steps (gi, T x B x G*H) arrive precomputed, so each step is one
+// GEMM (h_{t-1} W_hh^T) plus one pass of gate arithmetic over a B x H tile. The backward pass walks the
+// steps in reverse with one GEMM per step for dh_{t-1}, and computes dW_hh as a single GEMM over all
+// steps at the end. Gate math follows torch.nn's equations and gate orders (GRU r,z,n; LSTM i,f,g,o).
+//
+// The GEMMs go through oneDNN (torch's mkldnn::_linear_pointwise) when torch has it, with W_hh packed
+// once per sequence by the caller: at B = 64 that ran 2-3x faster than at::mm here, whose MKL takes a
+// slow path on AMD CPUs. Without it they fall back to at::mm. Optional per-sequence lengths keep the
+// state of a finished sequence unchanged through its padding steps, as torch's packed sequences do.
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+
+namespace {
+
+using at::Tensor;
+
+// exp, sigmoid and tanh written so that the compiler vectorises the gate loops (libm's expf and tanhf
+// are scalar calls without -ffast-math). exp: 2^n * e^r with n = round(x / ln 2), r reduced in two
+// steps (Cody-Waite) and e^r from its degree-6 Taylor polynomial; about 2 ulp on the clamped range.
+// NaN stays NaN: the clamps below keep a NaN and the polynomial then carries it.
+inline float fast_exp(float x) {
+  x = x > 88.0f ? 88.0f : x;
+  x = x < -87.0f ? -87.0f : x;
+  // adding 1.5 * 2^23 rounds to the nearest integer and leaves it in the low mantissa bits
+  const float shifter = 12582912.0f;
+  const float k = x * 1.44269504088896341f + shifter;
+  const int32_t n = std::bit_cast<int32_t>(k) - std::bit_cast<int32_t>(shifter);
+  const float nf = k - shifter;
+  float r = x - nf * 0.693145751953125f;
+  r = r - nf * 1.428606765330187045e-06f;
+  float p = 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const float scale = std::bit_cast<float>((n + 127) << 23);
+  return p * scale;
+}
+
+inline float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+
+// tanh(x) = 1 - 2 / (e^{2x} + 1): absolute error ~1e-7, enough next to float32 GEMM rounding
+inline float fast_tanh(float x) { return 1.0f - 2.0f / (fast_exp(2.0f * x) + 1.0f); }
+
+// Rows of a B x H tile are independent; a second thread pays off only past this many elements per step.
+constexpr int64_t kGrain = 4096;
+
+template <typename F>
+inline void for_rows(int64_t rows, int64_t width, const F& body) {
+  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, width));
+  at::parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b) body(b);
+  });
+}
+
+// --- GEMMs ------------------------------------------------------------------------------------------
+
+const c10::OperatorHandle* find_op(const char* name, const char* overload) {
+  auto handle = c10::Dispatcher::singleton().findSchema({name, overload});
+  return handle ? new c10::OperatorHandle(*handle) : nullptr;
+}
+
+const c10::OperatorHandle* dnnl_linear() {
+  static const c10::OperatorHandle* op = find_op("mkldnn::_linear_pointwise", "");
+  return op;
+}
+
+const c10::OperatorHandle* dnnl_linear_add() {
+  static const c10::OperatorHandle* op = find_op("mkldnn::_linear_pointwise", "binary");
+  return op;
+}
+
+Tensor call(const c10::OperatorHandle* op, std::vector<c10::IValue> stack) {
+  op->callBoxed(&stack);
+  return stack[0].toTensor();
+}
+
+// y = x w^T (+ add). `packed` is w reordered by mkldnn::_reorder_linear_weight, or undefined.
+Tensor project(const Tensor& x, const Tensor& w, const std::optional<Tensor>& packed,
+              const Tensor* add = nullptr) {
+  if (packed && packed->defined()) {
+    if (add != nullptr) return call(dnnl_linear_add(), {x, *add, *packed, c10::IValue(), "add"});
+    return call(dnnl_linear(), {x, *packed, c10::IValue(), "none",
+                                c10::List<std::optional<at::Scalar>>(), c10::IValue()});
+  }
+  return add != nullptr ? at::addmm(*add, x, w.t()) : at::mm(x, w.t());
+}
+
+// dW = sum_t dG_t^T h_{t-1}, all steps in one GEMM: (G*H, T*B) x (T*B, H). states[t] is h_{t-1}.
+Tensor weight_grad(const Tensor& dg, const Tensor& states) {
+  const int64_t T = dg.size(0), B = dg.size(1), H = states.size(2);
+  Tensor h_prev = states.narrow(0, 0, T).view({T * B, H});
+  Tensor dg_flat = dg.view({T * B, dg.size(2)});
+  if (dnnl_linear() != nullptr) {
+    // as a linear layer with an unpacked weight: dW^T = h_prev^T dG, operands read through their strides
+    Tensor dw_t = call(dnnl_linear(), {h_prev.t(), dg_flat.t(), c10::IValue(), "none",
+                                       c10::List<std::optional<at::Scalar>>(), c10::IValue()});
+    return dw_t.t().contiguous();
+  }
+  return at::mm(dg_flat.t(), h_prev);
+}
+
+// --- checks and masks -------------------------------------------------------------------------------
+
+// The projected input of step t, row b: gi[t, b], or with token ids, row ids[t, b] of a (V, G*H) table
+struct Inputs {
+  const float* base;
+  const int64_t* ids = nullptr;
+  Tensor keep_ids;
+  int64_t steps, batch, width;
+  Inputs(const Tensor& gi, const std::optional<Tensor>& token_ids, const Tensor& h0) {
+    TORCH_CHECK(gi.is_contiguous() && gi.scalar_type() == at::kFloat && gi.is_cpu(),
+                "gi must be a contiguous float32 CPU tensor");
+    base = gi.data_ptr<float>();
+    width = gi.size(-1);
+    batch = h0.size(0);
+    if (token_ids && token_ids->defined()) {
+      TORCH_CHECK(gi.dim() == 2 && token_ids->dim() == 2 && token_ids->size(1) == batch &&
+                      token_ids->scalar_type() == at::kLong,
+                  "with ids, gi must be a (V, G*H) table and ids int64 (T, B)");
+      keep_ids = token_ids->contiguous();
+      ids = keep_ids.data_ptr<int64_t>();
+      steps = keep_ids.size(0);
+      const int64_t vocab = gi.size(0);
+      for (int64_t k = 0; k < keep_ids.numel(); ++k) {
+        TORCH_CHECK(ids[k] >= 0 && ids[k] < vocab, "token id ", ids[k], " is outside the table of ", vocab);
+      }
+    } else {
+      TORCH_CHECK(gi.dim() == 3 && gi.size(1) == batch, "gi must be (T, B, G*H)");
+      steps = gi.size(0);
+    }
+    TORCH_CHECK(steps > 0, "the sequence is empty");
+  }
+  const float* row(int64_t t, int64_t b) const {
+    const int64_t r = t * batch + b;
+    return base + (ids != nullptr ? ids[r] : r) * width;
+  }
+};
+
+void check_inputs(const Inputs& in, const Tensor& w_hh, const Tensor& h0, int64_t gates,
+                  const std::optional<Tensor>& lengths) {
+  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) == gates * w_hh.size(1), "w_hh must be (G*H, H)");
+  TORCH_CHECK(in.width == w_hh.size(0), "gi and w_hh disagree on G*H");
+  TORCH_CHECK(h0.dim() == 2 && h0.size(1) == w_hh.size(1), "h0 must be (B, H)");
+  if (lengths && lengths->defined()) {
+    TORCH_CHECK(lengths->dim() == 1 && lengths->size(0) == in.batch && lengths->scalar_type() == at::kLong,
+                "lengths must be int64 (B,)");
+  }
+}
+
+// (T+1, B, H) with h0 in slot 0: slot t+1 holds h_t, so slots 0..T-1 are every step's h_{t-1}
+Tensor states_from(const Tensor& h0, int64_t T) {
+  Tensor states = at::empty({T + 1, h0.size(0), h0.size(1)}, h0.options());
+  states[0].copy_(h0);
+  return states;
+}
+
+// active(b) at step t: t < lengths[b], or always when there are no lengths
+struct Steps {
+  const int64_t* len = nullptr;
+  Tensor keep;
+  explicit Steps(const std::optional<Tensor>& lengths) {
+    if (lengths && lengths->defined()) {
+      keep = lengths->contiguous();
+      len = keep.data_ptr<int64_t>();
+    }
+  }
+  bool active(int64_t t, int64_t b) const { return len == nullptr || t < len[b]; }
+  bool masked() const { return len != nullptr; }
+};
+
+inline void copy_row(const float* __restrict src, float* __restrict dst, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) dst[j] = src[j];
+}
+
+inline void zero_row(float* __restrict dst, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) dst[j] = 0.0f;
+}
+
+// --- one row (one sequence of the batch) of each cell's gate arithmetic ------------------------------
+// Plain pointers marked __restrict so the compiler knows rows do not overlap and vectorises the loops.
+
+void rnn_row_forward(const float* __restrict xi, const float* __restrict xh, float* __restrict h, int64_t H,
+                     bool relu) {
+  if (relu) {
+    for (int64_t j = 0; j < H; ++j) {
+      const float pre = xi[j] + xh[j];
+      h[j] = pre > 0.0f ? pre : 0.0f;
+    }
+  } else {
+    for (int64_t j = 0; j < H; ++j) h[j] = fast_tanh(xi[j] + xh[j]);
+  }
+}
+
+void rnn_row_backward(const float* __restrict go, const float* __restrict dh, const float* __restrict y,
+                      float* __restrict d, int64_t H, bool relu) {
+  if (relu) {
+    for (int64_t j = 0; j < H; ++j) d[j] = y[j] > 0.0f ? go[j] + dh[j] : 0.0f;
+  } else {
+    for (int64_t j = 0; j < H; ++j) d[j] = (go[j] + dh[j]) * (1.0f - y[j] * y[j]);
+  }
+}
+
+void gru_row_forward(const float* __restrict xi, const float* __restrict xh, const float* __restrict bn,
+                     const float* __restrict hp, float* __restrict sv, float* __restrict ho, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const float r = sigmoid(xi[j] + xh[j]);
+    const float z = sigmoid(xi[H + j] + xh[H + j]);
+    const float hn = xh[2 * H + j] + bn[j];
+    const float n = fast_tanh(xi[2 * H + j] + r * hn);
+    sv[j] = r;
+    sv[H + j] = z;
+    sv[2 * H + j] = n;
+    sv[3 * H + j] = hn;
+    ho[j] = n + z * (hp[j] - n);
+  }
+}
+
+void gru_row_backward(const float* __restrict go, const float* __restrict dh, const float* __restrict sv,
+                      const float* __restrict hp, float* __restrict di, float* __restrict dg,
+                      float* __restrict direct, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const float r = sv[j], z = sv[H + j], n = sv[2 * H + j], hn = sv[3 * H + j];
+    const float g = go[j] + dh[j];
+    const float dn = g * (1.0f - z) * (1.0f - n * n);
+    const float dz = g * (hp[j] - n) * z * (1.0f - z);
+    const float dr = dn * hn * r * (1.0f - r);
+    di[j] = dr;
+    di[H + j] = dz;
+    di[2 * H + j] = dn;
+    dg[j] = dr;
+    dg[H + j] = dz;
+    dg[2 * H + j] = dn * r;
+    direct[j] = g * z;
+  }
+}
+
+void lstm_row_forward(const float* __restrict xi, const float* __restrict xh, float* __restrict a,
+                      const float* __restrict cp, float* __restrict co, float* __restrict ho, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const float i = sigmoid(xi[j] + xh[j]);
+    const float f = sigmoid(xi[H + j] + xh[H + j]);
+    const float g = fast_tanh(xi[2 * H + j] + xh[2 * H + j]);
+    const float o = sigmoid(xi[3 * H + j] + xh[3 * H + j]);
+    const float c = f * cp[j] + i * g;
+    a[j] = i;
+    a[H + j] = f;
+    a[2 * H + j] = g;
+    a[3 * H + j] = o;
+    co[j] = c;
+    ho[j] = o * fast_tanh(c);
+  }
+}
+
+void lstm_row_backward(const float* __restrict go, const float* __restrict dh, const float* __restrict a,
+                       const float* __restrict ct, const float* __restrict cp, float* __restrict dc,
+                       float* __restrict d, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const float i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
+    const float tc = fast_tanh(ct[j]);
+    const float gh = go[j] + dh[j];
+    const float gc = dc[j] + gh * o * (1.0f - tc * tc);
+    d[j] = gc * g * i * (1.0f - i);
+    d[H + j] = gc * cp[j] * f * (1.0f - f);
+    d[2 * H + j] = gc * i * (1.0f - g * g);
+    d[3 * H + j] = gh * tc * o * (1.0f - o);
+    dc[j] = gc * f;
+  }
+}
+
+// a padding step passes the state on unchanged: its gate gradients are zero, dh_{t-1} = dh_t
+void pass_row_backward(const float* __restrict go, const float* __restrict dh, float* __restrict d,
+                       int64_t gates_width, float* __restrict direct, int64_t H) {
+  zero_row(d, gates_width);
+  for (int64_t j = 0; j < H; ++j) direct[j] = go[j] + dh[j];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// vanilla RNN: h_t = act(gi_t + h_{t-1} W^T), act = tanh or relu. gi carries both biases.
+
+Tensor rnn_forward(const Tensor& gi, const std::optional<Tensor>& ids, const Tensor& w_hh,
+                   const std::optional<Tensor>& w_pack, const Tensor& h0,
+                   const std::optional<Tensor>& lengths, bool relu) {
+  const Inputs in(gi, ids, h0);
+  check_inputs(in, w_hh, h0, 1, lengths);
+  const int64_t T = in.steps, B = in.batch, H = w_hh.size(1);
+  const Steps steps(lengths);
+  Tensor states = states_from(h0, T);
+  float* st = states.data_ptr<float>();
+  for (int64_t t = 0; t < T; ++t) {
+    Tensor gh = project(states[t], w_hh, w_pack);
+    const float* gh_p = gh.data_ptr<float>();
+    const float* hp = st + t * B * H;
+    float* ho = st + (t + 1) * B * H;
+    for_rows(B, H, [&](int64_t b) {
+      const int64_t o = b * H;
+      if (steps.active(t, b)) {
+        rnn_row_forward(in.row(t, b), gh_p + o, ho + o, H, relu);
+      } else {
+        copy_row(hp + o, ho + o, H);
+      }
+    });
+  }
+  return states;
+}
+
+std::tuple<Tensor, Tensor, Tensor> rnn_backward(const Tensor& dout_in, const Tensor& states,
+                                                const Tensor& w_hh, const std::optional<Tensor>& wt_pack,
+                                                const std::optional<Tensor>& lengths, bool relu) {
+  const int64_t T = states.size(0) - 1, B = states.size(1), H = states.size(2);
+  const Steps steps(lengths);
+  Tensor dout = dout_in.contiguous();
+  Tensor dpre = at::empty({T, B, H}, states.options());
+  Tensor dh = at::zeros({B, H}, states.options());
+  Tensor direct = at::zeros({B, H}, states.options());
+  Tensor w_t = w_hh.t();
+  const float* go_all = dout.data_ptr<float>();
+  const float* st = states.data_ptr<float>();
+  float* d_all = dpre.data_ptr<float>();
+  float* dd = direct.data_ptr<float>();
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const float* go = go_all + t * B * H;
+    const float* y = st + (t + 1) * B * H;
+    const float* dh_p = dh.data_ptr<float>();
+    float* d = d_all + t * B * H;
+    for_rows(B, H, [&](int64_t b) {
+      const int64_t o = b * H;
+      if (steps.active(t, b)) {
+        rnn_row_backward(go + o, dh_p + o, y + o, d + o, H, relu);
+        if (steps.masked()) zero_row(dd + o, H);
+      } else {
+        pass_row_backward(go + o, dh_p + o, d + o, H, dd + o, H);
+      }
+    });
+    dh = project(dpre[t], w_t, wt_pack, steps.masked() ? &direct : nullptr);
+  }
+  return {dpre, weight_grad(dpre, states), dh};
+}
+
+// ---------------------------------------------------------------------------------------------------
+// GRU: r = s(gi_r + gh_r), z = s(gi_z + gh_z), n = tanh(gi_n + r * (gh_n + b_hn)), h = (1-z) n + z h
+// gi carries b_ih and the r, z parts of b_hh. Saved per step: r, z, n, gh_n + b_hn.
+
+std::tuple<Tensor, Tensor> gru_forward(const Tensor& gi, const std::optional<Tensor>& ids, const Tensor& w_hh,
+                                       const std::optional<Tensor>& w_pack, const Tensor& b_hn,
+                                       const Tensor& h0, const std::optional<Tensor>& lengths) {
+  const Inputs in(gi, ids, h0);
+  check_inputs(in, w_hh, h0, 3, lengths);
+  const int64_t T = in.steps, B = in.batch, H = w_hh.size(1);
+  const Steps steps(lengths);
+  Tensor states = states_from(h0, T);
+  Tensor saved = at::empty({T, B, 4 * H}, gi.options());
+  Tensor bn = b_hn.contiguous();
+  const float* bn_p = bn.data_ptr<float>();
+  float* st = states.data_ptr<float>();
+  float* sv_all = saved.data_ptr<float>();
+  for (int64_t t = 0; t < T; ++t) {
+    Tensor gh = project(states[t], w_hh, w_pack);
+    const float* gh_p = gh.data_ptr<float>();
+    const float* hp = st + t * B * H;
+    float* ho = st + (t + 1) * B * H;
+    float* sv = sv_all + t * B * 4 * H;
+    for_rows(B, 3 * H, [&](int64_t b) {
+      const int64_t o = b * H;
+      if (steps.active(t, b)) {
+        gru_row_forward(in.row(t, b), gh_p + 3 * o, bn_p, hp + o, sv + 4 * o, ho + o, H);
+      } else {
+        copy_row(hp + o, ho + o, H);
+      }
+    });
+  }
+  return {states, saved};
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor> gru_backward(const Tensor& dout_in, const Tensor& saved,
+                                                        const Tensor& states, const Tensor& w_hh,
+                                                        const std::optional<Tensor>& wt_pack,
+                                                        const std::optional<Tensor>& lengths) {
+  const int64_t T = states.size(0) - 1, B = states.size(1), H = states.size(2);
+  const Steps steps(lengths);
+  Tensor dout = dout_in.contiguous();
+  Tensor dgi = at::empty({T, B, 3 * H}, states.options());
+  Tensor dgh = at::empty({T, B, 3 * H}, states.options());
+  Tensor dh = at::zeros({B, H}, states.options());
+  Tensor direct = at::empty({B, H}, states.options());
+  Tensor w_t = w_hh.t();
+  const float* go_all = dout.data_ptr<float>();
+  const float* st = states.data_ptr<float>();
+  const float* sv_all = saved.data_ptr<float>();
+  float* di_all = dgi.data_ptr<float>();
+  float* dg_all = dgh.data_ptr<float>();
+  float* dd = direct.data_ptr<float>();
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const float* go = go_all + t * B * H;
+    const float* sv = sv_all + t * B * 4 * H;
+    const float* hp = st + t * B * H;
+    const float* dh_p = dh.data_ptr<float>();
+    float* di = di_all + t * B * 3 * H;
+    float* dg = dg_all + t * B * 3 * H;
+    for_rows(B, 3 * H, [&](int64_t b) {
+      const int64_t o = b * H;
+      if (steps.active(t, b)) {
+        gru_row_backward(go + o, dh_p + o, sv + 4 * o, hp + o, di + 3 * o, dg + 3 * o, dd + o, H);
+      } else {
+        zero_row(di + 3 * o, 3 * H);
+        pass_row_backward(go + o, dh_p + o, dg + 3 * o, 3 * H, dd + o, H);
+      }
+    });
+    // dh_{t-1} = dh_t z + dgh_t W_hh
+    dh = project(dgh[t], w_t, wt_pack, &direct);
+  }
+  Tensor db_hn = dgh.view({T * B, 3 * H}).narrow(1, 2 * H, H).sum(0);
+  return {dgi, weight_grad(dgh, states), db_hn, dh};
+}
+
+// ---------------------------------------------------------------------------------------------------
+// LSTM: [i f g o] = gi + h W^T; c = s(f) c + s(i) tanh(g); h = s(o) tanh(c). gi carries both biases.
+// Saved per step: the activated gates (i f g o); cells, like states, holds c_0..c_T.
+
+std::tuple<Tensor, Tensor, Tensor> lstm_forward(const Tensor& gi, const std::optional<Tensor>& ids,
+                                                const Tensor& w_hh, const std::optional<Tensor>& w_pack,
+                                                const Tensor& h0, const Tensor& c0,
+                                                const std::optional<Tensor>& lengths) {
+  const Inputs in(gi, ids, h0);
+  check_inputs(in, w_hh, h0, 4, lengths);
+  TORCH_CHECK(c0.sizes() == h0.sizes(), "c0 must be shaped like h0");
+  const int64_t T = in.steps, B = in.batch, H = w_hh.size(1);
+  const Steps steps(lengths);
+  Tensor states = states_from(h0, T);
+  Tensor cells = states_from(c0, T);
+  Tensor gates = at::empty({T, B, 4 * H}, gi.options());
+  float* st = states.data_ptr<float>();
+  float* cl = cells.data_ptr<float>();
+  float* a_all = gates.data_ptr<float>();
+  for (int64_t t = 0; t < T; ++t) {
+    Tensor gh = project(states[t], w_hh, w_pack);
+    const float* gh_p = gh.data_ptr<float>();
+    const float* hp = st + t * B * H;
+    const float* cp = cl + t * B * H;
+    float* ho = st + (t + 1) * B * H;
+    float* co = cl + (t + 1) * B * H;
+    float* a = a_all + t * B * 4 * H;
+    for_rows(B, 4 * H, [&](int64_t b) {
+      const int64_t o = b * H;
+      if (steps.active(t, b)) {
+        lstm_row_forward(in.row(t, b), gh_p + 4 * o, a + 4 * o, cp + o, co + o, ho + o, H);
+      } else {
+        copy_row(hp + o, ho + o, H);
+        copy_row(cp + o, co + o, H);
+      }
+    });
+  }
+  return {states, cells, gates};
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_backward(const Tensor& dout_in, const Tensor& dc_last,
+                                                         const Tensor& gates, const Tensor& cells,
+                                                         const Tensor& states, const Tensor& w_hh,
+                                                         const std::optional<Tensor>& wt_pack,
+                                                         const std::optional<Tensor>& lengths) {
+  const int64_t T = states.size(0) - 1, B = states.size(1), H = states.size(2);
+  const Steps steps(lengths);
+  Tensor dout = dout_in.contiguous();
+  Tensor dgates = at::empty({T, B, 4 * H}, states.options());
+  Tensor dh = at::zeros({B, H}, states.options());
+  Tensor direct = at::zeros({B, H}, states.options());
+  Tensor dc = dc_last.contiguous().clone();
+  Tensor w_t = w_hh.t();
+  const float* go_all = dout.data_ptr<float>();
+  const float* a_all = gates.data_ptr<float>();
+  const float* cl = cells.data_ptr<float>();
+  float* d_all = dgates.data_ptr<float>();
+  float* dc_p = dc.data_ptr<float>();
+  float* dd = direct.data_ptr<float>();
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const float* go = go_all + t * B * H;
+    const float* a = a_all + t * B * 4 * H;
+    const float* ct = cl + (t + 1) * B * H;
+    const float* cp = cl + t * B * H;
+    const float* dh_p = dh.data_ptr<float>();
+    float* d = d_all + t * B * 4 * H;
+    for_rows(B, 4 * H, [&](int64_t b) {
+      const int64_t o = b * H;
+      if (steps.active(t, b)) {
+        lstm_row_backward(go + o, dh_p + o, a + 4 * o, ct + o, cp + o, dc_p + o, d + 4 * o, H);
+        if (steps.masked()) zero_row(dd + o, H);
+      } else {
+        pass_row_backward(go + o, dh_p + o, d + 4 * o, 4 * H, dd + o, H);
+      }
+    });
+    dh = project(dgates[t], w_t, wt_pack, steps.masked() ? &direct : nullptr);
+  }
+  return {dgates, weight_grad(dgates, states), dh, dc};
+}
+
+// The GEMMs of one layer's forward and backward and nothing else, as the kernels above issue them:
+// the benchmark's ceiling for a sequence of T = dg.size(0) steps.
+void gemms_only(const Tensor& states, const Tensor& dg, const Tensor& w_hh, const std::optional<Tensor>& w_pack,
+                const std::optional<Tensor>& wt_pack) {
+  const int64_t T = dg.size(0);
+  Tensor w_t = w_hh.t();
+  for (int64_t t = 0; t < T; ++t) project(states[t], w_hh, w_pack);
+  for (int64_t t = T - 1; t >= 0; --t) project(dg[t], w_t, wt_pack);
+  weight_grad(dg, states);
+}
+
+bool has_dnnl() { return dnnl_linear() != nullptr && dnnl_linear_add() != nullptr; }
+
+}  // namespace
+
+TORCH_LIBRARY(rnn_workbench, m) {
+  m.def("has_dnnl() -> bool", &has_dnnl);
+  m.def("gemms_only(Tensor states, Tensor dg, Tensor w_hh, Tensor? w_pack, Tensor? wt_pack) -> ()", &gemms_only);
+  m.def("rnn_forward(Tensor gi, Tensor? ids, Tensor w_hh, Tensor? w_pack, Tensor h0, Tensor? lengths, "
+        "bool relu) -> Tensor",
+        &rnn_forward);
+  m.def("rnn_backward(Tensor dout, Tensor states, Tensor w_hh, Tensor? wt_pack, Tensor? lengths, bool relu) "
+        "-> (Tensor, Tensor, Tensor)",
+        &rnn_backward);
+  m.def("gru_forward(Tensor gi, Tensor? ids, Tensor w_hh, Tensor? w_pack, Tensor b_hn, Tensor h0, "
+        "Tensor? lengths) -> (Tensor, Tensor)",
+        &gru_forward);
+  m.def("gru_backward(Tensor dout, Tensor saved, Tensor states, Tensor w_hh, Tensor? wt_pack, "
+        "Tensor? lengths) -> (Tensor, Tensor, Tensor, Tensor)",
+        &gru_backward);
+  m.def("lstm_forward(Tensor gi, Tensor? ids, Tensor w_hh, Tensor? w_pack, Tensor h0, Tensor c0, "
+        "Tensor? lengths) -> (Tensor, Tensor, Tensor)",
+        &lstm_forward);
+  m.def("lstm_backward(Tensor dout, Tensor dc_last, Tensor gates, Tensor cells, Tensor states, Tensor w_hh, "
+        "Tensor? wt_pack, Tensor? lengths) -> (Tensor, Tensor, Tensor, Tensor)",
+        &lstm_backward);
+}
