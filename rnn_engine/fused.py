@@ -146,6 +146,40 @@ def gemms_only(states: Tensor, dg: Tensor, w_hh: Tensor) -> None:
                                        pack(w_hh.t(), batch, steps))
 
 
+class _Linear(torch.autograd.Function):
+    """y = x W^T + b with all three GEMMs (forward, dx, dW) in oneDNN, reading transposes in place."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+    @staticmethod
+    def backward(ctx, dy: Tensor):
+        x, weight = ctx.saved_tensors
+        dy = dy.contiguous()
+        linear = torch.ops.mkldnn._linear_pointwise
+        dx = linear(dy, weight.t(), None, "none", [], "") if ctx.needs_input_grad[0] else None
+        dw = linear(dy.t(), x.t(), None, "none", [], "") if ctx.needs_input_grad[1] else None
+        db = dy.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return dx, dw, db
+
+
+# below this many rows a linear layer is too small for oneDNN's call overhead to pay off
+LINEAR_MIN_ROWS = 256
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """F.linear, with oneDNN GEMMs on the CPU where it has them (2x MKL's speed on AMD CPUs here)."""
+    rows = x.numel() // max(1, x.shape[-1])
+    if (x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32
+            or rows < LINEAR_MIN_ROWS or not load() or not _state["dnnl"]):
+        return torch.nn.functional.linear(x, weight, bias)
+    y = _Linear.apply(x.reshape(rows, x.shape[-1]).contiguous(), weight, bias)
+    return y.view(*x.shape[:-1], weight.shape[0])
+
+
 def _input_grad(dgi: Tensor, gi: Tensor, ids: Tensor | None) -> Tensor:
     """The gradient of `gi`: dgi itself, or with token ids, dgi's rows summed into the table's rows."""
     if ids is None:

@@ -185,7 +185,8 @@ class Recurrent(nn.Module):
         relu = self.nonlinearity == "relu"
         if self.use_fused and recorded is None and fused.applies(x, w_hh):
             if x.is_floating_point():
-                gi, ids = self._project(layer, x, fold_gru_bias=True), None
+                w_ih, bias = self.layer_parameters(layer)[0], self._input_bias(layer, fold_gru_bias=True)
+                gi, ids = fused.linear(x, w_ih, bias), None
             else:
                 # the kernels read each step's row of the table themselves: no (T, B, G*H) gather
                 gi, ids = self._input_table(layer, fold_gru_bias=True), x

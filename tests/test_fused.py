@@ -151,3 +151,34 @@ def test_turned_off_falls_back_to_pytorch_ops(tmp_path):
 def test_missing_compiler_falls_back_and_says_so(tmp_path):
     line = _status_in_subprocess({"CXX": "no-such-compiler-xyz"}, tmp_path)
     assert line == "PyTorch ops (fused kernels unavailable: no C++ compiler (no-such-compiler-xyz) on PATH)"
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_matches_f_linear_forward_and_backward(bias):
+    torch.manual_seed(1)
+    x = torch.randn(3, 150, 40, requires_grad=True)  # 450 rows: large enough for the oneDNN path
+    w = torch.randn(65, 40, requires_grad=True)
+    b = torch.randn(65, requires_grad=True) if bias else None
+    y = fused.linear(x, w, b)
+    assert "_Linear" in type(y.grad_fn.next_functions[0][0]).__name__  # not the F.linear fallback
+    ref = torch.nn.functional.linear(x, w, b)
+    torch.testing.assert_close(y, ref, atol=1e-5, rtol=1e-5)
+    dy = torch.randn_like(y)
+    inputs = [x, w] + ([b] if bias else [])
+    for a, r in zip(torch.autograd.grad(y, inputs, dy), torch.autograd.grad(ref, inputs, dy)):
+        torch.testing.assert_close(a, r, atol=1e-4, rtol=1e-5)
+
+
+def test_deep_model_with_large_batches_equals_per_step_path():
+    # T*B = 320 rows, so layer 1's input projection and the head run on the oneDNN linear too
+    torch.manual_seed(2)
+    a = CharLM(40, "gru", 32, num_layers=3)
+    x = torch.randint(0, 40, (20, 16))
+    logits, _ = a(x)
+    grads = torch.autograd.grad(logits.sin().sum(), list(a.parameters()))
+    a.rnn.use_fused = False
+    ref_logits, _ = a(x)
+    ref_grads = torch.autograd.grad(ref_logits.sin().sum(), list(a.parameters()))
+    torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=0)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, atol=1e-4, rtol=1e-5)
