@@ -48,16 +48,14 @@ def _cpu_signature() -> str:
 
 
 def _compile_command(source: Path, target: Path) -> list[str]:
-    from torch.utils import cpp_extension
-
+    # a plain compiler call: torch.utils.cpp_extension would add ninja, setuptools and Python headers
     torch_dir = Path(torch.__file__).resolve().parent
     abi = int(torch.compiled_with_cxx11_abi())
-    cmd = [os.environ.get("CXX", "g++"), "-O3", "-march=native", "-fopenmp", "-shared", "-fPIC",
-           "-std=c++20", f"-D_GLIBCXX_USE_CXX11_ABI={abi}", "-w"]
-    cmd += [f"-I{p}" for p in cpp_extension.include_paths()]
-    cmd += [str(source), f"-L{torch_dir / 'lib'}", "-lc10", "-ltorch_cpu", f"-Wl,-rpath,{torch_dir / 'lib'}",
+    # -fopenmp links libgomp, which resolves to the copy torch has already loaded: one thread pool
+    return [os.environ.get("CXX", "g++"), "-O3", "-march=native", "-fopenmp", "-shared", "-fPIC",
+            "-std=c++20", f"-D_GLIBCXX_USE_CXX11_ABI={abi}", "-w", f"-I{torch_dir / 'include'}",
+            str(source), f"-L{torch_dir / 'lib'}", "-lc10", "-ltorch_cpu", f"-Wl,-rpath,{torch_dir / 'lib'}",
             "-o", str(target)]
-    return cmd
 
 
 def _target() -> Path:
