@@ -2,12 +2,13 @@
 
 For each cell and width, five ways to train a character model on the same (T, B) batches, timed
 in one process, interleaved round by round after a warm-up, median over rounds:
-  scratch   the CharLM the engine trains (fused input table, one GEMM per step for all gates)
+  scratch   the CharLM the engine trains (on the CPU: the fused kernels, see fused.py)
   torch     a parameter-matched torch model: nn.Embedding(V, E) + nn.RNN/GRU/LSTM(E, H) + head,
             with E chosen so both have the same number of parameters
   torch-H   the same torch layer behind an H-wide embedding (more parameters; flatters scratch)
   tutorial  the tutorial style: nn.Linear over cat(one-hot x_t, h) at every step
-  gemm      only the per-step recurrent matmuls of forward and backward at that shape: a ceiling
+  gemm      only the recurrent GEMMs of forward and backward at that shape, as the scratch model
+            issues them (per step h W_hh^T and dG W_hh, then dW_hh once): a ceiling
 """
 
 from __future__ import annotations

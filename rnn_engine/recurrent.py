@@ -110,8 +110,6 @@ class Recurrent(nn.Module):
             hx = self.initial_state(batch, input.device, dtype)
         h0, c0 = hx if isinstance(hx, tuple) else (hx, None)
         mask = None
-        if lengths is not None and not torch.is_tensor(lengths):
-            lengths = torch.as_tensor(lengths)
         if lengths is not None:
             lengths = torch.as_tensor(lengths, device=input.device)
             # mask[t, b] is True while step t is inside sequence b

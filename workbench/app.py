@@ -163,7 +163,8 @@ class WorkbenchApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="kernels", description="kernels")
     def _build_kernels(self) -> None:
-        # g++ runs in a subprocess, so this thread mostly waits; a run started meanwhile waits on the lock
+        # g++ runs in a subprocess, so this thread mostly waits. A run started meanwhile builds its own
+        # copy in its child process; each build is renamed into the cache whole, so either one wins.
         fused.load()
         self.call_from_thread(self.log_activity, f"recurrence: {fused.status()}")
 
