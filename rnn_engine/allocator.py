@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import sys
 
 # glibc mallopt parameters (malloc.h)
@@ -11,9 +12,8 @@ M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
 M_MMAP_MAX = -4
 
-_done: list[bool] = []
 
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Ask glibc to serve every allocation from the heap and keep what is freed; True if applied.
 
@@ -22,15 +22,11 @@ def keep_freed_memory() -> bool:
     a 2-core VM that cost 30-50% of a step for the RNNs here and for torch.nn's alike. The price is
     that a training process keeps its peak heap until it exits.
     """
-    if _done:
-        return _done[0]
-    ok = False
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            ok = all(libc.mallopt(param, value) == 1 for param, value in (
-                (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1), (M_TOP_PAD, 256 << 20)))
-        except (OSError, AttributeError):
-            ok = False
-    _done.append(ok)
-    return ok
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    return all(mallopt(param, value) == 1 for param, value in (
+        (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1), (M_TOP_PAD, 256 << 20)))

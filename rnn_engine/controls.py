@@ -23,6 +23,13 @@ class ClassifyRequest:
     top_k: int
 
 
+def check_live(changes: dict[str, Any]) -> None:
+    """Raise ValueError naming the fields that cannot change while a run is going."""
+    fixed = sorted(set(changes) - LIVE_FIELDS)
+    if fixed:
+        raise ValueError(f"{', '.join(fixed)} cannot change mid-run; restart the run instead")
+
+
 class Controls:
     """Pause, resume, single step, stop, live hyperparameters, device switch and on-demand queries.
 
@@ -70,9 +77,7 @@ class Controls:
 
     def apply(self, **changes: Any) -> None:
         """Queue hyperparameter changes; only those in LIVE_FIELDS can change mid-run."""
-        fixed = sorted(set(changes) - LIVE_FIELDS)
-        if fixed:
-            raise ValueError(f"{', '.join(fixed)} cannot change mid-run; restart the run instead")
+        check_live(changes)
         with self._wake:
             self._updates.update(changes)
             self._wake.notify_all()

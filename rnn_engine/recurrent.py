@@ -161,36 +161,35 @@ class Recurrent(nn.Module):
         bias = self._input_bias(layer, fold_gru_bias)
         return w_ih.t() if bias is None else w_ih.t() + bias
 
-    def _project(self, layer: int, x: Tensor, fold_gru_bias: bool = False) -> Tensor:
-        """W_ih x + b_ih (+ the movable part of b_hh) for every step at once, (T, B, G*H)."""
+    def _project(self, layer: int, x: Tensor, for_kernels: bool = False) -> Tensor:
+        """W_ih x + b_ih (+ the movable part of b_hh) for every step at once, (T, B, G*H).
+
+        For the fused kernels (`for_kernels`), GRU's b_hr and b_hz are folded in, the GEMM runs on
+        fused.linear, and token input returns the (V, G*H) table itself: the kernels read its rows.
+        """
         if not x.is_floating_point():
             # an id selects a row of the table: the fused embedding + input projection, with the bias
             # already in the small table rather than added to all T*B rows
-            return F.embedding(x, self._input_table(layer, fold_gru_bias))
+            table = self._input_table(layer, for_kernels)
+            return table if for_kernels else F.embedding(x, table)
         w_ih = self.layer_parameters(layer)[0]
-        bias = self._input_bias(layer, fold_gru_bias)
-        flat = x.reshape(-1, x.shape[-1])
-        gi = flat @ w_ih.t() if bias is None else torch.addmm(bias, flat, w_ih.t())
-        return gi.view(x.shape[0], x.shape[1], -1)
+        linear = fused.linear if for_kernels else F.linear
+        return linear(x, w_ih, self._input_bias(layer, for_kernels))
 
     def _run_layer(
         self, layer: int, x: Tensor, h: Tensor, c: Tensor | None, mask: Tensor | None,
         lengths: Tensor | None, record: bool
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         _, w_hh, _, b_hh = self.layer_parameters(layer)
-        w_hh_t = w_hh.t()
         recorded = self.recorded_states if record else None
         relu = self.nonlinearity == "relu"
         if self.use_fused and recorded is None and fused.applies(x, w_hh):
-            if x.is_floating_point():
-                w_ih, bias = self.layer_parameters(layer)[0], self._input_bias(layer, fold_gru_bias=True)
-                gi, ids = fused.linear(x, w_ih, bias), None
-            else:
-                # the kernels read each step's row of the table themselves: no (T, B, G*H) gather
-                gi, ids = self._input_table(layer, fold_gru_bias=True), x
-            output, h, c = fused.run_layer(self.mode, gi, w_hh, b_hh, h, c, lengths, relu, ids=ids)
+            ids = None if x.is_floating_point() else x
+            output, h, c = fused.run_layer(self.mode, self._project(layer, x, for_kernels=True), w_hh, b_hh,
+                                           h, c, lengths, relu, ids=ids)
             return (output if mask is None else output * mask), h, c
         gi_all = self._project(layer, x)
+        w_hh_t = w_hh.t()
         outputs = []
         # unbind(0) hands out views in one call; indexing gi_all[t] per step was measured slower
         for t, gi in enumerate(gi_all.unbind(0)):

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .config import LIVE_FIELDS, RunConfig
-from .controls import Controls
+from .config import RunConfig
+from .controls import Controls, check_live
 from .events import Event, RunPaused, RunResumed, Sink
 
 NICENESS = 5  # added to the trainer process's nice value
@@ -89,9 +89,7 @@ class ProcessControls:
         self._send("stop")
 
     def apply(self, **changes: Any) -> None:
-        fixed = sorted(set(changes) - LIVE_FIELDS)
-        if fixed:
-            raise ValueError(f"{', '.join(fixed)} cannot change mid-run; restart the run instead")
+        check_live(changes)
         self._send("apply", changes)
 
     def switch_device(self, device: str) -> None:

@@ -269,7 +269,10 @@ class Trainer:
         # steps allocate the same large buffers over and over; keeping them in the heap spares page faults
         keep_freed_memory()
         # build or load the fused kernels now, not inside the first timed step
-        path = fused.status() if self.device.type == "cpu" else "PyTorch ops on " + self.device.type
+        if self.device.type == "cpu" and self.dtype == torch.float32:
+            path = fused.status()
+        else:
+            path = f"PyTorch ops ({self.device.type}, {self.config.dtype})"
         self._started = time.perf_counter()
         try:
             self.emit(RunStarted(
