@@ -161,6 +161,8 @@ class Trainer:
         self._rate = 0.0
         self._started = 0.0
         self._paused_time = 0.0
+        self._in_pause = False  # a RunPaused went out and no RunResumed yet
+        self._pause_clock: float | None = None  # when the current idle stretch began
 
     # -- setup helpers ------------------------------------------------------------------------------
     def _adopt_vocab(self, resumed: ckpt_io.Checkpoint) -> None:
@@ -324,7 +326,6 @@ class Trainer:
     def _between_batches(self) -> str:
         """Honour controls; blocks while paused. Returns 'stop' or 'go'."""
         ctl = self.controls
-        was_paused = False
         while True:
             self._apply_updates()
             self._answer_queries()
@@ -332,19 +333,33 @@ class Trainer:
                 return "stop"
             if not ctl.paused:
                 break
+            if not self._in_pause:
+                self._announce_pause("paused by user")
+            if self._pause_clock is None:
+                self._pause_clock = time.perf_counter()
             if ctl.take_single_step():
+                # one batch runs and the run stays paused; the wait so far does not count as run time
+                self._stop_pause_clock()
                 return "go"
-            if not was_paused:
-                was_paused = True
-                pause_start = time.perf_counter()
-                self.emit(RunPaused(self.step, "paused by user"))
             ctl.wait(0.1)
-        if was_paused:
-            self._paused_time += time.perf_counter() - pause_start
+        self._stop_pause_clock()
+        if self._in_pause:
+            self._in_pause = False
             if self._needs_restore:
                 self._restore_last_good()
             self.emit(RunResumed(self.step))
         return "go"
+
+    def _announce_pause(self, reason: str) -> None:
+        """Pause (if the user has not already) and say why, once per pause."""
+        self.controls.pause()
+        self._in_pause = True
+        self.emit(RunPaused(self.step, reason))
+
+    def _stop_pause_clock(self) -> None:
+        if self._pause_clock is not None:
+            self._paused_time += time.perf_counter() - self._pause_clock
+            self._pause_clock = None
 
     def _apply_updates(self) -> None:
         changes = self.controls.take_updates()
@@ -380,8 +395,7 @@ class Trainer:
             self._move_optimizer_state(old)
             self._state = state_to(self._state, old)
             msg = str(exc).splitlines()[0]
-            self.emit(RunPaused(self.step, f"could not switch to {name}: {msg}; still on {old}"))
-            self.controls.pause()
+            self._announce_pause(f"could not switch to {name}: {msg}; still on {old}")
             return
         self.device = target
         self.config = self.config.updated(device=name)
@@ -467,10 +481,9 @@ class Trainer:
         # a non-finite loss means the weights themselves may be bad: reload them on resume
         self._needs_restore = not all(torch.isfinite(p).all() for p in self.model.parameters())
         self._state = None
-        self.controls.pause()
-        self.emit(RunPaused(self.step, f"non-finite {what} ({loss_v if what == 'loss' else norm_v}) "
-                                       f"at step {self.step + 1}; update skipped, last checkpoint kept. "
-                                       "Lower lr or clip, then resume"))
+        self._announce_pause(f"non-finite {what} ({loss_v if what == 'loss' else norm_v}) "
+                             f"at step {self.step + 1}; update skipped, last checkpoint kept. "
+                             "Lower lr or clip, then resume")
 
     def _on_out_of_memory(self, exc: Exception) -> None:
         """Skip the batch, free what the step held, fall back to the CPU and pause."""
@@ -481,11 +494,10 @@ class Trainer:
             torch.cuda.empty_cache()
         if self.device.type != "cpu":
             self.switch_device("cpu")
-        self.controls.pause()
         first = (str(exc).splitlines() or ["out of memory"])[0][:120]
-        self.emit(RunPaused(self.step, f"out of memory on {where} at step {self.step + 1} ({first}); "
-                                       f"batch skipped, now on {self.device}. Lower batch_size, "
-                                       "seq_len or hidden_size, or resume as it is"))
+        self._announce_pause(f"out of memory on {where} at step {self.step + 1} ({first}); "
+                             f"batch skipped, now on {self.device}. Lower batch_size, "
+                             "seq_len or hidden_size, or resume as it is")
 
     def _restore_last_good(self) -> None:
         last = self.run_dir / "last.pt"

@@ -116,6 +116,35 @@ def test_pause_single_step_live_update_and_stop(tiny_corpus, tmp_path):
         controls.apply(hidden_size=10)
 
 
+def test_single_steps_keep_one_pause_and_do_not_spend_the_time_budget(tiny_corpus, tmp_path):
+    import time
+
+    controls = Controls()
+    events = []
+
+    def sink(e):
+        events.append(e)
+        if isinstance(e, StepFinished) and e.step == 2:
+            controls.pause()
+
+    trainer = Trainer(tiny_lm(tiny_corpus, epochs=50), sink=sink, runs_dir=tmp_path, controls=controls)
+    worker = threading.Thread(target=trainer.run, daemon=True)
+    worker.start()
+    _wait_until(lambda: any(isinstance(e, RunPaused) for e in events))
+    for step in (3, 4, 5):
+        time.sleep(0.6)  # paused time between single steps
+        controls.step_once()
+        _wait_until(lambda step=step: any(isinstance(e, StepFinished) and e.step == step for e in events))
+    time.sleep(0.6)
+    elapsed = trainer.elapsed()
+    controls.stop()
+    worker.join(30)
+    # 2.4 s spent paused; the five tiny batches themselves take a fraction of that
+    assert elapsed < 1.5, elapsed
+    assert sum(isinstance(e, RunPaused) for e in events) == 1
+    assert not any(isinstance(e, RunResumed) for e in events)
+
+
 def test_invalid_live_change_is_rejected_without_pausing(tiny_corpus, tmp_path):
     from rnn_engine.events import HyperparametersRejected
 
