@@ -15,7 +15,7 @@ from rnn_engine.config import default_config
 from rnn_engine.events import EpochFinished, RunFinished, RunPaused, Sampled, StepFinished
 from rnn_engine.runners import ProcessRunner, ThreadRunner
 from workbench.app import make_app as make_any_app
-from workbench.messages import RunEnded, TrainerEvents
+from workbench.messages import CoalescingSink, RunEnded, TrainerEvents
 from workbench.widgets.sample_log import SampleLog
 
 SIZE = (160, 48)
@@ -215,3 +215,16 @@ async def test_command_palette_lists_the_actions(tiny_corpus, tmp_path):
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Start a run (s)" in titles and "Generate text now (g)" in titles
         assert all(callable(c.callback) for c in app.get_system_commands(app.screen))
+
+
+def test_sink_posts_a_held_step_when_nothing_follows():
+    import time
+
+    posted = []
+    sink = CoalescingSink(posted.append, interval=0.1)
+    step = lambda n: StepFinished(n, 1, 1.0, 1.0, 1.0, 1e-3, 100.0, 0.0, 0.0, -1.0)  # noqa: E731
+    sink(step(1))  # the first event goes out at once
+    sink(step(2))  # held: within the interval of the last post
+    assert [e.step for m in posted for e in m.events] == [1]
+    time.sleep(0.3)
+    assert [e.step for m in posted for e in m.events] == [1, 2]

@@ -30,8 +30,10 @@ class RunEnded(Message):
 class CoalescingSink:
     """The trainer's sink in the TUI: collects events and posts them a few times a second.
 
-    Step events wait for the next post; anything else (epochs, pauses, answers to queries) is
-    posted at once, together with the steps before it, so order is kept.
+    Step events wait for the next post, at most `interval` seconds: a timer posts them when no
+    later event does (after a single step while paused, nothing else follows). Anything else
+    (epochs, pauses, answers to queries) is posted at once, together with the steps before it, so
+    order is kept.
     """
 
     def __init__(self, post, interval: float = 0.25) -> None:
@@ -39,6 +41,7 @@ class CoalescingSink:
         self._interval = interval
         self._pending: list[Event] = []
         self._last = 0.0
+        self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
@@ -46,13 +49,20 @@ class CoalescingSink:
         with self._lock:
             self._pending.append(event)
             if isinstance(event, StepFinished) and now - self._last < self._interval:
+                if self._timer is None:
+                    self._timer = threading.Timer(self._interval - (now - self._last), self.flush)
+                    self._timer.daemon = True
+                    self._timer.start()
                 return
-            batch, self._pending = tuple(self._pending), []
-            self._last = now
-        self._post(TrainerEvents(batch))
+        self.flush()
 
     def flush(self) -> None:
+        """Post whatever is pending now."""
         with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             batch, self._pending = tuple(self._pending), []
+            self._last = time.monotonic()
         if batch:
             self._post(TrainerEvents(batch))
