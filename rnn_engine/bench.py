@@ -28,6 +28,7 @@ from . import fused
 from .allocator import keep_freed_memory
 from .cells import GATES
 from .models import CharLM, count_parameters
+from .optimizers import build_optimizer
 
 VOCAB = 65  # the size of a Shakespeare character vocabulary
 
@@ -137,7 +138,7 @@ def bench_shape(cell: str, hidden: int, batch: int, steps: int, rounds: int, dev
     runs: dict[str, Callable[[], None]] = {}
     for name, model in models.items():
         model.to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        opt = build_optimizer("adam", model.parameters(), 1e-3)  # as the trainer makes it, for all
         runs[name] = (lambda m=model, o=opt: _train_step(m, o, x, y))
     runs["gemm"] = _gemm_ceiling(cell, hidden, batch, steps, device)
     for run in runs.values():  # warm-up: allocator, oneDNN primitives, lazy init

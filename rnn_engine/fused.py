@@ -178,13 +178,6 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return y.view(*x.shape[:-1], weight.shape[0])
 
 
-def _input_grad(dgi: Tensor, gi: Tensor, ids: Tensor | None) -> Tensor:
-    """The gradient of `gi`: dgi itself, or with token ids, dgi's rows summed into the table's rows."""
-    if ids is None:
-        return dgi
-    return torch.zeros_like(gi).index_add_(0, ids.reshape(-1), dgi.reshape(-1, gi.shape[1]))
-
-
 class _RNN(torch.autograd.Function):
     @staticmethod
     def forward(ctx, gi: Tensor, ids: Tensor | None, w_hh: Tensor, h0: Tensor, lengths: Tensor | None,
@@ -192,16 +185,18 @@ class _RNN(torch.autograd.Function):
         steps, batch = (ids if ids is not None else gi).shape[:2]
         states = torch.ops.rnn_workbench.rnn_forward(gi, ids, w_hh, pack(w_hh, batch, steps), h0, lengths,
                                                      relu)
-        ctx.save_for_backward(gi, ids, states, w_hh, lengths)
+        ctx.save_for_backward(ids, states, w_hh, lengths)
+        ctx.table_rows = gi.shape[0]
         ctx.relu = relu
         return states[1:]
 
     @staticmethod
     def backward(ctx, dout: Tensor):
-        gi, ids, states, w_hh, lengths = ctx.saved_tensors
+        ids, states, w_hh, lengths = ctx.saved_tensors
         wt = pack(w_hh.t(), states.shape[1], states.shape[0] - 1)
-        dgi, dw, dh0 = torch.ops.rnn_workbench.rnn_backward(dout, states, w_hh, wt, lengths, ctx.relu)
-        return _input_grad(dgi, gi, ids), None, dw, dh0, None, None
+        dgi, dw, dh0 = torch.ops.rnn_workbench.rnn_backward(dout, states, w_hh, wt, lengths, ctx.relu, ids,
+                                                            ctx.table_rows)
+        return dgi, None, dw, dh0, None, None
 
 
 class _GRU(torch.autograd.Function):
@@ -211,15 +206,17 @@ class _GRU(torch.autograd.Function):
         steps, batch = (ids if ids is not None else gi).shape[:2]
         states, saved = torch.ops.rnn_workbench.gru_forward(gi, ids, w_hh, pack(w_hh, batch, steps), b_hn,
                                                             h0, lengths)
-        ctx.save_for_backward(gi, ids, saved, states, w_hh, lengths)
+        ctx.save_for_backward(ids, saved, states, w_hh, lengths)
+        ctx.table_rows = gi.shape[0]
         return states[1:]
 
     @staticmethod
     def backward(ctx, dout: Tensor):
-        gi, ids, saved, states, w_hh, lengths = ctx.saved_tensors
+        ids, saved, states, w_hh, lengths = ctx.saved_tensors
         wt = pack(w_hh.t(), states.shape[1], states.shape[0] - 1)
-        dgi, dw, db_hn, dh0 = torch.ops.rnn_workbench.gru_backward(dout, saved, states, w_hh, wt, lengths)
-        return _input_grad(dgi, gi, ids), None, dw, db_hn, dh0, None
+        dgi, dw, db_hn, dh0 = torch.ops.rnn_workbench.gru_backward(dout, saved, states, w_hh, wt, lengths,
+                                                                   ids, ctx.table_rows)
+        return dgi, None, dw, db_hn, dh0, None
 
 
 class _LSTM(torch.autograd.Function):
@@ -229,16 +226,17 @@ class _LSTM(torch.autograd.Function):
         steps, batch = (ids if ids is not None else gi).shape[:2]
         states, cells, gates = torch.ops.rnn_workbench.lstm_forward(
             gi, ids, w_hh, pack(w_hh, batch, steps), h0, c0, lengths)
-        ctx.save_for_backward(gi, ids, gates, cells, states, w_hh, lengths)
+        ctx.save_for_backward(ids, gates, cells, states, w_hh, lengths)
+        ctx.table_rows = gi.shape[0]
         return states[1:], cells[-1]
 
     @staticmethod
     def backward(ctx, dout: Tensor, dc_last: Tensor):
-        gi, ids, gates, cells, states, w_hh, lengths = ctx.saved_tensors
+        ids, gates, cells, states, w_hh, lengths = ctx.saved_tensors
         wt = pack(w_hh.t(), states.shape[1], states.shape[0] - 1)
         dgi, dw, dh0, dc0 = torch.ops.rnn_workbench.lstm_backward(dout, dc_last, gates, cells, states, w_hh,
-                                                                  wt, lengths)
-        return _input_grad(dgi, gi, ids), None, dw, dh0, dc0, None
+                                                                  wt, lengths, ids, ctx.table_rows)
+        return dgi, None, dw, dh0, dc0, None
 
 
 def run_layer(mode: str, gi: Tensor, w_hh: Tensor, b_hh: Tensor | None, h0: Tensor, c0: Tensor | None,

@@ -43,6 +43,7 @@ from .events import (
     StepFinished,
 )
 from .models import count_parameters, detach_state, state_to
+from .optimizers import build_optimizer
 from .sampling import classify, generate
 
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
@@ -182,14 +183,7 @@ class Trainer:
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         c = self.config
-        params = self.model.parameters()
-        if c.optimizer == "adam":
-            return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
-        if c.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
-        if c.optimizer == "rmsprop":
-            return torch.optim.RMSprop(params, lr=c.lr, weight_decay=c.weight_decay)
-        return torch.optim.SGD(params, lr=c.lr, momentum=0.9, weight_decay=c.weight_decay)
+        return build_optimizer(c.optimizer, self.model.parameters(), c.lr, c.weight_decay)
 
     def _load_weights(self, ck: ckpt_io.Checkpoint) -> None:
         """Model and (same optimiser only) optimiser state from a checkpoint, on this device."""
@@ -199,11 +193,14 @@ class Trainer:
             raise ckpt_io.CheckpointError(
                 f"checkpoint does not fit this model: {str(exc).strip().splitlines()[-1].strip()}") from None
         if ck.optimizer_state and ck.config.optimizer == self.config.optimizer:
+            # the implementation (fused or not) is this torch's choice, not the checkpoint's
+            chosen = {k: v for k, v in self.optimizer.param_groups[0].items() if k in ("fused", "foreach")}
             self.optimizer.load_state_dict(ck.optimizer_state)
-            self._move_optimizer_state(self.device)
             # lr is set every step; weight decay comes from this run's settings
             for group in self.optimizer.param_groups:
                 group["weight_decay"] = self.config.weight_decay
+                group.update(chosen)
+            self._move_optimizer_state(self.device)
 
     def _restore(self, resumed: ckpt_io.Checkpoint) -> None:
         self._load_weights(resumed)
@@ -402,10 +399,11 @@ class Trainer:
         self.emit(DeviceSwitched(self.step, str(target)))
 
     def _move_optimizer_state(self, device: torch.device) -> None:
+        # Adam keeps 'step' on the CPU unless fused or capturable, where it lives with the parameters
+        step_moves = any(g.get("fused") or g.get("capturable") for g in self.optimizer.param_groups)
         for state in self.optimizer.state.values():
             for key, value in state.items():
-                # Adam keeps 'step' on the CPU unless capturable; leave it there
-                if isinstance(value, Tensor) and key != "step":
+                if isinstance(value, Tensor) and (key != "step" or step_moves):
                     state[key] = value.to(device)
 
     def _answer_queries(self) -> None:

@@ -182,3 +182,26 @@ def test_deep_model_with_large_batches_equals_per_step_path():
     torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=0)
     for g, r in zip(grads, ref_grads):
         torch.testing.assert_close(g, r, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode,act", CASES)
+@pytest.mark.parametrize("padded", [False, True])
+def test_table_gradient_summed_across_threads(mode, act, padded):
+    # wide enough tiles that each step's rows are split between two threads, and a 3-token vocabulary so
+    # rows on both threads add into the same table row: the per-thread copies must not race or be lost
+    torch.manual_seed(7 + padded)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        batch, vocab, hidden, steps = 64, 3, 128, 6
+        model = Recurrent(mode, vocab, hidden, nonlinearity=act)
+        x = torch.randint(0, vocab, (steps, batch))
+        lengths = torch.randint(1, steps + 1, (batch,)) if padded else None
+        out_f, h_f, g_f = _grads(model, x, None, lengths)
+        model.use_fused = False
+        out_p, h_p, g_p = _grads(model, x, None, lengths)
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(out_f, out_p, atol=2e-6, rtol=0)
+    for a, b in zip(g_f, g_p):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-5)

@@ -181,6 +181,38 @@ struct Steps {
   bool masked() const { return len != nullptr; }
 };
 
+// The gradient of a (V, W) input table read at token ids, summed while each row's gate gradients are
+// still in cache instead of written out for a later index_add. Rows of one step may share an id, so each
+// thread adds into its own copy of the table; the copies are summed at the end.
+struct TableGrad {
+  const int64_t* ids = nullptr;
+  Tensor keep_ids, acc;
+  float* base = nullptr;
+  int64_t batch = 0, vocab = 0, width = 0, copies = 0;
+  TableGrad(const std::optional<Tensor>& token_ids, int64_t table_rows, int64_t batch_, int64_t width_,
+            const at::TensorOptions& options) {
+    if (!token_ids || !token_ids->defined()) return;
+    keep_ids = token_ids->contiguous();
+    ids = keep_ids.data_ptr<int64_t>();
+    batch = batch_, vocab = table_rows, width = width_;
+    copies = at::get_num_threads();
+    acc = at::zeros({copies, vocab, width}, options);
+    base = acc.data_ptr<float>();
+  }
+  bool on() const { return ids != nullptr; }
+  // the calling thread's accumulator row for the token at (t, b)
+  float* row(int64_t t, int64_t b) const {
+    const int64_t copy = at::get_thread_num();
+    TORCH_CHECK(copy < copies, "thread ", copy, " has no copy of the table gradient");
+    return base + (copy * vocab + ids[t * batch + b]) * width;
+  }
+  Tensor result() const { return copies == 1 ? acc[0] : acc.sum(0); }
+};
+
+inline void add_row(const float* __restrict src, float* __restrict dst, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) dst[j] += src[j];
+}
+
 inline void copy_row(const float* __restrict src, float* __restrict dst, int64_t n) {
   for (int64_t j = 0; j < n; ++j) dst[j] = src[j];
 }
@@ -228,6 +260,8 @@ void gru_row_forward(const float* __restrict xi, const float* __restrict xh, con
   }
 }
 
+// di receives the gradient of the input projection: written, or with kAdd added to a table row
+template <bool kAdd>
 void gru_row_backward(const float* __restrict go, const float* __restrict dh, const float* __restrict sv,
                       const float* __restrict hp, float* __restrict di, float* __restrict dg,
                       float* __restrict direct, int64_t H) {
@@ -237,9 +271,15 @@ void gru_row_backward(const float* __restrict go, const float* __restrict dh, co
     const float dn = g * (1.0f - z) * (1.0f - n * n);
     const float dz = g * (hp[j] - n) * z * (1.0f - z);
     const float dr = dn * hn * r * (1.0f - r);
-    di[j] = dr;
-    di[H + j] = dz;
-    di[2 * H + j] = dn;
+    if constexpr (kAdd) {
+      di[j] += dr;
+      di[H + j] += dz;
+      di[2 * H + j] += dn;
+    } else {
+      di[j] = dr;
+      di[H + j] = dz;
+      di[2 * H + j] = dn;
+    }
     dg[j] = dr;
     dg[H + j] = dz;
     dg[2 * H + j] = dn * r;
@@ -316,11 +356,14 @@ Tensor rnn_forward(const Tensor& gi, const std::optional<Tensor>& ids, const Ten
   return states;
 }
 
+// Returns (d gi, dW_hh, dh_0); with token ids the first is the gradient of the (V, H) table instead.
 std::tuple<Tensor, Tensor, Tensor> rnn_backward(const Tensor& dout_in, const Tensor& states,
                                                 const Tensor& w_hh, const std::optional<Tensor>& wt_pack,
-                                                const std::optional<Tensor>& lengths, bool relu) {
+                                                const std::optional<Tensor>& lengths, bool relu,
+                                                const std::optional<Tensor>& ids, int64_t table_rows) {
   const int64_t T = states.size(0) - 1, B = states.size(1), H = states.size(2);
   const Steps steps(lengths);
+  const TableGrad table(ids, table_rows, B, H, states.options());
   Tensor dout = dout_in.contiguous();
   Tensor dpre = at::empty({T, B, H}, states.options());
   Tensor dh = at::zeros({B, H}, states.options());
@@ -339,6 +382,7 @@ std::tuple<Tensor, Tensor, Tensor> rnn_backward(const Tensor& dout_in, const Ten
       const int64_t o = b * H;
       if (steps.active(t, b)) {
         rnn_row_backward(go + o, dh_p + o, y + o, d + o, H, relu);
+        if (table.on()) add_row(d + o, table.row(t, b), H);
         if (steps.masked()) zero_row(dd + o, H);
       } else {
         pass_row_backward(go + o, dh_p + o, d + o, H, dd + o, H);
@@ -346,7 +390,8 @@ std::tuple<Tensor, Tensor, Tensor> rnn_backward(const Tensor& dout_in, const Ten
     });
     dh = project(dpre[t], w_t, wt_pack, steps.masked() ? &direct : nullptr);
   }
-  return {dpre, weight_grad(dpre, states), dh};
+  Tensor dw = weight_grad(dpre, states);
+  return {table.on() ? table.result() : dpre, dw, dh};
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -387,11 +432,14 @@ std::tuple<Tensor, Tensor> gru_forward(const Tensor& gi, const std::optional<Ten
 std::tuple<Tensor, Tensor, Tensor, Tensor> gru_backward(const Tensor& dout_in, const Tensor& saved,
                                                         const Tensor& states, const Tensor& w_hh,
                                                         const std::optional<Tensor>& wt_pack,
-                                                        const std::optional<Tensor>& lengths) {
+                                                        const std::optional<Tensor>& lengths,
+                                                        const std::optional<Tensor>& ids, int64_t table_rows) {
   const int64_t T = states.size(0) - 1, B = states.size(1), H = states.size(2);
   const Steps steps(lengths);
+  const TableGrad table(ids, table_rows, B, 3 * H, states.options());
   Tensor dout = dout_in.contiguous();
-  Tensor dgi = at::empty({T, B, 3 * H}, states.options());
+  // with a table, the input gradient goes straight into its rows and dgi is never written
+  Tensor dgi = table.on() ? Tensor() : at::empty({T, B, 3 * H}, states.options());
   Tensor dgh = at::empty({T, B, 3 * H}, states.options());
   Tensor dh = at::zeros({B, H}, states.options());
   Tensor direct = at::empty({B, H}, states.options());
@@ -399,7 +447,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_backward(const Tensor& dout_in, c
   const float* go_all = dout.data_ptr<float>();
   const float* st = states.data_ptr<float>();
   const float* sv_all = saved.data_ptr<float>();
-  float* di_all = dgi.data_ptr<float>();
+  float* di_all = table.on() ? nullptr : dgi.data_ptr<float>();
   float* dg_all = dgh.data_ptr<float>();
   float* dd = direct.data_ptr<float>();
   for (int64_t t = T - 1; t >= 0; --t) {
@@ -407,14 +455,18 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_backward(const Tensor& dout_in, c
     const float* sv = sv_all + t * B * 4 * H;
     const float* hp = st + t * B * H;
     const float* dh_p = dh.data_ptr<float>();
-    float* di = di_all + t * B * 3 * H;
     float* dg = dg_all + t * B * 3 * H;
     for_rows(B, 3 * H, [&](int64_t b) {
       const int64_t o = b * H;
       if (steps.active(t, b)) {
-        gru_row_backward(go + o, dh_p + o, sv + 4 * o, hp + o, di + 3 * o, dg + 3 * o, dd + o, H);
+        if (table.on()) {
+          gru_row_backward<true>(go + o, dh_p + o, sv + 4 * o, hp + o, table.row(t, b), dg + 3 * o, dd + o, H);
+        } else {
+          float* di = di_all + (t * B + b) * 3 * H;
+          gru_row_backward<false>(go + o, dh_p + o, sv + 4 * o, hp + o, di, dg + 3 * o, dd + o, H);
+        }
       } else {
-        zero_row(di + 3 * o, 3 * H);
+        if (!table.on()) zero_row(di_all + (t * B + b) * 3 * H, 3 * H);
         pass_row_backward(go + o, dh_p + o, dg + 3 * o, 3 * H, dd + o, H);
       }
     });
@@ -422,7 +474,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_backward(const Tensor& dout_in, c
     dh = project(dgh[t], w_t, wt_pack, &direct);
   }
   Tensor db_hn = dgh.view({T * B, 3 * H}).narrow(1, 2 * H, H).sum(0);
-  return {dgi, weight_grad(dgh, states), db_hn, dh};
+  Tensor dw = weight_grad(dgh, states);
+  return {table.on() ? table.result() : dgi, dw, db_hn, dh};
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -469,9 +522,11 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_backward(const Tensor& dout_in, 
                                                          const Tensor& gates, const Tensor& cells,
                                                          const Tensor& states, const Tensor& w_hh,
                                                          const std::optional<Tensor>& wt_pack,
-                                                         const std::optional<Tensor>& lengths) {
+                                                         const std::optional<Tensor>& lengths,
+                                                         const std::optional<Tensor>& ids, int64_t table_rows) {
   const int64_t T = states.size(0) - 1, B = states.size(1), H = states.size(2);
   const Steps steps(lengths);
+  const TableGrad table(ids, table_rows, B, 4 * H, states.options());
   Tensor dout = dout_in.contiguous();
   Tensor dgates = at::empty({T, B, 4 * H}, states.options());
   Tensor dh = at::zeros({B, H}, states.options());
@@ -495,6 +550,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_backward(const Tensor& dout_in, 
       const int64_t o = b * H;
       if (steps.active(t, b)) {
         lstm_row_backward(go + o, dh_p + o, a + 4 * o, ct + o, cp + o, dc_p + o, d + 4 * o, H);
+        if (table.on()) add_row(d + 4 * o, table.row(t, b), 4 * H);
         if (steps.masked()) zero_row(dd + o, H);
       } else {
         pass_row_backward(go + o, dh_p + o, d + 4 * o, 4 * H, dd + o, H);
@@ -502,7 +558,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_backward(const Tensor& dout_in, 
     });
     dh = project(dgates[t], w_t, wt_pack, steps.masked() ? &direct : nullptr);
   }
-  return {dgates, weight_grad(dgates, states), dh, dc};
+  Tensor dw = weight_grad(dgates, states);
+  return {table.on() ? table.result() : dgates, dw, dh, dc};
 }
 
 // The GEMMs of one layer's forward and backward and nothing else, as the kernels above issue them:
@@ -526,19 +583,19 @@ TORCH_LIBRARY(rnn_workbench, m) {
   m.def("rnn_forward(Tensor gi, Tensor? ids, Tensor w_hh, Tensor? w_pack, Tensor h0, Tensor? lengths, "
         "bool relu) -> Tensor",
         &rnn_forward);
-  m.def("rnn_backward(Tensor dout, Tensor states, Tensor w_hh, Tensor? wt_pack, Tensor? lengths, bool relu) "
-        "-> (Tensor, Tensor, Tensor)",
+  m.def("rnn_backward(Tensor dout, Tensor states, Tensor w_hh, Tensor? wt_pack, Tensor? lengths, bool relu, "
+        "Tensor? ids, int table_rows) -> (Tensor, Tensor, Tensor)",
         &rnn_backward);
   m.def("gru_forward(Tensor gi, Tensor? ids, Tensor w_hh, Tensor? w_pack, Tensor b_hn, Tensor h0, "
         "Tensor? lengths) -> (Tensor, Tensor)",
         &gru_forward);
   m.def("gru_backward(Tensor dout, Tensor saved, Tensor states, Tensor w_hh, Tensor? wt_pack, "
-        "Tensor? lengths) -> (Tensor, Tensor, Tensor, Tensor)",
+        "Tensor? lengths, Tensor? ids, int table_rows) -> (Tensor, Tensor, Tensor, Tensor)",
         &gru_backward);
   m.def("lstm_forward(Tensor gi, Tensor? ids, Tensor w_hh, Tensor? w_pack, Tensor h0, Tensor c0, "
         "Tensor? lengths) -> (Tensor, Tensor, Tensor)",
         &lstm_forward);
   m.def("lstm_backward(Tensor dout, Tensor dc_last, Tensor gates, Tensor cells, Tensor states, Tensor w_hh, "
-        "Tensor? wt_pack, Tensor? lengths) -> (Tensor, Tensor, Tensor, Tensor)",
+        "Tensor? wt_pack, Tensor? lengths, Tensor? ids, int table_rows) -> (Tensor, Tensor, Tensor, Tensor)",
         &lstm_backward);
 }
