@@ -9,6 +9,8 @@ in one process, interleaved round by round after a warm-up, median over rounds:
   tutorial  the tutorial style: nn.Linear over cat(one-hot x_t, h) at every step
   gemm      only the recurrent GEMMs of forward and backward at that shape, as the scratch model
             issues them (per step h W_hh^T and dG W_hh, then dW_hh once): a ceiling
+  gemm+head the same plus the head's three GEMMs (logits, their input and weight gradients): every
+            GEMM of the scratch model's training step, so a/f is the share of the step spent in GEMMs
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .models import CharLM, count_parameters
 from .optimizers import build_optimizer
 
 VOCAB = 65  # the size of a Shakespeare character vocabulary
+VARIANTS = ("scratch", "torch", "torch-H", "tutorial", "gemm", "gemm+head")
 
 
 class TorchCharModel(nn.Module):
@@ -118,6 +121,21 @@ def _gemm_ceiling(cell: str, hidden: int, batch: int, steps: int, device: torch.
     return run
 
 
+def _with_head(recurrent: Callable[[], None], hidden: int, rows: int, device: torch.device
+               ) -> Callable[[], None]:
+    """`recurrent` followed by the head's forward and backward GEMMs, as CharLM runs its head."""
+    x = torch.randn(rows, hidden, device=device, requires_grad=True)
+    head = nn.Linear(hidden, VOCAB).to(device)
+    dy = torch.randn(rows, VOCAB, device=device)
+    params = (x, head.weight, head.bias)
+
+    def run() -> None:
+        recurrent()
+        torch.autograd.grad(fused.linear(x, head.weight, head.bias), params, dy)
+
+    return run
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -141,6 +159,8 @@ def bench_shape(cell: str, hidden: int, batch: int, steps: int, rounds: int, dev
         opt = build_optimizer("adam", model.parameters(), 1e-3)  # as the trainer makes it, for all
         runs[name] = (lambda m=model, o=opt: _train_step(m, o, x, y))
     runs["gemm"] = _gemm_ceiling(cell, hidden, batch, steps, device)
+    runs["gemm+head"] = _with_head(_gemm_ceiling(cell, hidden, batch, steps, device), hidden, steps * batch,
+                                   device)
     for run in runs.values():  # warm-up: allocator, oneDNN primitives, lazy init
         run()
         run()
@@ -211,9 +231,11 @@ def run_bench(device: str = "cpu", rounds: int = 5, quick: bool = False,
     ref = hiddens[0]
     ratios = {c: rate[(c, ref, "scratch")] / rate[(c, ref, "torch")] for c in ("rnn", "gru", "lstm")}
     efficiency = {c: rate[(c, ref, "scratch")] / rate[(c, ref, "gemm")] for c in ("rnn", "gru", "lstm")}
+    gemm_share = {c: rate[(c, ref, "scratch")] / rate[(c, ref, "gemm+head")] for c in ("rnn", "gru", "lstm")}
     out: dict[str, Any] = {"device": str(dev), "threads": torch.get_num_threads(), "batch": batch,
                            "recurrent_path": fused.status() if dev.type == "cpu" else "PyTorch ops",
-                           "steps": steps, "ratios": ratios, "efficiency": efficiency, "results": results}
+                           "steps": steps, "ratios": ratios, "efficiency": efficiency,
+                           "efficiency_all_gemms": gemm_share, "results": results}
     out["names"] = bench_names(dev, names_thresholds, 10.0 if quick else 60.0)
     return out
 
@@ -224,10 +246,10 @@ def format_table(report: dict[str, Any]) -> str:
              f"T={report['steps']}; training chars/s (forward, backward, Adam), median",
              f"scratch recurrence: {report.get('recurrent_path', '?')}",
              f"{'cell':<5} {'H':>4} {'scratch':>9} {'torch':>9} {'torch-H':>9} {'tutorial':>9} "
-             f"{'gemm':>9}  {'a/b':>5} {'a/c':>5} {'a/d':>5} {'a/e':>5}"]
+             f"{'gemm':>9} {'gemm+head':>9}  {'a/b':>5} {'a/c':>5} {'a/d':>5} {'a/e':>5} {'a/f':>5}"]
     for cell, hidden in sorted({(r["cell"], r["hidden"]) for r in report["results"]},
                                key=lambda k: (k[1], ["rnn", "gru", "lstm"].index(k[0]))):
-        v = [rate[(cell, hidden, n)] for n in ("scratch", "torch", "torch-H", "tutorial", "gemm")]
+        v = [rate[(cell, hidden, n)] for n in VARIANTS]
         lines.append(f"{cell:<5} {hidden:>4} " + " ".join(f"{x:>9,.0f}" for x in v) + "  " +
                      " ".join(f"{v[0] / x:>5.2f}" for x in v[1:]))
     n = report.get("names", {})

@@ -37,6 +37,10 @@ def test_bench_quick_json(tmp_path):
     assert all(v > 0 for v in report["ratios"].values())
     assert 0 < max(report["efficiency"].values())
     variants = {r["variant"] for r in report["results"]}
-    assert variants == {"scratch", "torch", "torch-H", "tutorial", "gemm"}
+    assert variants == {"scratch", "torch", "torch-H", "tutorial", "gemm", "gemm+head"}
+    rate = {(r["cell"], r["variant"]): r["chars_per_s"] for r in report["results"]}
+    # more work than the recurrent GEMMs alone, so never faster (a loose margin for timer noise)
+    assert all(rate[(c, "gemm+head")] < 1.5 * rate[(c, "gemm")] for c in ("rnn", "gru", "lstm"))
+    assert set(report["efficiency_all_gemms"]) == {"rnn", "gru", "lstm"}
     assert report["names"]["names_per_s"] > 0
     assert "a/b" in r.stdout
