@@ -460,7 +460,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_backward(const Tensor& dout_in, c
       const int64_t o = b * H;
       if (steps.active(t, b)) {
         if (table.on()) {
-          gru_row_backward<true>(go + o, dh_p + o, sv + 4 * o, hp + o, table.row(t, b), dg + 3 * o, dd + o, H);
+          float* di = table.row(t, b);
+          gru_row_backward<true>(go + o, dh_p + o, sv + 4 * o, hp + o, di, dg + 3 * o, dd + o, H);
         } else {
           float* di = di_all + (t * B + b) * 3 * H;
           gru_row_backward<false>(go + o, dh_p + o, sv + 4 * o, hp + o, di, dg + 3 * o, dd + o, H);
