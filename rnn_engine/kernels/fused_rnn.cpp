@@ -213,6 +213,30 @@ inline void add_row(const float* __restrict src, float* __restrict dst, int64_t 
   for (int64_t j = 0; j < n; ++j) dst[j] += src[j];
 }
 
+// What the three backward passes share: sizes, padding, the incoming gradient, dh_t carried down the
+// steps, `direct` (the part of dh_{t-1} that bypasses W_hh: a padding step's dh_t, GRU's z * dh_t) and,
+// with token ids, the table gradient that takes the place of a per-step input gradient.
+struct Reverse {
+  const int64_t T, B, H;
+  const Steps steps;
+  const TableGrad table;
+  const Tensor dout;
+  Tensor dh, direct;
+  Reverse(const Tensor& dout_in, const Tensor& states, const std::optional<Tensor>& lengths,
+          const std::optional<Tensor>& ids, int64_t table_rows, int64_t gates)
+      : T(states.size(0) - 1), B(states.size(1)), H(states.size(2)), steps(lengths),
+        table(ids, table_rows, B, gates * H, states.options()), dout(dout_in.contiguous()),
+        dh(at::zeros({B, H}, states.options())), direct(at::zeros({B, H}, states.options())) {}
+  // the incoming gradient of step t's outputs
+  const float* go(int64_t t) const { return dout.data_ptr<float>() + t * B * H; }
+  // dh_{t-1} = dG_t W_hh, plus `direct` where the pass uses it
+  void carry(const Tensor& dg_t, const Tensor& w_hh, const std::optional<Tensor>& wt_pack, bool add_direct) {
+    dh = project(dg_t, w_hh.t(), wt_pack, add_direct ? &direct : nullptr);
+  }
+  // what the pass returns as the input gradient: the table's, or the per-step one it wrote
+  Tensor input_grad(const Tensor& per_step) const { return table.on() ? table.result() : per_step; }
+};
+
 inline void copy_row(const float* __restrict src, float* __restrict dst, int64_t n) {
   for (int64_t j = 0; j < n; ++j) dst[j] = src[j];
 }
@@ -361,37 +385,30 @@ std::tuple<Tensor, Tensor, Tensor> rnn_backward(const Tensor& dout_in, const Ten
                                                 const Tensor& w_hh, const std::optional<Tensor>& wt_pack,
                                                 const std::optional<Tensor>& lengths, bool relu,
                                                 const std::optional<Tensor>& ids, int64_t table_rows) {
-  const int64_t T = states.size(0) - 1, B = states.size(1), H = states.size(2);
-  const Steps steps(lengths);
-  const TableGrad table(ids, table_rows, B, H, states.options());
-  Tensor dout = dout_in.contiguous();
+  Reverse r(dout_in, states, lengths, ids, table_rows, 1);
+  const int64_t T = r.T, B = r.B, H = r.H;
   Tensor dpre = at::empty({T, B, H}, states.options());
-  Tensor dh = at::zeros({B, H}, states.options());
-  Tensor direct = at::zeros({B, H}, states.options());
-  Tensor w_t = w_hh.t();
-  const float* go_all = dout.data_ptr<float>();
   const float* st = states.data_ptr<float>();
   float* d_all = dpre.data_ptr<float>();
-  float* dd = direct.data_ptr<float>();
+  float* dd = r.direct.data_ptr<float>();
   for (int64_t t = T - 1; t >= 0; --t) {
-    const float* go = go_all + t * B * H;
+    const float* go = r.go(t);
     const float* y = st + (t + 1) * B * H;
-    const float* dh_p = dh.data_ptr<float>();
+    const float* dh_p = r.dh.data_ptr<float>();
     float* d = d_all + t * B * H;
     for_rows(B, H, [&](int64_t b) {
       const int64_t o = b * H;
-      if (steps.active(t, b)) {
+      if (r.steps.active(t, b)) {
         rnn_row_backward(go + o, dh_p + o, y + o, d + o, H, relu);
-        if (table.on()) add_row(d + o, table.row(t, b), H);
-        if (steps.masked()) zero_row(dd + o, H);
+        if (r.table.on()) add_row(d + o, r.table.row(t, b), H);
+        if (r.steps.masked()) zero_row(dd + o, H);
       } else {
         pass_row_backward(go + o, dh_p + o, d + o, H, dd + o, H);
       }
     });
-    dh = project(dpre[t], w_t, wt_pack, steps.masked() ? &direct : nullptr);
+    r.carry(dpre[t], w_hh, wt_pack, r.steps.masked());
   }
-  Tensor dw = weight_grad(dpre, states);
-  return {table.on() ? table.result() : dpre, dw, dh};
+  return {r.input_grad(dpre), weight_grad(dpre, states), r.dh};
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -434,49 +451,41 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_backward(const Tensor& dout_in, c
                                                         const std::optional<Tensor>& wt_pack,
                                                         const std::optional<Tensor>& lengths,
                                                         const std::optional<Tensor>& ids, int64_t table_rows) {
-  const int64_t T = states.size(0) - 1, B = states.size(1), H = states.size(2);
-  const Steps steps(lengths);
-  const TableGrad table(ids, table_rows, B, 3 * H, states.options());
-  Tensor dout = dout_in.contiguous();
+  Reverse r(dout_in, states, lengths, ids, table_rows, 3);
+  const int64_t T = r.T, B = r.B, H = r.H;
   // with a table, the input gradient goes straight into its rows and dgi is never written
-  Tensor dgi = table.on() ? Tensor() : at::empty({T, B, 3 * H}, states.options());
+  Tensor dgi = r.table.on() ? Tensor() : at::empty({T, B, 3 * H}, states.options());
   Tensor dgh = at::empty({T, B, 3 * H}, states.options());
-  Tensor dh = at::zeros({B, H}, states.options());
-  Tensor direct = at::empty({B, H}, states.options());
-  Tensor w_t = w_hh.t();
-  const float* go_all = dout.data_ptr<float>();
   const float* st = states.data_ptr<float>();
   const float* sv_all = saved.data_ptr<float>();
-  float* di_all = table.on() ? nullptr : dgi.data_ptr<float>();
+  float* di_all = r.table.on() ? nullptr : dgi.data_ptr<float>();
   float* dg_all = dgh.data_ptr<float>();
-  float* dd = direct.data_ptr<float>();
+  float* dd = r.direct.data_ptr<float>();
   for (int64_t t = T - 1; t >= 0; --t) {
-    const float* go = go_all + t * B * H;
+    const float* go = r.go(t);
     const float* sv = sv_all + t * B * 4 * H;
     const float* hp = st + t * B * H;
-    const float* dh_p = dh.data_ptr<float>();
+    const float* dh_p = r.dh.data_ptr<float>();
     float* dg = dg_all + t * B * 3 * H;
     for_rows(B, 3 * H, [&](int64_t b) {
       const int64_t o = b * H;
-      if (steps.active(t, b)) {
-        if (table.on()) {
-          float* di = table.row(t, b);
-          gru_row_backward<true>(go + o, dh_p + o, sv + 4 * o, hp + o, di, dg + 3 * o, dd + o, H);
+      if (r.steps.active(t, b)) {
+        if (r.table.on()) {
+          gru_row_backward<true>(go + o, dh_p + o, sv + 4 * o, hp + o, r.table.row(t, b), dg + 3 * o, dd + o, H);
         } else {
           float* di = di_all + (t * B + b) * 3 * H;
           gru_row_backward<false>(go + o, dh_p + o, sv + 4 * o, hp + o, di, dg + 3 * o, dd + o, H);
         }
       } else {
-        if (!table.on()) zero_row(di_all + (t * B + b) * 3 * H, 3 * H);
+        if (!r.table.on()) zero_row(di_all + (t * B + b) * 3 * H, 3 * H);
         pass_row_backward(go + o, dh_p + o, dg + 3 * o, 3 * H, dd + o, H);
       }
     });
     // dh_{t-1} = dh_t z + dgh_t W_hh
-    dh = project(dgh[t], w_t, wt_pack, &direct);
+    r.carry(dgh[t], w_hh, wt_pack, true);
   }
   Tensor db_hn = dgh.view({T * B, 3 * H}).narrow(1, 2 * H, H).sum(0);
-  Tensor dw = weight_grad(dgh, states);
-  return {table.on() ? table.result() : dgi, dw, db_hn, dh};
+  return {r.input_grad(dgi), weight_grad(dgh, states), db_hn, r.dh};
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -525,42 +534,35 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_backward(const Tensor& dout_in, 
                                                          const std::optional<Tensor>& wt_pack,
                                                          const std::optional<Tensor>& lengths,
                                                          const std::optional<Tensor>& ids, int64_t table_rows) {
-  const int64_t T = states.size(0) - 1, B = states.size(1), H = states.size(2);
-  const Steps steps(lengths);
-  const TableGrad table(ids, table_rows, B, 4 * H, states.options());
-  Tensor dout = dout_in.contiguous();
+  Reverse r(dout_in, states, lengths, ids, table_rows, 4);
+  const int64_t T = r.T, B = r.B, H = r.H;
   Tensor dgates = at::empty({T, B, 4 * H}, states.options());
-  Tensor dh = at::zeros({B, H}, states.options());
-  Tensor direct = at::zeros({B, H}, states.options());
   Tensor dc = dc_last.contiguous().clone();
-  Tensor w_t = w_hh.t();
-  const float* go_all = dout.data_ptr<float>();
   const float* a_all = gates.data_ptr<float>();
   const float* cl = cells.data_ptr<float>();
   float* d_all = dgates.data_ptr<float>();
   float* dc_p = dc.data_ptr<float>();
-  float* dd = direct.data_ptr<float>();
+  float* dd = r.direct.data_ptr<float>();
   for (int64_t t = T - 1; t >= 0; --t) {
-    const float* go = go_all + t * B * H;
+    const float* go = r.go(t);
     const float* a = a_all + t * B * 4 * H;
     const float* ct = cl + (t + 1) * B * H;
     const float* cp = cl + t * B * H;
-    const float* dh_p = dh.data_ptr<float>();
+    const float* dh_p = r.dh.data_ptr<float>();
     float* d = d_all + t * B * 4 * H;
     for_rows(B, 4 * H, [&](int64_t b) {
       const int64_t o = b * H;
-      if (steps.active(t, b)) {
+      if (r.steps.active(t, b)) {
         lstm_row_backward(go + o, dh_p + o, a + 4 * o, ct + o, cp + o, dc_p + o, d + 4 * o, H);
-        if (table.on()) add_row(d + 4 * o, table.row(t, b), 4 * H);
-        if (steps.masked()) zero_row(dd + o, H);
+        if (r.table.on()) add_row(d + 4 * o, r.table.row(t, b), 4 * H);
+        if (r.steps.masked()) zero_row(dd + o, H);
       } else {
         pass_row_backward(go + o, dh_p + o, d + 4 * o, 4 * H, dd + o, H);
       }
     });
-    dh = project(dgates[t], w_t, wt_pack, steps.masked() ? &direct : nullptr);
+    r.carry(dgates[t], w_hh, wt_pack, r.steps.masked());
   }
-  Tensor dw = weight_grad(dgates, states);
-  return {table.on() ? table.result() : dgates, dw, dh, dc};
+  return {r.input_grad(dgates), weight_grad(dgates, states), r.dh, dc};
 }
 
 // The GEMMs of one layer's forward and backward and nothing else, as the kernels above issue them:
