@@ -215,7 +215,7 @@ def bench_names(device: torch.device, thresholds: tuple[float, ...], limit: floa
 
 def run_bench(device: str = "cpu", rounds: int = 5, quick: bool = False,
               names_thresholds: tuple[float, ...] = (0.75, 0.80)) -> dict[str, Any]:
-    from .trainer import resolve_device
+    from .devices import resolve_device
 
     dev = resolve_device(device)
     # what the trainer does too; applies to every variant alike

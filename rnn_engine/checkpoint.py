@@ -14,13 +14,10 @@ from torch import nn
 
 from .config import RunConfig
 from .data import Vocab
+from .errors import CheckpointError
 from .models import CharLM, NameClassifier
 
 FORMAT = "rnn-workbench/1"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded, with the file and the reason."""
 
 
 @dataclass

@@ -1,21 +1,22 @@
-"""Headless command line: train, train-names, sample, classify and bench, for scripts and SSH."""
+"""Headless command line: train, train-names, sample, classify, runs, ctl and bench, for scripts and SSH."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from .config import ConfigError, RunConfig, default_config, field_info, parse_value
+from .config import COMMAND_FIELDS, ConfigError, RunConfig, default_config, field_info, parse_value
 from .events import EpochFinished, Event, RunPaused, StepFinished
+from .run_commands import add_parsers as add_run_parsers
+from .run_commands import control, list_runs
 
-# config fields that are not flags of the training commands (set by the command itself)
-_NOT_FLAGS = {"task", "data", "dedupe"}
 # shorter flag names people expect; the long form stays accepted
 _ALIASES = {"num_layers": "--layers", "time_budget": "--time-budget"}
 
@@ -34,7 +35,7 @@ class OneLineParser(argparse.ArgumentParser):
 def _add_config_flags(p: argparse.ArgumentParser, task: str) -> None:
     defaults = default_config(task)
     for name, kind, _, help_text, choices in field_info():
-        if name in _NOT_FLAGS:
+        if name in COMMAND_FIELDS:
             continue
         flags = ["--" + name.replace("_", "-")]
         if name in _ALIASES and _ALIASES[name] not in flags:
@@ -80,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--device", default="cpu")
     c.add_argument("--json", action="store_true")
 
+    a = sub.add_parser("attach", help="open the workbench on a run: its history, then live if it is")
+    a.add_argument("run", help="run directory, run id (or its start) under --runs-dir, or 'latest'")
+    a.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
+
+    add_run_parsers(sub, OneLineParser)
+
     b = sub.add_parser("bench", help="training speed of the scratch models against torch.nn")
     b.add_argument("--device", default="cpu")
     b.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (median)")
@@ -92,11 +99,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
     p.add_argument("--runs-dir", default="runs", help="where runs/<run-id>/ is written")
     p.add_argument("--resume", default=None, help="checkpoint or run directory to continue from")
+    p.add_argument("--run-id", default=None, help="name of the run's directory (default: time, task, "
+                   "cell and a random suffix)")
+    p.add_argument("--detach", action="store_true", help="train in the background, in a session of its "
+                   "own; returns once training has started and prints how to attach")
 
 
 def _config_from_args(args: argparse.Namespace, task: str, data: str) -> RunConfig:
     values = {name: getattr(args, name) for name, *_ in field_info()
-              if name not in _NOT_FLAGS and getattr(args, name, None) is not None}
+              if name not in COMMAND_FIELDS and getattr(args, name, None) is not None}
     base = default_config(task, data=data, dedupe=bool(getattr(args, "dedupe", False)))
     limits = {"epochs", "time_budget"} & set(values)
     if len(limits) == 1:
@@ -156,15 +167,51 @@ def _indent(text: str) -> str:
 
 
 def _install_stop_handlers(controls: Any) -> None:
-    """SIGINT, SIGTERM and SIGHUP stop at the next batch boundary and save; a second SIGINT aborts."""
+    """SIGINT, SIGTERM and SIGHUP stop at the next batch boundary and save; a second SIGINT aborts.
+
+    A signal the process was started ignoring (SIGHUP under nohup) stays ignored.
+    """
     def handler(signum: int, frame: Any) -> None:
         if controls.stopped and signum == signal.SIGINT:
             raise KeyboardInterrupt
         controls.stop()
 
     for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if sig is not None:
+        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
             signal.signal(sig, handler)
+
+
+def _check_run_id(run_id: str | None) -> None:
+    if run_id is not None and (not run_id or run_id in (".", "..") or "/" in run_id or os.sep in run_id):
+        raise CliError(f"--run-id: {run_id!r} is not a directory name")
+
+
+def _detach(args: argparse.Namespace, argv: list[str], task: str) -> int:
+    """Start this same command as a run of its own and return once it trains."""
+    from pathlib import Path
+
+    from .launch import OUTPUT, start_run, wait_started
+    from .runs import new_run_id
+
+    config = _config_from_args(args, task, args.corpus if task == "charlm" else args.data)
+    run_id = args.run_id or new_run_id(config)
+    run_dir = Path(args.runs_dir) / run_id
+    if (run_dir / "events.jsonl").exists():
+        raise CliError(f"{run_dir}: already holds a run; give another --run-id")
+    child = [a for a in argv if a != "--detach"]
+    if args.run_id is None:
+        child += ["--run-id", run_id]
+    process = start_run([sys.executable, "-m", "workbench", *child], run_dir)
+    print(f"run {run_id} starting (pid {process.pid}); its output goes to {run_dir / OUTPUT}",
+          file=sys.stderr)
+    error = wait_started(process, run_dir)
+    if error:
+        raise CliError(error.removeprefix("workbench: "))
+    print(f"run {run_id} is training in the background.\n"
+          f"  watch and steer it: workbench attach {run_id}\n"
+          f"  from a script:      workbench ctl {run_id} pause|resume|stop|apply lr=...\n"
+          f"  all runs:           workbench runs")
+    return 0
 
 
 def _train(args: argparse.Namespace, task: str) -> int:
@@ -175,6 +222,7 @@ def _train(args: argparse.Namespace, task: str) -> int:
     from .trainer import Trainer
 
     data_path = args.corpus if task == "charlm" else args.data
+    _check_run_id(args.run_id)
     config = _config_from_args(args, task, data_path)
     data = None
     if task == "charlm":
@@ -182,11 +230,12 @@ def _train(args: argparse.Namespace, task: str) -> int:
     controls = Controls()
     sink = None if args.json else Progress()
     trainer = Trainer(config, sink=sink, runs_dir=args.runs_dir, controls=controls,
-                      resume=args.resume, data=data)
+                      resume=args.resume, data=data, run_id=args.run_id)
     _install_stop_handlers(controls)
     if not args.json:
         print(f"run {trainer.run_id} on {trainer.device}: {config.cell} {config.num_layers}x"
-              f"{config.hidden_size}, {count_parameters(trainer.model):,} parameters",
+              f"{config.hidden_size}, {count_parameters(trainer.model):,} parameters\n"
+              f"  watch and steer it from another terminal: workbench attach {trainer.run_id}",
               file=sys.stderr)
         if trainer.device.type == "cpu" and fused.needs_build():
             print("building the fused CPU kernels (first run only, about 15 s)…", file=sys.stderr)
@@ -207,8 +256,8 @@ def _sample(args: argparse.Namespace) -> int:
     import torch
 
     from .checkpoint import load
+    from .devices import resolve_device
     from .sampling import generate
-    from .trainer import resolve_device
 
     if args.length < 0:
         raise CliError("sample: --length must be >= 0")
@@ -226,8 +275,8 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _classify(args: argparse.Namespace) -> int:
     from .checkpoint import load
+    from .devices import resolve_device
     from .sampling import classify
-    from .trainer import resolve_device
 
     ck = load(args.checkpoint)
     if ck.config.task != "names":
@@ -242,10 +291,12 @@ def _classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fail(message: str) -> None:
+    raise CliError(message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    from .checkpoint import CheckpointError
-    from .data import DataError
-    from .trainer import DeviceError
+    from .errors import CheckpointError, DataError, DeviceError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -253,10 +304,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 0
-        if args.command == "train":
-            return _train(args, "charlm")
-        if args.command == "train-names":
-            return _train(args, "names")
+        if args.command in ("train", "train-names"):
+            task = "charlm" if args.command == "train" else "names"
+            if args.detach:
+                _check_run_id(args.run_id)
+                return _detach(args, argv, task)
+            return _train(args, task)
+        if args.command == "runs":
+            return list_runs(args)
+        if args.command == "ctl":
+            return control(args, _fail)
+        if args.command == "attach":
+            raise CliError("attach opens the workbench: run it as 'workbench attach RUN'")
         if args.command == "sample":
             return _sample(args)
         if args.command == "classify":

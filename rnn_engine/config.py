@@ -12,8 +12,11 @@ NONLINEARITIES = ("tanh", "relu")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("cosine", "constant")
 
+# fields the training commands set themselves (--corpus, --data, --dedupe), not config flags
+COMMAND_FIELDS = frozenset({"task", "data", "dedupe"})
 # hyperparameters the trainer can change between two batches without rebuilding anything
-LIVE_FIELDS = frozenset({"lr", "clip", "temperature", "top_k", "weight_decay", "sample_length"})
+LIVE_FIELDS = frozenset({"lr", "clip", "temperature", "top_k", "weight_decay", "sample_length",
+                         "eval_interval"})
 
 
 def _f(default: Any, help: str, choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
@@ -54,6 +57,10 @@ class RunConfig:
     top_k: int = _f(0, "sample from the k likeliest characters; 0 means all")
     sample_length: int = _f(300, "characters generated after each epoch")
     eval_every: int = _f(0, "also measure validation loss every N steps; 0 means per epoch only")
+    eval_interval: float = _f(60.0, "also evaluate, sample (LM) and save after this many seconds "
+                              "without an evaluation; 0 means per epoch only")
+    val_chars: int = _f(200_000, "characters of the validation split a routine evaluation reads, in "
+                        "fixed windows spread over it; 0 reads it all (charlm)")
     dedupe: bool = _f(False, "drop repeated (name, language) pairs before splitting (names)")
     dtype: str = _f("float32", "parameter dtype", ("float32", "float64"))
 
@@ -87,6 +94,8 @@ class RunConfig:
         check("top_k", self.top_k >= 0, "must be >= 0")
         check("sample_length", 0 <= self.sample_length <= 100_000, "must be between 0 and 100000")
         check("eval_every", self.eval_every >= 0, "must be >= 0")
+        check("eval_interval", self.eval_interval >= 0.0, "must be >= 0 seconds (0 turns it off)")
+        check("val_chars", self.val_chars >= 0, "must be >= 0 (0 reads the whole validation split)")
         dev = self.device
         check("device", dev in ("auto", "cpu", "cuda", "mps") or
               (dev.startswith("cuda:") and dev[5:].isdigit()), "must be cpu, cuda, cuda:N, mps or auto")

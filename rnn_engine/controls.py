@@ -15,12 +15,19 @@ class SampleRequest:
     temperature: float
     length: int
     top_k: int = 0
+    request: str = ""  # the asker, for the answer to find its way back
 
 
 @dataclass(frozen=True)
 class ClassifyRequest:
     names: tuple[str, ...]
     top_k: int
+    request: str = ""
+
+
+@dataclass(frozen=True)
+class EvaluateRequest:
+    full: bool = False  # the whole validation split instead of the routine subset
 
 
 def check_live(changes: dict[str, Any]) -> None:
@@ -45,7 +52,7 @@ class Controls:
         self._single_steps = 0
         self._updates: dict[str, Any] = {}
         self._device: str | None = None
-        self._queries: list[SampleRequest | ClassifyRequest] = []
+        self._queries: list[SampleRequest | ClassifyRequest | EvaluateRequest] = []
 
     # -- requests -------------------------------------------------------------------------------
     def pause(self) -> None:
@@ -88,16 +95,27 @@ class Controls:
             self._wake.notify_all()
 
     def request_sample(self, prime: str = "", temperature: float = 0.8, length: int = 300,
-                       top_k: int = 0) -> None:
+                       top_k: int = 0, request: str = "") -> None:
         with self._wake:
-            self._queries.append(SampleRequest(prime, temperature, length, top_k))
+            self._queries.append(SampleRequest(prime, temperature, length, top_k, request))
             self._wake.notify_all()
 
-    def request_classify(self, names: list[str], top_k: int = 5) -> None:
+    def request_classify(self, names: list[str], top_k: int = 5, request: str = "",
+                         replaces: str | None = None) -> None:
+        """Queue a query; one still waiting whose request starts with `replaces` is dropped.
+
+        While someone types, only their newest query matters; another asker's stay queued.
+        """
         with self._wake:
-            # only the newest query matters while someone is typing
-            self._queries = [q for q in self._queries if not isinstance(q, ClassifyRequest)]
-            self._queries.append(ClassifyRequest(tuple(names), top_k))
+            if replaces is not None:
+                self._queries = [q for q in self._queries if not (
+                    isinstance(q, ClassifyRequest) and q.request.startswith(replaces))]
+            self._queries.append(ClassifyRequest(tuple(names), top_k, request))
+            self._wake.notify_all()
+
+    def request_evaluate(self, full: bool = False) -> None:
+        with self._wake:
+            self._queries.append(EvaluateRequest(full))
             self._wake.notify_all()
 
     # -- what the trainer reads -----------------------------------------------------------------
@@ -119,7 +137,7 @@ class Controls:
             out, self._device = self._device, None
             return out
 
-    def take_queries(self) -> list[SampleRequest | ClassifyRequest]:
+    def take_queries(self) -> list[SampleRequest | ClassifyRequest | EvaluateRequest]:
         with self._lock:
             out, self._queries = self._queries, []
             return out

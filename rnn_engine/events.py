@@ -17,17 +17,17 @@ class Event:
         return {"event": type(self).__name__, **asdict(self)}
 
     def to_json(self) -> str:
-        return json.dumps(_finite(self.to_dict()), separators=(",", ":"))
+        return json.dumps(json_safe(self.to_dict()), separators=(",", ":"))
 
 
-def _finite(value: Any) -> Any:
-    # JSON has no NaN/inf; keep them readable as strings
+def json_safe(value: Any) -> Any:
+    """`value` with NaN and infinities as strings: JSON has no way to write them."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -57,6 +57,7 @@ class StepFinished(Event):
     elapsed: float
     progress: float  # 0..1 of the epoch or time budget, whichever ends the run
     eta: float  # seconds left, or -1 when unknown
+    span: int = 1  # in events.jsonl, steps this record stands for; `loss` is then their mean
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,18 @@ class Evaluated(Event):
     val_loss: float
     val_accuracy: float | None = None  # names only
     balanced_accuracy: float | None = None
+    items: int = 0  # characters or names evaluated
+    full: bool = False  # the whole validation split, not the routine subset
+    confusion: list = field(default_factory=list)  # names: rows = true class, columns = predicted
+    labels: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EvaluationProgress(Event):
+    step: int
+    done: int  # characters or names evaluated so far
+    total: int
+    full: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,6 +146,8 @@ class Sampled(Event):
     text: str
     temperature: float
     prime: str = ""
+    request: str = ""  # who asked, for the control endpoint to route the answer; "" if nobody
+    reason: str = ""  # "asked", or "periodic" for the sample taken on the evaluation cadence
 
 
 @dataclass(frozen=True)
@@ -140,6 +155,7 @@ class Classified(Event):
     step: int
     names: list
     results: list  # per name: [(language, probability), ...] likeliest first
+    request: str = ""
 
 
 @dataclass(frozen=True)
@@ -156,3 +172,29 @@ class RunFinished(Event):
 
 
 Sink = Callable[[Event], None]
+
+EVENT_TYPES: dict[str, type[Event]] = {cls.__name__: cls for cls in Event.__subclasses__()}
+
+
+def event_from_dict(record: dict[str, Any]) -> Event | None:
+    """The event a JSON line describes, or None for a kind this version does not know.
+
+    Fields added by later versions are ignored and missing optional ones take their defaults,
+    so logs written by other versions still open.
+    """
+    cls = EVENT_TYPES.get(record.get("event", ""))
+    if cls is None:
+        return None
+    names = cls.__dataclass_fields__
+    values = {k: _number(v) for k, v in record.items() if k in names}
+    try:
+        return cls(**values)
+    except TypeError:  # a required field is missing: not an event we can show
+        return None
+
+
+def _number(value: Any) -> Any:
+    # the inverse of json_safe for the values a float field can hold
+    if value in ("nan", "inf", "-inf"):
+        return float(value)
+    return value

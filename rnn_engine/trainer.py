@@ -6,7 +6,6 @@ import json
 import math
 import os
 import random
-import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,15 +19,18 @@ from . import checkpoint as ckpt_io
 from . import fused
 from .allocator import keep_freed_memory
 from .config import ConfigError, RunConfig
-from .controls import ClassifyRequest, Controls, SampleRequest
+from .controls import ClassifyRequest, Controls, EvaluateRequest, SampleRequest
 from .data import CharCorpus, DataError, NamesData, StreamBatches, bucketed_batches
+from .devices import DeviceError, available_devices, resolve_device
 from .diagnostics import grad_norms, is_finite, timestep_grad_norms
+from .eventlog import EventLog
 from .events import (
     CheckpointSaved,
     Classified,
     DeviceSwitched,
     EpochFinished,
     Evaluated,
+    EvaluationProgress,
     Event,
     GradientsMeasured,
     HyperparametersApplied,
@@ -44,46 +46,15 @@ from .events import (
 )
 from .models import count_parameters, detach_state, state_to
 from .optimizers import build_optimizer
+from .runs import new_run_id
 from .sampling import classify, generate
+from .service import RunService
 
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
-class DeviceError(RuntimeError):
-    """A device that is absent or failed, with what happened and where the run stays."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """torch.device for a config value; DeviceError when that device is not present."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise DeviceError(f"device {name!r}: CUDA is not available on this machine "
-                              f"(torch {torch.__version__}); use --device cpu")
-        index = int(name.split(":")[1]) if ":" in name else 0
-        if index >= torch.cuda.device_count():
-            raise DeviceError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise DeviceError("device 'mps': Apple MPS is not available on this machine; use --device cpu")
-    return torch.device(name)
-
-
-def available_devices() -> dict[str, str]:
-    """Every device kind with '' when usable or the reason it is not."""
-    out = {"cpu": ""}
-    out["cuda"] = "" if torch.cuda.is_available() else "no CUDA device or CPU-only torch build"
-    mps = getattr(torch.backends, "mps", None)
-    out["mps"] = "" if mps and mps.is_available() else "Apple MPS not present"
-    return out
-
-
-def new_run_id(config: RunConfig) -> str:
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{config.task}-{config.cell}-{secrets.token_hex(2)}"
+class EvaluationCancelled(Exception):
+    """A requested full evaluation was cut short by a stop."""
 
 
 class Trainer:
@@ -92,13 +63,15 @@ class Trainer:
     Construction loads data and builds the model, so bad input fails before anything runs.
     `run()` trains until the epochs or the time budget are used up or `controls.stop()` is called,
     reporting every step, evaluation, sample, checkpoint and pause to `sink` and to
-    `runs/<run-id>/events.jsonl`. It never prints.
+    `runs/<run-id>/events.jsonl`. It never prints. With `serve` (the default) the run also has a
+    control endpoint and a liveness record beside its log, so other processes can follow and
+    steer it (see `service`).
     """
 
     def __init__(self, config: RunConfig, sink: Sink | None = None, runs_dir: str | os.PathLike = "runs",
                  controls: Controls | None = None, resume: str | os.PathLike | None = None,
                  run_id: str | None = None, data: CharCorpus | NamesData | None = None,
-                 diag_every: int = 50) -> None:
+                 diag_every: int = 50, diag_interval: float = 2.0, serve: bool = True) -> None:
         resumed = ckpt_io.load(resume) if resume else None
         if resumed is not None:
             # the architecture comes from the checkpoint; budget and live settings from the caller
@@ -115,6 +88,9 @@ class Trainer:
         self.sink = sink
         self.controls = controls or Controls()
         self.diag_every = diag_every
+        # gradient measurements cost a pass of their own; a fast model would also flood the log
+        self.diag_interval = diag_interval
+        self.serve = serve
         self.device = resolve_device(config.device)
         self.dtype = torch.float64 if config.dtype == "float64" else torch.float32
         torch.manual_seed(config.seed)
@@ -151,7 +127,8 @@ class Trainer:
             self._restore(resumed)
         self.run_id = run_id or new_run_id(config)
         self.run_dir = Path(runs_dir) / self.run_id
-        self._events_file = None
+        self._log: EventLog | None = None
+        self.service: RunService | None = None
         self._needs_restore = False
         self._state = None  # carried hidden state (charlm)
         self._recent_losses: list[float] = []
@@ -164,6 +141,8 @@ class Trainer:
         self._paused_time = 0.0
         self._in_pause = False  # a RunPaused went out and no RunResumed yet
         self._pause_clock: float | None = None  # when the current idle stretch began
+        self._last_eval_time = self.elapsed_before  # run time of the last evaluation
+        self._last_diag = -math.inf
 
     # -- setup helpers ------------------------------------------------------------------------------
     def _adopt_vocab(self, resumed: ckpt_io.Checkpoint) -> None:
@@ -213,9 +192,10 @@ class Trainer:
 
     # -- reporting ----------------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
-        if self._events_file is not None:
-            self._events_file.write(event.to_json() + "\n")
-            self._events_file.flush()
+        if self._log is not None:
+            self._log.write(event)
+        if self.service is not None:
+            self.service.observe(event)
         if self.sink is not None:
             self.sink(event)
 
@@ -257,36 +237,50 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Train until done or stopped; returns the summary also sent in RunFinished."""
+        if (self.run_dir / "events.jsonl").exists():
+            raise DataError(f"{self.run_dir}: already holds a run; give another run id")
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
-            self._events_file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
+            self._log = EventLog(self.run_dir / "events.jsonl")
         except OSError as exc:
             raise DataError(f"{self.run_dir}: cannot write the run there "
                             f"({exc.strerror or exc}); choose another --runs-dir") from None
-        self.model.train()
-        # steps allocate the same large buffers over and over; keeping them in the heap spares page faults
-        keep_freed_memory()
-        # build or load the fused kernels now, not inside the first timed step
-        if self.device.type == "cpu" and self.dtype == torch.float32:
-            path = fused.status()
-        else:
-            path = f"PyTorch ops ({self.device.type}, {self.config.dtype})"
-        self._started = time.perf_counter()
+        if self.serve:
+            self.service = RunService(self.run_dir, self.run_id, self.config.task, self.controls,
+                                      lambda: self.config, str(self.device))
+            self.service.start()
+        final, reason = "failed", "interrupted"
         try:
+            self.model.train()
+            # steps allocate the same large buffers over and over; keeping them in the heap spares page faults
+            keep_freed_memory()
+            # build or load the fused kernels now, not inside the first timed step
+            if self.device.type == "cpu" and self.dtype == torch.float32:
+                if self.service is not None and fused.needs_build():
+                    self.service.note("building the fused CPU kernels (first run only, about 15 s)")
+                path = fused.status()
+            else:
+                path = f"PyTorch ops ({self.device.type}, {self.config.dtype})"
+            self._started = time.perf_counter()
             self.emit(RunStarted(
                 self.run_id, str(self.run_dir), self.config.task, self.config.to_dict(), str(self.device),
                 count_parameters(self.model),
                 len(self.corpus.train) if self.corpus is not None else len(self.names.train),
                 len(self.corpus.val) if self.corpus is not None else len(self.names.test),
                 self.resumed_from_step, path))
-            return self.finish(self._loop())
+            summary = self.finish(self._loop())
+            final, reason = ("finished" if summary["reason"] == "completed" else "stopped"), ""
+            return summary
         except Exception as exc:
-            self.emit(RunFailed(self.step, f"{type(exc).__name__}: {exc}"))
+            reason = f"{type(exc).__name__}: {exc}"
+            self.emit(RunFailed(self.step, reason))
             raise
         finally:
-            self._events_file.close()
-            self._events_file = None
+            self._log.close()
+            self._log = None
+            if self.service is not None:
+                self.service.close(final, reason)
 
     def _loop(self) -> str:
         c = self.config
@@ -303,8 +297,15 @@ class Trainer:
                 except OUT_OF_MEMORY as exc:
                     self._on_out_of_memory(exc)
                 self.window += 1
+                # never while paused: after a NaN the weights may be bad and must not be saved
+                if (c.eval_interval > 0 and not self._in_pause
+                        and self.elapsed() - self._last_eval_time >= c.eval_interval):
+                    self._periodic()
                 if c.time_budget > 0 and self.elapsed() >= c.time_budget:
                     return "completed"
+            # a NaN on the epoch's last batch: wait for resume (which restores) before saving anything
+            if self._in_pause and self._between_batches() == "stop":
+                return "stopped"
             self.end_epoch()
 
     def _epoch_batches(self) -> Iterator[Any]:
@@ -338,6 +339,8 @@ class Trainer:
                 # one batch runs and the run stays paused; the wait so far does not count as run time
                 self._stop_pause_clock()
                 return "go"
+            if self._log is not None:
+                self._log.flush()  # a rolled-up step must not wait for the pause to end
             ctl.wait(0.1)
         self._stop_pause_clock()
         if self._in_pause:
@@ -411,10 +414,15 @@ class Trainer:
             if isinstance(q, SampleRequest) and self.corpus is not None:
                 g = torch.Generator().manual_seed(self.rng.randrange(2**31))
                 text = generate(self.model, self.vocab, q.length, q.prime, q.temperature, q.top_k, g)
-                self.emit(Sampled(self.step, text, q.temperature, q.prime))
+                self.emit(Sampled(self.step, text, q.temperature, q.prime, q.request, "asked"))
             elif isinstance(q, ClassifyRequest) and self.names is not None:
                 results = classify(self.model, self.vocab, self.labels, list(q.names), q.top_k)
-                self.emit(Classified(self.step, list(q.names), results))
+                self.emit(Classified(self.step, list(q.names), results, q.request))
+            elif isinstance(q, EvaluateRequest):
+                try:
+                    self.emit(Evaluated(self.step, self.epoch, **self.evaluate(full=q.full)))
+                except EvaluationCancelled:
+                    pass  # stopped meanwhile: the run ends with its routine evaluation
 
     def train_step(self, batch: Any) -> None:
         """One optimisation step on one batch, with NaN/inf protection and reporting."""
@@ -441,8 +449,10 @@ class Trainer:
             new_state = start_state = None
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        measure = self.diag_every > 0 and self.step % self.diag_every == 0
+        measure = (self.diag_every > 0 and self.step % self.diag_every == 0
+                   and time.monotonic() - self._last_diag >= self.diag_interval)
         if measure:
+            self._last_diag = time.monotonic()
             total, per_param, per_layer = grad_norms(self.model)
         max_norm = c.clip if c.clip > 0 else math.inf
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
@@ -505,28 +515,43 @@ class Trainer:
 
     # -- evaluation, epochs, end --------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self) -> dict[str, Any]:
-        """Validation loss (nats per char or per name), plus accuracy and balanced accuracy for names."""
+    def evaluate(self, full: bool = False) -> dict[str, Any]:
+        """Validation loss (nats per char or per name), plus accuracy and balanced accuracy for names.
+
+        The language model reads the routine subset of the validation split (`val_chars`), or all
+        of it when `full`; a full evaluation stops early (EvaluationCancelled) if the run is stopped.
+        """
         self.model.eval()
         try:
             if self.corpus is not None:
-                c = self.config
-                val = self.corpus.val
-                batch = max(1, min(c.batch_size, (len(val) - 1) // c.seq_len))
-                total, count, state = 0.0, 0, None
-                for x, y in StreamBatches(val, batch, c.seq_len):
-                    x, y = x.to(self.device), y.to(self.device)
-                    logits, state = self.model(x, state)
-                    total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                             reduction="sum")
-                    count += y.numel()
-                result = {"val_loss": float(total) / max(count, 1)}
+                result = self._evaluate_text(full)
             else:
                 result = self._evaluate_names()
         finally:
             self.model.train()
-        self._last_val, self._last_val_step = result, self.step
+        if not result["full"]:
+            self._last_val, self._last_val_step = result, self.step
+        self._last_eval_time = self.elapsed()
         return result
+
+    def _evaluate_text(self, full: bool) -> dict[str, Any]:
+        assert self.corpus is not None
+        c = self.config
+        val = self.corpus.val
+        batch = max(1, min(c.batch_size, (len(val) - 1) // c.seq_len))
+        streams = StreamBatches.spread(val, batch, c.seq_len, 0 if full else c.val_chars)
+        progress = _EvaluationProgress(self, streams.tokens, full)
+        total, count, state = 0.0, 0, None
+        for x, y in streams:
+            if full and self.controls.stopped:
+                raise EvaluationCancelled
+            x, y = x.to(self.device), y.to(self.device)
+            logits, state = self.model(x, state)
+            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum")
+            count += y.numel()
+            progress(count)
+        whole = streams.tokens >= len(val) - batch
+        return {"val_loss": float(total) / max(count, 1), "items": count, "full": full or whole}
 
     def _evaluate_names(self) -> dict[str, Any]:
         assert self.names is not None
@@ -547,7 +572,25 @@ class Trainer:
             "val_accuracy": correct / max(count, 1),
             "balanced_accuracy": sum(recalls) / max(len(recalls), 1),
             "confusion": confusion.tolist(),
+            "labels": list(self.labels),
+            "items": count,
+            "full": True,  # the test split is small: always all of it
         }
+
+    def _periodic(self) -> None:
+        """Between epochs that take long: evaluate, sample and save on the `eval_interval` cadence."""
+        c = self.config
+        result = self.evaluate()
+        self.emit(Evaluated(self.step, self.epoch, **result))
+        if self.corpus is not None and c.sample_length > 0:
+            g = torch.Generator().manual_seed(c.seed + self.step)
+            text = generate(self.model, self.vocab, c.sample_length, "", c.temperature, c.top_k, g)
+            self.emit(Sampled(self.step, text, c.temperature, reason="periodic"))
+        improved = result["val_loss"] < self.best_val_loss
+        if improved:
+            self.best_val_loss = result["val_loss"]
+        # a run killed hours into an epoch resumes from here, not from the epoch's start
+        self.save_checkpoint("periodic", best=improved)
 
     def train_loss(self) -> float:
         recent = self._recent_losses[-100:]
@@ -585,6 +628,8 @@ class Trainer:
 
     def finish(self, reason: str) -> dict[str, Any]:
         """Final evaluation and checkpoint; returns the run summary."""
+        if self._needs_restore:
+            self._restore_last_good()  # stopped while paused on NaN weights: save the good ones
         result = self._last_val if self._last_val_step == self.step else self.evaluate()
         if result["val_loss"] < self.best_val_loss:
             self.best_val_loss = result["val_loss"]
@@ -599,12 +644,26 @@ class Trainer:
         }
         if self.corpus is not None:
             summary.update(val_loss=result["val_loss"], best_val_loss=self.best_val_loss,
-                           chars_per_s=round(rate, 1))
+                           val_chars=result["items"], chars_per_s=round(rate, 1))
         else:
             summary.update(test_loss=result["val_loss"], test_accuracy=result["val_accuracy"],
                            balanced_accuracy=result["balanced_accuracy"], names_per_s=round(rate, 1))
         self.emit(RunFinished(self.step, reason, summary))
         return summary
+
+
+class _EvaluationProgress:
+    """Reports how far a long evaluation has got, at most twice a second, and only if it is long."""
+
+    def __init__(self, trainer: Trainer, total: int, full: bool) -> None:
+        self.trainer, self.total, self.full = trainer, total, full
+        self.last = time.monotonic()
+
+    def __call__(self, done: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= 0.5 and done < self.total:
+            self.last = now
+            self.trainer.emit(EvaluationProgress(self.trainer.step, done, self.total, self.full))
 
 
 def error_message(exc: Exception) -> str:

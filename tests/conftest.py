@@ -27,3 +27,135 @@ def names_dir(tmp_path: Path) -> Path:
     (d / "Scotlandic.txt").write_text("\n".join("Mac" + s.lower() + "son" for s in stems) + "\n",
                                       encoding="utf-8")
     return d
+
+
+# -- runs as processes of their own --------------------------------------------------------------
+TINY_FLAGS = ["--hidden-size", "24", "--num-layers", "1", "--dropout", "0", "--seq-len", "16",
+              "--batch-size", "4", "--device", "cpu"]
+
+
+def wait_until(condition, timeout: float = 60.0, what: str = "condition", process=None) -> None:
+    """Poll `condition` until true; fail with `what` (and the process's exit) after `timeout` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"{what}: the process exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def live_step(run_dir: Path) -> int:
+    from rnn_engine.liveness import read_record
+
+    return int(read_record(run_dir).get("step", 0))
+
+
+def logged_steps(run_dir: Path) -> int:
+    """The newest step in the run's log (the liveness record lags by a heartbeat)."""
+    from rnn_engine.eventlog import EventReader
+
+    steps = EventReader(run_dir / "events.jsonl").read().steps
+    return steps[-1][0] if steps else 0
+
+
+def kill_runs(root: Path, extra=()) -> None:
+    """End every run process recorded under `root` (and `extra` Popen objects), whatever state they are in."""
+    import json
+    import os
+    import signal
+
+    pids = {p.pid for p in extra}
+    for record in root.rglob("live.json"):
+        try:
+            pid = json.loads(record.read_text()).get("pid")
+        except (OSError, ValueError):
+            continue
+        if isinstance(pid, int) and pid != os.getpid():
+            pids.add(pid)
+    for pid in pids:
+        try:
+            # runs are started in sessions of their own: the group holds the run and anything it started
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for p in extra:
+        p.wait(timeout=30)
+
+
+# Runs outlive whoever starts them, by design; a test session that is itself killed (a CI time
+# limit, Ctrl-C) cannot run fixture teardown, so every place a test may start a run is noted
+# here and cleared at session end and on SIGTERM/SIGHUP as well.
+_ROOTS: list[Path] = []
+_PROCESSES: list = []
+_APPS: list = []  # workbench apps, whose `_children` are the runs they started
+
+
+def track(root: Path | None = None, process=None, app=None) -> None:
+    if root is not None:
+        _ROOTS.append(root)
+    if process is not None:
+        _PROCESSES.append(process)
+    if app is not None:
+        _APPS.append(app)
+
+
+def _kill_tracked() -> None:
+    for root in _ROOTS:
+        kill_runs(root)
+    processes = _PROCESSES + [p for app in _APPS for p in app._children]
+    kill_runs(Path("/nonexistent"), [p for p in processes if p.poll() is None])
+
+
+def pytest_configure(config) -> None:
+    import os
+    import signal
+
+    def on_signal(signum, frame) -> None:
+        _kill_tracked()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    _kill_tracked()
+
+
+@pytest.fixture
+def headless(tmp_path, tiny_corpus):
+    """Start `workbench train` runs in the background, as a user would; all ended at teardown."""
+    import subprocess
+    import sys
+
+    from rnn_engine.liveness import run_state
+
+    started = []
+    track(tmp_path)
+
+    def start(run_id: str = "run", *extra: str, runs_dir: Path | None = None, epochs: int = 100_000,
+              wait: bool = True):
+        runs = runs_dir or tmp_path / "runs"
+        cmd = [sys.executable, "-m", "workbench", "train", "--corpus", str(tiny_corpus), "--runs-dir",
+               str(runs), "--run-id", run_id, "--epochs", str(epochs), "--json", *TINY_FLAGS, *extra]
+        with open(tmp_path / f"{run_id}.out", "wb") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        started.append(proc)
+        track(process=proc)
+        run_dir = runs / run_id
+        if wait:
+            wait_until(lambda: run_state(run_dir).state == "running" and logged_steps(run_dir) > 0,
+                       90, f"run {run_id} training", proc)
+        return proc, run_dir
+
+    try:
+        yield start
+    finally:
+        kill_runs(tmp_path, started)

@@ -1,63 +1,35 @@
-"""The TUI driven by Textual's pilot with a tiny real model: keys in, widgets and run files out."""
+"""The TUI driven by Textual's pilot: keys in; real run processes, their files and the widgets out."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 from rich.console import Console
 from rich.text import Text
 from textual.widgets import Input, Label, Static
 
+from rnn_engine import Trainer
 from rnn_engine.config import default_config
-from rnn_engine.events import EpochFinished, RunFinished, RunPaused, Sampled, StepFinished
-from rnn_engine.runners import ProcessRunner, ThreadRunner
-from workbench.app import make_app as make_any_app
-from workbench.messages import CoalescingSink, RunEnded, TrainerEvents
+from rnn_engine.liveness import run_state
+from workbench.app import make_app
 from workbench.widgets.sample_log import SampleLog
+
+from .conftest import kill_runs, logged_steps, track, wait_until
 
 SIZE = (160, 48)
 
 
-def make_app(config, runs_dir, runner_factory=ThreadRunner):
-    # an in-thread trainer starts at once; one test below runs the real child process
-    return make_any_app(config, runs_dir=runs_dir, runner_factory=runner_factory)
-
-
 def tiny_config(corpus, **kw):
-    base = dict(data=str(corpus), hidden_size=32, seq_len=16, batch_size=4, epochs=2, time_budget=0.0,
-                sample_length=30, device="cpu", lr=1e-2)
+    base = dict(data=str(corpus), hidden_size=24, num_layers=1, dropout=0.0, seq_len=16, batch_size=4,
+                epochs=2, time_budget=0.0, sample_length=30, device="cpu", lr=1e-2)
     base.update(kw)
     return default_config("charlm", **base)
-
-
-class Recorder:
-    """Collects trainer events from posted messages and lets a test await a condition."""
-
-    def __init__(self) -> None:
-        self.events = []
-        self.ended = []
-        self._changed = asyncio.Event()
-
-    def __call__(self, message) -> None:
-        if isinstance(message, TrainerEvents):
-            self.events.extend(message.events)
-            self._changed.set()
-        elif isinstance(message, RunEnded):
-            self.ended.append(message)
-            self._changed.set()
-
-    async def until(self, predicate, timeout: float = 60.0) -> None:
-        async def loop():
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
-        await asyncio.wait_for(loop(), timeout)
-
-    def of(self, kind):
-        return [e for e in self.events if isinstance(e, kind)]
 
 
 def text_of(widget: Static) -> str:
@@ -68,19 +40,70 @@ def text_of(widget: Static) -> str:
     return console.export_text().strip()
 
 
-async def test_start_shows_progress_samples_and_gradients(tiny_corpus, tmp_path):
-    rec = Recorder()
-    app = make_app(tiny_config(tiny_corpus), tmp_path)
-    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
+async def until(pilot, condition, timeout: float = 90.0, what: str = "condition") -> None:
+    """Let the app run until `condition` holds (runs are other processes: there is nothing to await)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached within {timeout:.0f} s")
+        await pilot.pause(0.05)
+
+
+class Reaper:
+    """Ends every run process a test started, through the app or otherwise, even when it fails."""
+
+    def __init__(self, root) -> None:
+        self.root = root
+        self.apps = []
+        track(root)
+
+    def watch(self, app):
+        self.apps.append(app)
+        track(app=app)
+        return app
+
+    def end(self) -> None:
+        kill_runs(self.root, [p for app in self.apps for p in app._children])
+
+
+@pytest.fixture
+def reaper(tmp_path):
+    r = Reaper(tmp_path)
+    try:
+        yield r
+    finally:
+        r.end()
+
+
+def notes_of(app) -> list[str]:
+    notes: list[str] = []
+    original = app.notify
+
+    def record(message, *args, **kw):
+        notes.append(str(message))
+        return original(message, *args, **kw)
+
+    app.notify = record
+    return notes
+
+
+def ctl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "workbench", "ctl", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+# -- starting runs from the app ------------------------------------------------------------------
+async def test_start_shows_progress_samples_and_gradients(tiny_corpus, tmp_path, reaper):
+    app = reaper.watch(make_app(tiny_config(tiny_corpus), tmp_path / "runs"))
+    async with app.run_test(size=SIZE) as pilot:
         before = str(app.query_one("#train-label", Label).render())
         await pilot.press("s")
-        await rec.until(lambda: rec.ended)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert rec.ended[0].error is None
+        await until(pilot, lambda: app.state == "finished", what="the run to finish")
+        await until(pilot, lambda: app.query_one("#runs-table").row_count == 1, what="the runs list")
         assert "train loss" in str(app.query_one("#train-label", Label).render()) != before
         assert str(app.query_one("#val-label", Label).render()).startswith("val loss")
-        assert len(rec.of(EpochFinished)) == 2
         shown = app.query_one(SampleLog).plain
         assert len(shown) == 2 and shown[0].startswith("epoch 1 · step")
         assert "before clip" in text_of(app.query_one("#grad-total"))
@@ -88,7 +111,11 @@ async def test_start_shows_progress_samples_and_gradients(tiny_corpus, tmp_path)
         assert "ratio" in text_of(app.query_one("#grad-timestep-note"))
         status = text_of(app.query_one("#status"))
         assert "FINISHED" in status and "step" in status
-        assert app.query_one("#runs-table").row_count == 1
+        activity = "\n".join(app.query_one("#activity").plain)
+        assert "same as: workbench train --corpus" in activity and "run completed" in activity
+    run_dir = app.view.run_dir
+    assert run_state(run_dir).state == "finished" and (run_dir / "last.pt").exists()
+    assert app.view.process.wait(30) == 0
 
 
 async def test_invalid_hyperparameter_is_shown_and_nothing_starts(tiny_corpus, tmp_path):
@@ -108,7 +135,7 @@ async def test_invalid_hyperparameter_is_shown_and_nothing_starts(tiny_corpus, t
         assert "not a whole number" in form.error_text("hidden_size")
         await pilot.press("escape", "s")
         await pilot.pause()
-        assert app.worker is None and app.state == "idle"
+        assert app.view is None and app.state == "idle" and not app._children
         assert not (tmp_path / "runs").exists()
         lr.value = "0.01"
         hidden.value = "32"
@@ -117,84 +144,193 @@ async def test_invalid_hyperparameter_is_shown_and_nothing_starts(tiny_corpus, t
         assert "learning rate" in text_of(app.query_one("#note-lr"))
 
 
-@pytest.mark.parametrize("runner", [ThreadRunner, ProcessRunner], ids=["thread", "process"])
-async def test_pause_stops_the_step_counter_and_q_saves(tiny_corpus, tmp_path, runner):
-    rec = Recorder()
-    app = make_app(tiny_config(tiny_corpus, epochs=500), tmp_path, runner)
-    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
+async def test_q_stops_and_saves_by_default(tiny_corpus, tmp_path, reaper):
+    app = reaper.watch(make_app(tiny_config(tiny_corpus, epochs=100_000), tmp_path / "runs"))
+    async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s")
-        await rec.until(lambda: len(rec.of(StepFinished)) >= 3)
-        await pilot.press("p")
-        await rec.until(lambda: rec.of(RunPaused))
-        paused_at = rec.of(RunPaused)[0].step
-        # a query answered by the paused trainer proves it is alive and idle, without sleeping
-        app.controls.request_sample("the", 0.5, 20)
-        await rec.until(lambda: rec.of(Sampled))
-        assert max(e.step for e in rec.of(StepFinished)) == paused_at
-        assert rec.of(Sampled)[0].step == paused_at
-        await pilot.press("n")  # one step while paused
-        await rec.until(lambda: max(e.step for e in rec.of(StepFinished)) == paused_at + 1)
+        await until(pilot, lambda: app.state == "training" and logged_steps(app.view.run_dir) > 2)
         await pilot.press("q")
-        await app.workers.wait_for_complete()
-    assert not app.running
-    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+        await until(pilot, lambda: app.screen.__class__.__name__ == "QuitScreen")
+        await pilot.press("enter")  # the default: stop the run and save
+        await until(pilot, lambda: not app.is_running, what="the app to close after saving")
+    run_dir = app.view.run_dir
+    assert app.view.process.wait(60) == 0
     lines = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert lines[-1]["event"] == "RunFinished" and lines[-1]["reason"] == "stopped"
+    assert (run_dir / "last.pt").exists() and run_state(run_dir).state == "stopped"
+
+
+async def test_a_run_started_here_outlives_the_app(tiny_corpus, tmp_path, reaper):
+    app = reaper.watch(make_app(tiny_config(tiny_corpus, epochs=100_000), tmp_path / "runs"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await until(pilot, lambda: app.state == "training")
+        await pilot.press("q")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "QuitScreen")
+        await pilot.press("l")
+        await until(pilot, lambda: not app.is_running)
+    run_dir, process = app.view.run_dir, app.view.process
+    assert "workbench attach" in app.farewell
+    # a session of its own: a hang-up sent to this process group does not reach it
+    assert os.getpgid(process.pid) == process.pid != os.getpgid(0)
+    step = logged_steps(run_dir)
+    wait_until(lambda: logged_steps(run_dir) > step + 3, 60, "steps after the app closed", process)
+    stopped = ctl(str(run_dir), "stop", "--wait")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped" in stopped.stdout and process.wait(60) == 0
     assert (run_dir / "last.pt").exists()
 
 
-async def test_live_lr_change_applies_mid_run(tiny_corpus, tmp_path):
-    rec = Recorder()
-    app = make_app(tiny_config(tiny_corpus, epochs=500, lr_schedule="constant"), tmp_path)
-    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
+async def test_live_lr_change_applies_mid_run(tiny_corpus, tmp_path, reaper):
+    app = reaper.watch(make_app(tiny_config(tiny_corpus, epochs=100_000, lr_schedule="constant"),
+                                tmp_path / "runs"))
+    async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s")
-        await rec.until(lambda: rec.of(StepFinished))
+        await until(pilot, lambda: app.state == "training")
         app.query_one("#hp-lr", Input).value = "0.0005"
         await pilot.press("a")
-        await rec.until(lambda: any(e.lr == 0.0005 for e in rec.of(StepFinished)))
+        applied = lambda: any("applied lr → 0.0005" in x for x in app.query_one("#activity").plain)  # noqa: E731
+        await until(pilot, applied)
+        app.query_one("#hp-hidden_size", Input).value = "99"
+        app.query_one("#hp-top_k", Input).value = "-3"
+        await pilot.press("a")  # invalid: shown beside the field, nothing is sent
+        await pilot.pause()
+        assert "must be >= 0" in app.query_one("#form").error_text("top_k")
         await pilot.press("x")
-        await rec.until(lambda: rec.of(RunFinished))
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert any("applied lr → 0.0005" in line for line in app.query_one("#activity").plain)
+        await until(pilot, lambda: app.state == "stopped")
+    assert app.view.config.lr == 0.0005
 
 
-async def test_classifier_pane_shows_top_languages(names_dir, tmp_path):
-    rec = Recorder()
-    cfg = default_config("names", data=str(names_dir), hidden_size=32, epochs=20, batch_size=8,
-                         lr=1e-2, device="cpu", dropout=0.0)
-    app = make_app(cfg, tmp_path)
-    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
-        await pilot.press("s")
-        await rec.until(lambda: rec.ended)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        await pilot.press("3")
-        box = app.query_one("#clf-input", Input)
-        box.focus()
-        await pilot.press(*"Macgregorson")
-        await pilot.pause()
-        shown = text_of(app.query_one("#clf-results"))
-        assert "Scotlandic" in shown and "Ruslandic" in shown and "%" in shown
-        assert shown.index("Scotlandic") < shown.index("Ruslandic")
-        assert "confusion" in text_of(app.query_one("#clf-confusion"))
-
-
-async def test_bad_corpus_is_reported_and_app_keeps_running(tmp_path):
+async def test_bad_corpus_is_reported_and_app_keeps_running(tmp_path, reaper):
     bad = tmp_path / "empty.txt"
     bad.write_text("")
-    rec = Recorder()
-    app = make_app(tiny_config(bad), tmp_path / "runs")
-    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
+    app = reaper.watch(make_app(tiny_config(bad), tmp_path / "runs"))
+    async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s")
-        await rec.until(lambda: rec.ended)
-        await pilot.pause()
-        assert "empty.txt: is empty" in rec.ended[0].error
-        assert app.state == "failed"
+        await until(pilot, lambda: app.state == "failed")
+        assert any("empty.txt: is empty" in line for line in app.query_one("#activity").plain)
+        assert list((tmp_path / "runs").iterdir()) == []  # nothing left behind
         await pilot.press("question_mark")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "HelpScreen"
         await pilot.press("escape")
+
+
+# -- attaching -----------------------------------------------------------------------------------
+async def test_attach_pause_step_resume_then_leave_and_the_run_goes_on(headless, tiny_corpus, tmp_path):
+    process, run_dir = headless("a")
+    app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state == "training")
+        await pilot.press("p")
+        await until(pilot, lambda: app.state == "paused", what="paused")
+        paused = logged_steps(run_dir)
+        await pilot.press("n")
+        await until(pilot, lambda: logged_steps(run_dir) == paused + 1, what="one step")
+        assert app.state == "paused"
+        await pilot.press("p")
+        await until(pilot, lambda: app.state == "training" and logged_steps(run_dir) > paused + 2)
+        await pilot.press("q")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "QuitScreen")
+        await pilot.press("enter")  # a run this window did not start: leaving it is the default
+        await until(pilot, lambda: not app.is_running)
+    step = logged_steps(run_dir)
+    wait_until(lambda: logged_steps(run_dir) > step + 3, 60, "steps after the viewer left", process)
+    stopped = ctl(str(run_dir), "stop", "--wait")
+    assert stopped.returncode == 0, stopped.stderr
+    assert process.wait(60) == 0 and (run_dir / "last.pt").exists()
+
+
+async def test_a_second_viewer_attaches_while_the_first_is_open(headless, tiny_corpus, tmp_path):
+    process, run_dir = headless("two")
+    first = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
+    second = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
+    async with first.run_test(size=SIZE) as p1:
+        await until(p1, lambda: first.state == "training")
+        async with second.run_test(size=SIZE) as p2:
+            await until(p2, lambda: second.state == "training")
+            await p2.press("p")  # the second viewer pauses; the first sees it
+            await until(p1, lambda: first.state == "paused" and second.state == "paused")
+            await p1.press("p")
+            await until(p2, lambda: second.state == "training" and first.state == "training")
+            shown = [str(app.query_one("#train-label", Label).render()) for app in (first, second)]
+            assert all(s.startswith("train loss ") for s in shown)
+        # the second viewer is gone; the first still follows
+        step = logged_steps(run_dir)
+        await until(p1, lambda: first.query_one("#status").last.step > step)
+    assert process.poll() is None
+
+
+async def test_a_killed_run_reads_dead(headless, tiny_corpus, tmp_path):
+    process, run_dir = headless("victim")
+    app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state == "training")
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+        await until(pilot, lambda: app.state == "dead")
+        assert "DEAD" in text_of(app.query_one("#status"))
+        await pilot.press("p")  # a dead run takes no commands; the app says so and carries on
+        await pilot.pause()
+        assert app.state == "dead"
+
+
+async def test_a_finished_run_opens_read_only_and_r_forks_it(tiny_corpus, tmp_path, reaper):
+    trainer = Trainer(tiny_config(tiny_corpus), runs_dir=tmp_path / "runs", run_id="done")
+    trainer.run()
+    app = reaper.watch(make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=trainer.run_dir))
+    notes = notes_of(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state == "finished")
+        assert str(app.query_one("#val-label", Label).render()).startswith("val loss")
+        assert len(app.query_one(SampleLog).plain) == 2
+        await pilot.press("p")
+        await pilot.pause()
+        assert any("takes no commands" in n for n in notes) and app.state == "finished"
+        app.query_one("#hp-epochs", Input).value = "100000"
+        await pilot.press("r")
+        await until(pilot, lambda: app.view.run_dir != trainer.run_dir and app.state == "training")
+        assert any("resumed at step" in line for line in app.query_one("#activity").plain)
+        await pilot.press("x")
+        await until(pilot, lambda: app.state == "stopped")
+
+
+async def test_runs_tab_lists_runs_and_enter_attaches(tiny_corpus, tmp_path):
+    for run_id in ("first", "second"):
+        Trainer(tiny_config(tiny_corpus, epochs=1), runs_dir=tmp_path / "runs", run_id=run_id).run()
+    app = make_app(tiny_config(tiny_corpus), tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one("#runs-table")
+        await until(pilot, lambda: table.row_count == 2)
+        await pilot.press("4")
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: app.view is not None and app.state == "finished")
+        assert app.view.run_id == table.runs[1].run_id
+        assert app.query_one("#tabs").active == "train"
+
+
+async def test_classifier_answers_live_then_from_the_saved_model(names_dir, tmp_path, reaper):
+    cfg = default_config("names", data=str(names_dir), hidden_size=32, epochs=100_000, batch_size=8,
+                         lr=1e-2, device="cpu", dropout=0.0, eval_interval=0.0)
+    app = reaper.watch(make_app(cfg, tmp_path / "runs"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await until(pilot, lambda: app.state == "training" and logged_steps(app.view.run_dir) > 150)
+        await pilot.press("3")
+        box = app.query_one("#clf-input", Input)
+        box.focus()
+        await pilot.press(*"Macgregorson")
+        results = app.query_one("#clf-results")
+        await until(pilot, lambda: "Scotlandic" in text_of(results) and "%" in text_of(results))
+        shown = text_of(results)
+        assert shown.index("Scotlandic") < shown.index("Ruslandic")
+        assert "confusion" in text_of(app.query_one("#clf-confusion"))
+        await pilot.press("escape", "x")
+        await until(pilot, lambda: app.state == "stopped")
+        box.focus()
+        box.value = ""
+        await pilot.press(*"Petrov")  # the run has ended: the saved model answers
+        await until(pilot, lambda: text_of(results).startswith("Ruslandic"), timeout=60)
 
 
 @pytest.mark.parametrize("key,screen", [("g", "SampleScreen"), ("d", "DeviceScreen")])
@@ -202,8 +338,7 @@ async def test_dialogs_open_and_close_with_keys(tiny_corpus, tmp_path, key, scre
     app = make_app(tiny_config(tiny_corpus), tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(key)
-        await pilot.pause()
-        assert app.screen.__class__.__name__ == screen
+        await until(pilot, lambda: app.screen.__class__.__name__ == screen, timeout=30)
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "Screen"
@@ -217,14 +352,14 @@ async def test_command_palette_lists_the_actions(tiny_corpus, tmp_path):
         assert all(callable(c.callback) for c in app.get_system_commands(app.screen))
 
 
-def test_sink_posts_a_held_step_when_nothing_follows():
-    import time
-
-    posted = []
-    sink = CoalescingSink(posted.append, interval=0.1)
-    step = lambda n: StepFinished(n, 1, 1.0, 1.0, 1.0, 1e-3, 100.0, 0.0, 0.0, -1.0)  # noqa: E731
-    sink(step(1))  # the first event goes out at once
-    sink(step(2))  # held: within the interval of the last post
-    assert [e.step for m in posted for e in m.events] == [1]
-    time.sleep(0.3)
-    assert [e.step for m in posted for e in m.events] == [1, 2]
+async def test_sample_from_a_live_run_through_the_protocol(headless, tiny_corpus, tmp_path):
+    _, run_dir = headless("sampled")
+    app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state == "training")
+        await pilot.press("g")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "SampleScreen")
+        await pilot.press(*"the ", "enter")
+        shown = lambda: any(s.startswith("sample · step") for s in app.query_one(SampleLog).plain)  # noqa: E731
+        await until(pilot, shown)
+        assert any("\nthe " in s for s in app.query_one(SampleLog).plain)

@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 import threading
+import time
 
 import pytest
 import torch
@@ -66,8 +67,13 @@ def test_events_arrive_in_order_and_are_logged(tiny_corpus, tmp_path):
     assert set(grads[0].per_layer) == {"layer 0", "head"}
     # vanishing: the last step's loss depends far more on the last states than on the first
     assert grads[0].per_timestep[-1] > grads[0].per_timestep[0]
-    lines = (trainer.run_dir / "events.jsonl").read_text().splitlines()
-    assert [json.loads(line)["event"] for line in lines] == [type(e).__name__ for e in events]
+    records = [json.loads(line) for line in (trainer.run_dir / "events.jsonl").read_text().splitlines()]
+    # the log holds every event in order, with steps less than 0.25 s apart rolled into one record
+    assert [r["event"] for r in records if r["event"] != "StepFinished"] == \
+        [type(e).__name__ for e in events if not isinstance(e, StepFinished)]
+    logged = [r for r in records if r["event"] == "StepFinished"]
+    assert sum(r["span"] for r in logged) == len(steps) and logged[-1]["step"] == steps[-1]
+    assert len(logged) < len(steps)  # this tiny model takes far less than 0.25 s a step
     assert json.loads((trainer.run_dir / "config.json").read_text())["hidden_size"] == 48
 
 
@@ -311,3 +317,71 @@ def test_out_of_memory_skips_the_batch_and_pauses(tiny_corpus, tmp_path):
     worker.join(60)
     assert isinstance(events[-1], RunFinished) and events[-1].reason == "completed"
     assert events[-1].summary["steps"] == trainer.batches_per_epoch() - 1
+
+
+def test_periodic_evaluation_sample_and_checkpoint_on_a_time_cadence(tiny_corpus, tmp_path):
+    from rnn_engine.events import Evaluated, Sampled
+
+    events = []
+    # one epoch is ~13 short batches; a 1 ms cadence evaluates after nearly every one
+    trainer = Trainer(tiny_lm(tiny_corpus, epochs=1, eval_interval=0.001), sink=events.append,
+                      runs_dir=tmp_path)
+    trainer.run()
+    periodic = [e for e in events if isinstance(e, Evaluated)]
+    samples = [e for e in events if isinstance(e, Sampled) and e.reason == "periodic"]
+    saves = [e for e in events if isinstance(e, CheckpointSaved) and e.reason == "periodic"]
+    assert len(periodic) >= 2 and len(samples) == len(periodic) == len(saves)
+    assert all(len(s.text) == 40 for s in samples)
+    assert [e.step for e in periodic] == sorted({e.step for e in periodic})
+
+
+def test_routine_evaluation_reads_a_fixed_subset_and_full_is_asked_for(tmp_path):
+    from rnn_engine.events import Evaluated, EvaluationProgress
+
+    corpus = tmp_path / "long.txt"
+    corpus.write_text("".join(f"line {i}: the quick brown fox.\n" for i in range(6000)))
+    events = []
+    controls = Controls()
+    trainer = Trainer(tiny_lm(corpus, epochs=1, val_chars=2000, eval_interval=0), sink=events.append,
+                      runs_dir=tmp_path, controls=controls)
+    routine = trainer.evaluate()
+    assert routine["items"] == 2000 and not routine["full"]
+    assert trainer.evaluate()["val_loss"] == routine["val_loss"]  # the same windows each time
+    ticks = iter(range(0, 10_000))
+    real_monotonic = time.monotonic
+    try:
+        time.monotonic = lambda: float(next(ticks))  # every batch looks a second long: progress shows
+        controls.request_evaluate(full=True)
+        trainer._answer_queries()
+    finally:
+        time.monotonic = real_monotonic
+    full = next(e for e in events if isinstance(e, Evaluated))
+    assert full.full and full.items >= len(trainer.corpus.val) - trainer.config.batch_size
+    progress = [e for e in events if isinstance(e, EvaluationProgress)]
+    assert progress and all(p.full and 0 < p.done < p.total == full.items for p in progress)
+
+
+def test_stop_during_a_nan_pause_saves_the_good_weights(tiny_corpus, tmp_path):
+    controls = Controls()
+    events = []
+    trainer = Trainer(tiny_lm(tiny_corpus, epochs=3), sink=events.append, runs_dir=tmp_path,
+                      controls=controls)
+    original_step = trainer.train_step
+    calls = {"n": 0}
+
+    def poisoned(batch):
+        calls["n"] += 1
+        if calls["n"] == trainer.batches_per_epoch() + 3:
+            with torch.no_grad():
+                trainer.model.head.bias.fill_(float("nan"))
+        return original_step(batch)
+
+    trainer.train_step = poisoned
+    worker = threading.Thread(target=trainer.run, daemon=True)
+    worker.start()
+    _wait_until(lambda: any(isinstance(e, RunPaused) for e in events))
+    controls.stop()
+    worker.join(60)
+    saved = ckpt_io.load(trainer.run_dir / "last.pt")
+    assert all(torch.isfinite(v).all() for v in saved.model_state.values())
+    assert isinstance(events[-1], RunFinished) and events[-1].reason == "stopped"

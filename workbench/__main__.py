@@ -1,4 +1,4 @@
-"""`workbench`: with no command, the TUI; with train/train-names/sample/classify, the headless CLI."""
+"""`workbench`: with no command or `attach`, the TUI; with any other command, the headless CLI."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ import threading
 import time
 from pathlib import Path
 
-from rnn_engine.cli import CliError, OneLineParser
+from rnn_engine.cli import CliError, OneLineParser, build_parser
 from rnn_engine.cli import main as cli_main
 from rnn_engine.config import ConfigError, default_config
 
-COMMANDS = {"train", "train-names", "sample", "classify", "bench", "-h", "--help"}
+COMMANDS = {"train", "train-names", "sample", "classify", "runs", "ctl", "bench", "-h", "--help"}
 
 
 def tui_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="workbench",
-        description="Open the RNN Workbench TUI. Headless commands: workbench {train,train-names,"
-                    "sample,classify,bench} --help.")
+        description="Open the RNN Workbench TUI. Other commands: workbench {train,train-names,attach,"
+                    "runs,ctl,sample,classify,bench} --help.")
     data = p.add_mutually_exclusive_group()
     data.add_argument("--corpus", help="text file for the char language model (default: bundled plays)")
     data.add_argument("--names", help="directory of <Language>.txt files for the name classifier")
@@ -30,24 +30,33 @@ def tui_parser() -> argparse.ArgumentParser:
     return p
 
 
-def exit_when_saved(app, code: int, limit: float = 600.0) -> None:
-    """Leave once the training worker has saved, even if the terminal is gone.
+def _exit_on_signal(app) -> None:
+    """Close the app on SIGTERM or SIGHUP; the runs it shows are processes of their own and go on.
 
-    With its terminal closed, Textual's shutdown can block writing to it; the run's checkpoint
-    and event log are what matter, so wait for the worker and then end the process.
+    With its terminal gone, Textual's shutdown can block writing to it, so the process ends
+    by itself shortly after asking the app to close.
     """
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        worker = app.worker
-        if worker is None or worker.is_finished:
-            break
-        time.sleep(0.1)
-    time.sleep(2.0)  # let a normal shutdown finish first when it can
-    os._exit(code)
+    def handler(signum, frame) -> None:
+        app.call_later(app.exit)
+        threading.Thread(target=lambda: (time.sleep(3.0), os._exit(128 + signum)), daemon=True).start()
+
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, handler)
 
 
-def run_tui(argv: list[str]) -> int:
+def run_tui(config, runs_dir: str, attach: Path | None = None) -> int:
     from .app import make_app
+
+    app = make_app(config, runs_dir, attach)
+    _exit_on_signal(app)
+    app.run()
+    if app.farewell:
+        print(app.farewell)
+    return 0
+
+
+def open_workbench(argv: list[str]) -> int:
     from .paths import default_data
 
     args = tui_parser().parse_args(argv)
@@ -60,32 +69,36 @@ def run_tui(argv: list[str]) -> int:
     if config.validate():
         print(f"workbench: {ConfigError(config.validate())}", file=sys.stderr)
         return 2
-    app = make_app(config, args.runs_dir)
+    return run_tui(config, args.runs_dir)
 
-    def stop_and_exit(signum, frame) -> None:
-        # SSH dropped or the process was asked to end: stop at a batch boundary and save
-        if app.controls is not None:
-            app.controls.stop()
-        threading.Thread(target=exit_when_saved, args=(app, 128 + signum), daemon=True).start()
-        app.call_later(app.exit)
 
-    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if sig is not None:
-            signal.signal(sig, stop_and_exit)
-    app.run()
-    return 0
+def attach(argv: list[str]) -> int:
+    from rnn_engine.runs import RunNotFound, resolve_run
+
+    from .paths import default_data
+
+    args = build_parser().parse_args(["attach", *argv])
+    try:
+        run_dir = resolve_run(args.run, args.runs_dir)
+    except RunNotFound as exc:
+        print(f"workbench: attach: {exc}", file=sys.stderr)
+        return 2
+    config = default_config("charlm", data=str(default_data("charlm")))
+    return run_tui(config, args.runs_dir, attach=run_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in COMMANDS:
-        return cli_main(argv)
-    if argv and not argv[0].startswith("-"):
-        print(f"workbench: unknown command {argv[0]!r} (commands: train, train-names, sample, "
-              "classify, bench; no command opens the TUI)", file=sys.stderr)
-        return 2
     try:
-        return run_tui(argv)
+        if argv and argv[0] == "attach":
+            return attach(argv[1:])
+        if argv and argv[0] in COMMANDS:
+            return cli_main(argv)
+        if argv and not argv[0].startswith("-"):
+            print(f"workbench: unknown command {argv[0]!r} (commands: train, train-names, attach, runs, "
+                  "ctl, sample, classify, bench; no command opens the TUI)", file=sys.stderr)
+            return 2
+        return open_workbench(argv)
     except CliError as exc:
         print(exc, file=sys.stderr)
         return 2

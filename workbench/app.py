@@ -1,37 +1,36 @@
-"""The Textual app: a remote control and a view over rnn_engine's Trainer, keyboard first."""
+"""The Textual app: a viewer and remote control over runs, keyboard first.
+
+A run is a process of its own. The app starts one (`s`, `r`) as `workbench train` in a session
+of its own, or attaches to any run directory (`workbench attach`, Enter on the Runs tab), and
+from then on knows the run only through its directory and its control endpoint: it replays and
+follows events.jsonl, reads live.json for the run's state and resources, and sends commands.
+Quitting the app, or losing its terminal, costs the run nothing.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import (
-    DataTable,
-    Footer,
-    Header,
-    Input,
-    TabbedContent,
-    TabPane,
-)
-from textual.worker import Worker, WorkerState
+from textual.widgets import DataTable, Footer, Header, Input, TabbedContent, TabPane
+from textual.worker import get_current_worker
 
-from rnn_engine import checkpoint as ckpt_io
-from rnn_engine import fused
+from rnn_engine.client import RunUnavailable
 from rnn_engine.config import LIVE_FIELDS, ConfigError, RunConfig, default_config
-from rnn_engine.controls import Controls
-from rnn_engine.data import Vocab
 from rnn_engine.events import (
     CheckpointSaved,
     Classified,
     DeviceSwitched,
     EpochFinished,
     Evaluated,
+    EvaluationProgress,
     Event,
     GradientsMeasured,
     HyperparametersApplied,
@@ -42,16 +41,18 @@ from rnn_engine.events import (
     RunResumed,
     RunStarted,
     Sampled,
-    StepFinished,
+    event_from_dict,
 )
-from rnn_engine.runners import ProcessControls, ProcessRunner, ThreadRunner, TrainingFailed
-from rnn_engine.sampling import classify, generate
-from rnn_engine.trainer import available_devices, error_message
+from rnn_engine.launch import start_run, training_argv
+from rnn_engine.run_commands import describe_resources
+from rnn_engine.runs import new_run_id, scan_runs
 
-from .messages import CoalescingSink, RunEnded, TrainerEvents
+from .messages import Answered, RunEnded, RunEvents, RunReplied, RunsScanned, RunStatus
 from .paths import default_data
+from .run_view import RunView
 from .screens.device import DeviceScreen
 from .screens.help import HelpScreen
+from .screens.quit import QuitScreen
 from .screens.sample import SampleScreen, SampleSettings
 from .widgets.classifier_query import ClassifierQuery
 from .widgets.grad_panel import GradientPanel
@@ -62,38 +63,29 @@ from .widgets.sample_log import SampleLog
 from .widgets.status_line import StatusLine
 from .widgets.text_log import TextLog
 
-# (config, runs_dir, resume checkpoint or None) -> an object with .controls and .run(sink)
-RunnerFactory = Callable[[RunConfig, Path, "str | None"], "ProcessRunner | ThreadRunner"]
-
-
-class Snapshot(NamedTuple):
-    """A finished or opened model, kept for sampling and classifying between runs."""
-
-    model: Any
-    vocab: Vocab
-    labels: list[str]
-    task: str
-
-
 # (title, key, help, method) of each action the command palette offers
 PALETTE = [
-    ("Start a run", "s", "train with the Hyperparameters tab's values", "action_start"),
+    ("Start a run", "s", "train with the Hyperparameters tab's values, as a process of its own",
+     "action_start"),
     ("Pause or resume", "p", "pause the run at the next batch, or continue it", "action_pause"),
     ("Single step", "n", "while paused, train exactly one batch", "action_single_step"),
     ("Stop the run", "x", "stop at the next batch and save a checkpoint", "action_stop"),
-    ("Apply live hyperparameters", "a", "lr, clip, temperature, top_k, weight_decay, sample_length",
-     "action_apply"),
+    ("Apply live hyperparameters", "a", "lr, clip, temperature, top_k, weight_decay, sample_length, "
+     "eval_interval", "action_apply"),
     ("Generate text now", "g", "choose temperature, priming text and length", "action_sample"),
+    ("Evaluate on the whole validation split", "v", "routine evaluations read a fixed subset",
+     "action_evaluate_full"),
     ("Choose the device", "d", "CPU, CUDA or MPS; a run moves at the next batch", "action_device"),
     ("Switch task", "t", "character language model ↔ name classifier", "action_switch_task"),
-    ("Resume or fork the selected run", "r on Runs", "continue from its checkpoint as a new run",
+    ("Resume or fork a run", "r", "the selected run on the Runs tab, or the finished run shown",
      "action_resume_run"),
     ("Help", "?", "keys and how to read the panes", "action_help"),
 ]
+SCAN_EVERY = 2.0  # seconds between reads of the runs directory
 
 
 class WorkbenchApp(App[None]):
-    """Train, watch and steer recurrent networks from the terminal."""
+    """Start, watch and steer recurrent-network runs from the terminal."""
 
     CSS_PATH = "workbench.tcss"
     TITLE = "RNN Workbench"
@@ -105,9 +97,10 @@ class WorkbenchApp(App[None]):
         Binding("x,f7", "stop", "Stop"),
         Binding("a", "apply", "Apply live"),
         Binding("g", "sample", "Sample"),
+        Binding("v", "evaluate_full", "Full eval", show=False),
         Binding("d", "device", "Device"),
         Binding("t", "switch_task", "Task"),
-        Binding("r", "resume_run", "Resume run", show=False),
+        Binding("r", "resume_run", "Resume/fork", show=False),
         Binding("1", "tab('train')", "Train", show=False),
         Binding("2", "tab('hyper')", "Params", show=False),
         Binding("3", "tab('classify')", "Classifier", show=False),
@@ -117,19 +110,19 @@ class WorkbenchApp(App[None]):
         Binding("q,ctrl+q", "quit", "Quit", priority=False),
     ]
 
-    def __init__(self, config: RunConfig, runs_dir: Path | str = "runs",
-                 runner_factory: RunnerFactory = ProcessRunner) -> None:
+    def __init__(self, config: RunConfig, runs_dir: Path | str = "runs", attach: Path | None = None) -> None:
         super().__init__()
         self.config = config
         self.runs_dir = Path(runs_dir)
-        self.runner_factory = runner_factory
-        self.controls: Controls | ProcessControls | None = None
-        self.worker: Worker | None = None
-        self.running_config: RunConfig | None = None
-        self.sink: CoalescingSink | None = None
-        # the last finished or opened model, for sampling and classifying between runs
-        self.snapshot: Snapshot | None = None
+        self.view: RunView | None = None
         self.state = "idle"
+        self.farewell = ""  # printed after the app closes (a run left training)
+        self._attach_first = attach
+        self._pending: dict[int, str] = {}  # request id -> what the reply is for
+        self._paused_wanted = False
+        self._quit_when_ended = False
+        self._children: list[Any] = []  # processes this app started, reaped as they end
+        self._models: dict[Path, Any] = {}  # saved models opened for sampling and classifying
 
     # -- layout -------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -155,22 +148,18 @@ class WorkbenchApp(App[None]):
     def on_mount(self) -> None:
         self.query_one("#activity", TextLog).border_title = "activity"
         self.sub_title = self._subtitle()
-        self.query_one(RunsList).reload(self.runs_dir)
-        self.log_activity(f"data: {Path(self.config.data).name or '(none)'}")
-        if fused.needs_build():
-            self.log_activity("building the fused CPU kernels in the background (first start only)…")
-            self._build_kernels()
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="kernels", description="kernels")
-    def _build_kernels(self) -> None:
-        # g++ runs in a subprocess, so this thread mostly waits. A run started meanwhile builds its own
-        # copy in its child process; each build is renamed into the cache whole, so either one wins.
-        fused.load()
-        self.call_from_thread(self.log_activity, f"recurrence: {fused.status()}")
+        self._scan_runs()
+        self.set_interval(SCAN_EVERY, self._scan_runs)
+        if self._attach_first is not None:
+            self.attach(self._attach_first)
+        else:
+            self.log_activity(f"data: {Path(self.config.data).name or '(none)'}")
 
     def _subtitle(self) -> str:
-        task = "char language model" if self.config.task == "charlm" else "name classifier"
-        return f"{task} · {Path(self.config.data).name or 'no data'}"
+        cfg = self.view.config if self.view is not None and self.view.config else self.config
+        task = "char language model" if cfg.task == "charlm" else "name classifier"
+        run = f" · run {self.view.run_id}" if self.view is not None else ""
+        return f"{task} · {Path(cfg.data).name or 'no data'}{run}"
 
     def get_system_commands(self, screen) -> Iterable[SystemCommand]:
         """The command palette (Ctrl+P) lists every action with its key."""
@@ -180,15 +169,93 @@ class WorkbenchApp(App[None]):
 
     # -- helpers ------------------------------------------------------------------------------------
     @property
-    def running(self) -> bool:
-        return self.worker is not None and self.worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+    def live(self) -> bool:
+        return self.view is not None and self.view.live
 
-    def log_activity(self, text: str) -> None:
-        self.query_one("#activity", TextLog).add(text)
+    def log_activity(self, *entries: str | Text) -> None:
+        self.query_one("#activity", TextLog).add(*entries)
 
     def set_state(self, state: str) -> None:
         self.state = state
         self.query_one(StatusLine).set_state(state)
+
+    def _current(self, run_dir: Path) -> bool:
+        return self.view is not None and self.view.run_dir == run_dir and not self._widgets_gone()
+
+    def _widgets_gone(self) -> bool:
+        # workers can post after the app began to close and its widgets are gone
+        return not self.query(LossPanel)
+
+    def _steerable(self) -> bool:
+        """True when the shown run is live; otherwise says why nothing can be sent to it."""
+        view = self.view
+        if view is None:
+            self.notify("No run: s starts one, or Enter on the Runs tab (4) attaches one.")
+            return False
+        if not view.live:
+            self.notify(f"Run {view.run_id} is {view.state}: it takes no commands. r resumes or forks it.",
+                        severity="warning")
+            return False
+        return True
+
+    def _send(self, cmd: str, args: dict[str, Any] | None = None, purpose: str = "") -> bool:
+        """Send a command to the shown run; says why not when it cannot go."""
+        view = self.view
+        if not self._steerable():
+            return False
+        try:
+            rid = view.connect(self.post_message).send(cmd, args)
+        except RunUnavailable as exc:
+            view.client = None
+            self.notify(f"{cmd}: {exc}", severity="error")
+            return False
+        if purpose:
+            self._pending[rid] = purpose
+        return True
+
+    # -- attaching ----------------------------------------------------------------------------------
+    def attach(self, run_dir: Path, process: Any = None) -> None:
+        """Show a run: replay its history, then follow it while it lives."""
+        if self.view is not None:
+            self.view.close()
+        view = RunView(Path(run_dir), process)
+        view.read_config()
+        self.view = view
+        self._paused_wanted = False
+        self.query_one(LossPanel).clear_curves()
+        self.query_one(SampleLog).clear()
+        self.query_one(GradientPanel).clear()
+        self.query_one(ClassifierQuery).clear()
+        status = self.query_one(StatusLine)
+        status.reset(view.run_id, "chars" if view.task == "charlm" else "names")
+        self.set_state("starting" if process is not None else "attaching")
+        if view.config is not None:
+            self.query_one(HyperparameterForm).set_config(view.config)
+            status.device = view.config.device
+        self.sub_title = self._subtitle()
+        self.log_activity(f"[b]{'started' if process is not None else 'attached to'} run {view.run_id}[/]")
+        self._follow(view)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="follow", description="follow run")
+    def _follow(self, view: RunView) -> None:
+        # a worker thread: it only posts messages, and ends when the app cancels its workers on exit
+        worker = get_current_worker()
+        view.follow(self.post_message, lambda: worker.is_cancelled)
+
+    def on_unmount(self) -> None:
+        if self.view is not None:
+            self.view.close()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="scan", description="scan runs")
+    def _scan_runs(self) -> None:
+        for child in list(self._children):
+            if child.poll() is not None:  # reap the processes this app started once they end
+                self._children.remove(child)
+        self.post_message(RunsScanned(scan_runs(self.runs_dir)))
+
+    def on_runs_scanned(self, message: RunsScanned) -> None:
+        if not self._widgets_gone():
+            self.query_one(RunsList).show(message.runs)
 
     # -- actions ------------------------------------------------------------------------------------
     def action_tab(self, tab: str) -> None:
@@ -204,63 +271,56 @@ class WorkbenchApp(App[None]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
-    def action_start(self, resume: str | None = None, config: RunConfig | None = None) -> None:
-        if self.running:
-            self.notify("A run is already going: x stops it, p pauses it.", severity="warning")
+    def action_start(self, resume: Path | None = None, config: RunConfig | None = None) -> None:
+        if self.live:
+            self.notify(f"Run {self.view.run_id} is live: x stops it, p pauses it; or open another "
+                        "run on the Runs tab first.", severity="warning")
             return
-        form = self.query_one(HyperparameterForm)
         if config is None:
             try:
-                config = form.read()
+                config = self.query_one(HyperparameterForm).read()
             except ConfigError as exc:
                 self.action_tab("hyper")
                 self.notify("Not started: " + "; ".join(f"{k} {v}" for k, v in exc.errors.items()),
                             severity="error", timeout=8)
                 return
         self.config = config
-        self.running_config = config
-        runner = self.runner_factory(config, self.runs_dir, resume)
-        self.controls = runner.controls
-        self.sink = CoalescingSink(self.post_message)
-        self.query_one(LossPanel).clear_curves()
-        self.query_one(StatusLine).unit = "chars" if config.task == "charlm" else "names"
-        self.set_state("starting")
-        self.sub_title = self._subtitle()
-        self.worker = self._train(runner, self.sink)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="train", description="training")
-    def _train(self, runner: ProcessRunner | ThreadRunner, sink: CoalescingSink) -> None:
-        # runs in a worker thread: only post_message from here, never touch widgets
+        run_id = new_run_id(config)
+        argv = training_argv(config, self.runs_dir, run_id, str(resume) if resume else None)
         try:
-            summary = runner.run(sink)
-        except Exception as exc:  # shown in the UI; the app keeps running
-            sink.flush()
-            error = str(exc) if isinstance(exc, TrainingFailed) else error_message(exc)
-            self.post_message(RunEnded(None, error))
+            process = start_run(argv, self.runs_dir / run_id)
+        except OSError as exc:
+            self.notify(f"Not started: {self.runs_dir}: {exc.strerror or exc}", severity="error")
             return
-        sink.flush()
-        self.post_message(RunEnded(summary, None))
+        self._children.append(process)
+        self.action_tab("train")
+        self.attach(self.runs_dir / run_id, process)
+        self.log_activity(Text("same as: workbench " + " ".join(argv[3:]), style="dim"))
 
     def action_pause(self) -> None:
-        if not self.running or self.controls is None:
-            self.notify("No run to pause: s starts one.")
+        if not self._steerable():
             return
-        paused = self.controls.toggle_pause()
-        self.set_state("pausing" if paused else "training")
+        want = not self._paused_wanted
+        if self._send("pause" if want else "resume"):
+            self._paused_wanted = want
+            self.set_state("pausing" if want else "resuming")
 
     def action_single_step(self) -> None:
-        if not self.running or self.controls is None:
-            self.notify("No run: s starts one.")
+        if not self._steerable():
             return
-        if not self.controls.paused:
+        if not self._paused_wanted:
             self.notify("Single steps work while paused: press p first.")
-            return
-        self.controls.step_once()
+        else:
+            self._send("step")
 
     def action_stop(self) -> None:
-        if self.running and self.controls is not None:
-            self.controls.stop()
+        if self._send("stop"):
             self.set_state("stopping")
+
+    def action_evaluate_full(self) -> None:
+        if self._send("evaluate", {"full": True}):
+            self.notify("Evaluating on the whole validation split at the next batch; the status line "
+                        "shows how far it has got.")
 
     def action_apply(self) -> None:
         form = self.query_one(HyperparameterForm)
@@ -270,156 +330,139 @@ class WorkbenchApp(App[None]):
             self.notify("Not applied: " + "; ".join(f"{k} {v}" for k, v in exc.errors.items()),
                         severity="error")
             return
-        base = self.running_config if self.running else self.config
-        changed = {k: v for k, v in config.to_dict().items() if getattr(base, k) != v}
-        if not self.running or self.controls is None:
+        if not self.live or self.view.config is None:
             self.config = config
             self.notify("Saved; they take effect when the next run starts (s).")
             return
+        base = self.view.config
+        changed = {k: v for k, v in config.to_dict().items() if getattr(base, k) != v}
         live = {k: v for k, v in changed.items() if k in LIVE_FIELDS}
         rest = sorted(set(changed) - LIVE_FIELDS - {"epochs", "time_budget", "device"})
         if live:
-            self.controls.apply(**live)
-            self.running_config = self.running_config.updated(**live)
+            self._send("apply", {"changes": live}, purpose="apply")
         if rest:
-            self.notify(f"{', '.join(rest)} need a new run: x to stop, then s (or r on Runs to fork).",
+            self.notify(f"{', '.join(rest)} need a new run: x to stop, then s (or r to fork).",
                         severity="warning", timeout=8)
         elif not live:
             self.notify("Nothing changed that can apply mid-run.")
 
     def action_sample(self) -> None:
-        cfg = self.running_config if self.running else self.config
-        self.push_screen(SampleScreen(cfg.temperature, cfg.top_k, cfg.sample_length), self._sample_chosen)
+        cfg = self.view.config if self.view is not None and self.view.config else self.config
+        self.push_screen(SampleScreen(cfg.temperature, cfg.top_k, cfg.sample_length or 300),
+                         self._sample_chosen)
 
     def _sample_chosen(self, settings: SampleSettings | None) -> None:
         if settings is None:
             return
-        if self.running and self.controls is not None and self.running_config.task == "charlm":
-            self.controls.request_sample(settings.prime, settings.temperature, settings.length,
-                                         settings.top_k)
-            self.notify("Sampling at the next batch…")
-        elif self.snapshot is not None and self.snapshot.task == "charlm":
-            self._sample_offline(settings)
-        else:
-            self.notify("No language model yet: start a char-LM run or open one on the Runs tab.",
+        view = self.view
+        if view is None or view.task != "charlm":
+            self.notify("No language model shown: start a char-LM run (s) or attach one (Runs tab).",
                         severity="warning")
-
-    @work(thread=True, exclusive=True, group="query", exit_on_error=False)
-    def _sample_offline(self, settings: SampleSettings) -> None:
-        import torch
-
-        snap = self.snapshot
-        text = generate(snap.model, snap.vocab, settings.length, settings.prime, settings.temperature,
-                        settings.top_k, torch.Generator().manual_seed(0))
-        self.post_message(TrainerEvents((Sampled(-1, text, settings.temperature, settings.prime),)))
+        elif view.live:
+            args = {"prime": settings.prime, "temperature": settings.temperature,
+                    "length": settings.length, "top_k": settings.top_k}
+            if self._send("sample", args):
+                self.notify("Sampling at the next batch…")
+        else:
+            self._sample_saved(view.run_dir, settings)
 
     def action_device(self) -> None:
-        current = str(self.running_config.device if self.running else self.config.device)
-        self.push_screen(DeviceScreen(available_devices(), current), self._device_chosen)
+        if self.live:
+            self._send("devices", purpose="devices")
+        else:
+            self._local_devices()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="devices")
+    def _local_devices(self) -> None:
+        from rnn_engine.devices import available_devices  # torch: only when asked
+
+        self.post_message(Answered("devices", available_devices()))
+
+    def _show_devices(self, devices: dict[str, str]) -> None:
+        current = str(self.view.config.device if self.live and self.view.config else self.config.device)
+        self.push_screen(DeviceScreen(devices, current), self._device_chosen)
 
     def _device_chosen(self, device: str | None) -> None:
         if not device:
             return
-        if self.running and self.controls is not None:
-            self.controls.switch_device(device)
-            self.notify(f"Moving to {device} at the next batch…")
+        if self.live:
+            if self._send("device", {"name": device}, purpose="device"):
+                self.notify(f"Moving to {device} at the next batch…")
         else:
             self.config = self.config.updated(device=device)
             self.query_one(HyperparameterForm).set_config(self.config)
-            self.query_one(StatusLine).device = device
-            self.query_one(StatusLine).refresh_text()
+            status = self.query_one(StatusLine)
+            status.device = device
+            status.refresh_text()
 
     def action_switch_task(self) -> None:
-        if self.running:
-            self.notify("Stop the run first (x).", severity="warning")
+        if self.live:
+            self.notify("The run shown is live: stop it first (x), or leave it and start another.",
+                        severity="warning")
             return
         task = "names" if self.config.task == "charlm" else "charlm"
         self.config = default_config(task, data=str(default_data(task)), device=self.config.device)
         self.query_one(HyperparameterForm).set_config(self.config)
-        self.sub_title = self._subtitle()
         self.log_activity(f"task: {task} on {Path(self.config.data).name}")
         self.notify(f"Task: {'name classifier' if task == 'names' else 'char language model'}; "
                     "s starts it, 3 opens the classifier pane.")
 
-    async def action_quit(self) -> None:
-        if self.running and self.controls is not None and self.worker is not None:
-            self.controls.stop()
-            self.set_state("saving")
-            await self.worker.wait()
-        self.exit()
-
-    # -- runs tab -----------------------------------------------------------------------------------
-    def _selected_run(self) -> Path | None:
-        table = self.query_one(RunsList)
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        return Path(str(key.value))
-
-    @on(DataTable.RowSelected, "#runs-table")
-    def _open_run(self, event: DataTable.RowSelected) -> None:
-        if self.running:
-            self.notify("Stop the current run before opening another.", severity="warning")
-            return
-        path = Path(str(event.row_key.value))
-        events_file = path / "events.jsonl"
-        loss = self.query_one(LossPanel)
-        loss.clear_curves()
-        samples = self.query_one(SampleLog)
-        steps: list[tuple[int, float]] = []
-        try:
-            for line in events_file.read_text(encoding="utf-8").splitlines():
-                rec = json.loads(line)
-                kind = rec.get("event")
-                if kind == "StepFinished" and isinstance(rec["loss"], float):
-                    steps.append((rec["step"], rec["loss"]))
-                elif kind == "EpochFinished" and isinstance(rec["val_loss"], float):
-                    loss.add_val(rec["step"], rec["val_loss"])
-                    if rec.get("sample"):
-                        samples.add_sample(f"{path.name} · epoch {rec['epoch']} · T={rec['temperature']}",
-                                           rec["sample"])
-        except (OSError, ValueError) as exc:
-            self.notify(f"{events_file}: cannot be read ({exc})", severity="error")
-            return
-        loss.add_steps(steps)
-        loss.redraw(force_plot=True)
-        self._load_snapshot(path)
-        self.action_tab("train")
-        self.log_activity(f"opened {path.name}: {len(steps)} steps")
-
-    def _load_snapshot(self, path: Path) -> None:
-        last = path / "last.pt"
-        if not last.exists():
-            return
-        try:
-            ck = ckpt_io.load(last)
-            self.snapshot = Snapshot(ck.build_model(), ck.vocab, ck.labels, ck.config.task)
-        except ckpt_io.CheckpointError as exc:
-            self.notify(str(exc), severity="error")
-
     def action_resume_run(self) -> None:
-        if self.query_one("#tabs", TabbedContent).active != "runs":
+        on_runs = self.query_one("#tabs", TabbedContent).active == "runs"
+        path = self.query_one(RunsList).selected() if on_runs else (
+            self.view.run_dir if self.view is not None and not self.view.live else None)
+        if path is None:
+            self.notify("Choose a run on the Runs tab (4), or attach a finished one, then r.")
             return
-        path = self._selected_run()
-        if path is None or not (path / "last.pt").exists():
-            self.notify("No checkpoint in the selected run.", severity="warning")
+        if not (path / "last.pt").exists():
+            self.notify(f"{path.name} has no checkpoint to resume from.", severity="warning")
             return
         try:
-            ck = ckpt_io.load(path / "last.pt")
-        except ckpt_io.CheckpointError as exc:
-            self.notify(str(exc), severity="error")
+            saved = RunConfig.from_dict(json.loads((path / "config.json").read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            self.notify(f"{path / 'config.json'}: cannot be read ({exc})", severity="error")
             return
-        form_cfg = self.query_one(HyperparameterForm)
         try:
-            current = form_cfg.read()
+            current = self.query_one(HyperparameterForm).read()
         except ConfigError:
             current = self.config
-        # the architecture and data come from the checkpoint; budget and live settings from the form
+        # the model and data come from the run; the budget and live settings from the form
         budget = {k: getattr(current, k) for k in ("epochs", "time_budget", "device", *LIVE_FIELDS)}
-        config = ck.config.updated(**budget)
-        form_cfg.set_config(config)
+        self.action_start(resume=path / "last.pt", config=saved.updated(**budget))
+
+    async def action_quit(self) -> None:
+        view = self.view
+        if view is None or not view.live:
+            self.exit()
+            return
+        self.push_screen(QuitScreen(view.run_id, started_here=view.process is not None), self._quit_chosen)
+
+    def _quit_chosen(self, choice: str | None) -> None:
+        view = self.view
+        if choice is None or view is None:
+            return
+        if choice == "leave" or not view.live:
+            self.farewell = (f"run {view.run_id} is still training; follow it again with: "
+                             f"workbench attach {view.run_id}")
+            self.exit()
+        elif self._send("stop"):
+            self._quit_when_ended = True
+            self.set_state("saving")
+            self.notify("Stopping at the next batch and saving; the workbench closes when it has.")
+        else:
+            self.exit()
+
+    # -- runs tab -----------------------------------------------------------------------------------
+    @on(DataTable.RowSelected, "#runs-table")
+    def _open_run(self, event: DataTable.RowSelected) -> None:
+        path = Path(str(event.row_key.value))
+        if self.view is not None and self.view.run_dir == path:
+            self.action_tab("train")
+            return
+        if self.live:
+            self.notify(f"Run {self.view.run_id} goes on training; the Runs tab lists it.")
         self.action_tab("train")
-        self.action_start(resume=str(path / "last.pt"), config=config)
+        self.attach(path)
 
     @on(TabbedContent.TabActivated)
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
@@ -441,119 +484,229 @@ class WorkbenchApp(App[None]):
     def _query_name(self, event: Input.Changed) -> None:
         name = event.value.strip()
         pane = self.query_one(ClassifierQuery)
+        view = self.view
         if not name:
             return
-        if self.running and self.controls is not None and self.running_config.task == "names":
-            self.controls.request_classify([name], top_k=5)
-        elif self.snapshot is not None and self.snapshot.task == "names":
-            snap = self.snapshot
-            pane.show_results(name, classify(snap.model, snap.vocab, snap.labels, [name], 5)[0])
+        if view is None or view.task != "names":
+            pane.show_message("no classifier shown: press t for the name task, then s to train "
+                              "(or attach a names run on the Runs tab)")
+        elif view.live:
+            self._send("classify", {"names": [name], "top_k": 5})
         else:
-            pane.show_message("no classifier yet: press t for the name task, then s to train "
-                              "(or open a names run on the Runs tab)")
+            self._classify_saved(view.run_dir, name)
 
-    # -- events from the worker ---------------------------------------------------------------------
-    def on_trainer_events(self, message: TrainerEvents) -> None:
+    # -- answers from saved models (worker threads; torch is imported only here) -------------------
+    def _saved_model(self, run_dir: Path) -> Any:
+        from rnn_engine import checkpoint as ckpt_io
+
+        if run_dir not in self._models:
+            ck = ckpt_io.load(run_dir / "last.pt")
+            self._models[run_dir] = (ck.build_model(), ck.vocab, ck.labels)
+        return self._models[run_dir]
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="query")
+    def _sample_saved(self, run_dir: Path, settings: SampleSettings) -> None:
+        import torch
+
+        from rnn_engine.sampling import generate
+
+        try:
+            model, vocab, _ = self._saved_model(run_dir)
+        except (ValueError, OSError) as exc:
+            self.post_message(Answered("error", str(exc)))
+            return
+        text = generate(model, vocab, settings.length, settings.prime, settings.temperature,
+                        settings.top_k, torch.Generator().manual_seed(0))
+        self.post_message(Answered("sample", Sampled(-1, text, settings.temperature, settings.prime)))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="query")
+    def _classify_saved(self, run_dir: Path, name: str) -> None:
+        from rnn_engine.sampling import classify
+
+        try:
+            model, vocab, labels = self._saved_model(run_dir)
+        except (ValueError, OSError) as exc:
+            self.post_message(Answered("error", str(exc)))
+            return
+        self.post_message(Answered("classify", classify(model, vocab, labels, [name], 5)[0], name))
+
+    def on_answered(self, message: Answered) -> None:
+        if self._widgets_gone():
+            return
+        if message.kind == "devices":
+            self._show_devices(message.value)
+        elif message.kind == "sample":
+            e = message.value
+            self.query_one(SampleLog).add_sample(f"sample · saved model · T={e.temperature}", e.text)
+            self.action_tab("train")
+        elif message.kind == "classify":
+            if message.request == self.query_one("#clf-input", Input).value.strip():
+                self.query_one(ClassifierQuery).show_results(message.request, message.value)
+        elif message.kind == "error":
+            self.notify(message.value, severity="error")
+
+    # -- what the run says --------------------------------------------------------------------------
+    def on_run_replied(self, message: RunReplied) -> None:
+        if not self._current(message.run_dir):
+            return
+        m = message.message
+        purpose = self._pending.pop(m.get("id"), "") if "ok" in m else ""
+        if "event" in m:
+            event = event_from_dict(m["event"])
+            current = self.query_one("#clf-input", Input).value.strip()
+            if isinstance(event, Classified) and event.names and event.names[0] == current:
+                self.query_one(ClassifierQuery).show_results(current, [tuple(r) for r in event.results[0]])
+        elif not m.get("ok", True):
+            error = m.get("error", "refused")
+            if purpose == "apply" and m.get("errors"):
+                self.query_one(HyperparameterForm).show_errors(m["errors"])
+            self.log_activity(f"[yellow]refused: {error}[/]")
+            self.notify(f"Refused: {error}", severity="error", timeout=8)
+        elif purpose == "devices":
+            self._show_devices(m.get("devices", {}))
+
+    def on_run_status(self, message: RunStatus) -> None:
+        if not self._current(message.run_dir):
+            return
+        st = message.state
+        view = self.view
+        if not view.ended:
+            view.state = st.state
+        record = st.record
+        resources = describe_resources(record.get("cpu_percent"), record.get("rss_bytes"),
+                                       record.get("gpu")) if st.live else ""
+        self.query_one(StatusLine).show_process(resources, record.get("activity", "") if st.live else "")
+        if st.state == "starting" and self.state in ("attaching", "starting"):
+            self.set_state("starting")
+        elif st.state in ("running", "paused") and self.state == "attaching":
+            self.set_state("training" if st.state == "running" else "paused")
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        if not self._current(message.run_dir):
+            return
+        view = self.view
+        view.ended = True
+        view.state = message.state
+        if view.client is not None:
+            view.client.close()
+            view.client = None
+        self.set_state(message.state)
+        self.query_one(StatusLine).show_process("", "")
+        if message.error:
+            self.log_activity(f"[red]{message.error}[/]")
+            self.notify(message.error, severity="error", timeout=12)
+        self._scan_runs()
+        if self._quit_when_ended:
+            self.exit()
+
+    def on_run_events(self, message: RunEvents) -> None:
+        if not self._current(message.run_dir):
+            return
+        batch, replay = message.batch, message.replay
         loss = self.query_one(LossPanel)
-        status = self.query_one(StatusLine)
-        grads = self.query_one(GradientPanel)
-        steps: list[tuple[int, float]] = []
-        last_step: StepFinished | None = None
-        for e in message.events:
-            if isinstance(e, StepFinished):
-                steps.append((e.step, e.loss))
-                last_step = e
-            else:
-                self._handle_event(e)
-        if steps:
-            loss.add_steps(steps)
-            status.show_step(last_step)
-            grads.show_step(last_step)
-            if self.state in ("starting", "paused") and not (self.controls and self.controls.paused):
+        if batch.steps:
+            loss.add_steps(batch.steps)
+        if batch.last_step is not None:
+            self.query_one(StatusLine).show_step(batch.last_step)
+            self.query_one(GradientPanel).show_step(batch.last_step)
+            if self.state in ("starting", "attaching", "resuming"):
                 self.set_state("training")
-        loss.redraw()
+        log: list[str | Text] = []
+        samples: list[tuple[str, str]] = []
+        grads: GradientsMeasured | None = None
+        for e in batch.events:
+            if isinstance(e, GradientsMeasured):
+                grads = e  # only the newest is shown
+            else:
+                self._handle_event(e, log, samples, replay)
+        if grads is not None:
+            self.query_one(GradientPanel).show_measurement(grads)
+        if log:
+            self.log_activity(*log)
+        if samples:
+            self.query_one(SampleLog).add_samples(samples)
+        if batch or replay:
+            loss.redraw(force_plot=replay)
 
-    def _handle_event(self, e: Event) -> None:
+    def _handle_event(self, e: Event, log: list[str | Text], samples: list[tuple[str, str]],
+                      replay: bool) -> None:
+        view = self.view
         if isinstance(e, RunStarted):
             self.query_one(StatusLine).device = e.device
+            view.config = RunConfig.from_dict(e.config)
             self.set_state("training")
             resumed = f", resumed at step {e.resumed_from_step}" if e.resumed_from_step else ""
-            self.log_activity(f"[b]run {e.run_id}[/] on {e.device}: {e.parameters:,} parameters, "
-                              f"{e.train_items:,} training items{resumed}")
+            log.append(f"run {e.run_id} on {e.device}: {e.parameters:,} parameters, "
+                       f"{e.train_items:,} training items{resumed}")
             if e.recurrent_path:
-                self.log_activity(f"recurrence: {e.recurrent_path}")
+                log.append(f"recurrence: {e.recurrent_path}")
         elif isinstance(e, (Evaluated, EpochFinished)):
             self.query_one(LossPanel).add_val(e.step, e.val_loss)
+            self.query_one(StatusLine).show_process(self.query_one(StatusLine).resources, "")
+            acc = f", accuracy {e.val_accuracy:.1%}" if e.val_accuracy is not None else ""
             if isinstance(e, EpochFinished):
-                acc = f", accuracy {e.val_accuracy:.1%}" if e.val_accuracy is not None else ""
-                self.log_activity(f"epoch {e.epoch}: train {e.train_loss:.4f}, val {e.val_loss:.4f}{acc}")
+                log.append(f"epoch {e.epoch}: train {e.train_loss:.4f}, val {e.val_loss:.4f}{acc}")
                 if e.sample:
-                    self.query_one(SampleLog).add_sample(
-                        f"epoch {e.epoch} · step {e.step} · T={e.temperature}", e.sample)
-                if e.confusion:
-                    self.query_one(ClassifierQuery).show_confusion(e.labels, e.confusion, e.epoch)
-        elif isinstance(e, GradientsMeasured):
-            self.query_one(GradientPanel).show_measurement(e)
+                    samples.append((f"epoch {e.epoch} · step {e.step} · T={e.temperature}", e.sample))
+            else:
+                what = "whole validation split" if e.full else "validation subset"
+                log.append(f"step {e.step}: val {e.val_loss:.4f}{acc} ({what}, {e.items:,} items)")
+            if e.confusion:
+                self.query_one(ClassifierQuery).show_confusion(e.labels, e.confusion, e.epoch)
+        elif isinstance(e, EvaluationProgress):
+            if not replay:
+                status = self.query_one(StatusLine)
+                status.show_process(status.resources, f"evaluating {'(full) ' if e.full else ''}"
+                                                      f"{e.done / max(e.total, 1):.0%}")
         elif isinstance(e, RunPaused):
+            self._paused_wanted = True
+            if not view.ended:
+                view.state = "paused"
             self.set_state("paused")
-            self.log_activity(f"[yellow]paused at step {e.step}[/]: {e.reason}")
-            if e.reason != "paused by user":
+            log.append(f"[yellow]paused at step {e.step}[/]: {e.reason}")
+            if e.reason != "paused by user" and not replay:
                 self.notify(e.reason, severity="error", timeout=10)
         elif isinstance(e, RunResumed):
+            self._paused_wanted = False
+            if not view.ended:
+                view.state = "running"
             self.set_state("training")
-            self.log_activity(f"resumed at step {e.step}")
+            log.append(f"resumed at step {e.step}")
         elif isinstance(e, HyperparametersApplied):
+            if view.config is not None:
+                view.config = view.config.updated(**e.changes)
             changes = ", ".join(f"{k} → {v}" for k, v in e.changes.items())
-            self.log_activity(f"step {e.step}: applied {changes}")
+            log.append(f"step {e.step}: applied {changes}")
         elif isinstance(e, HyperparametersRejected):
             rejected = "; ".join(f"{k} {v}" for k, v in e.errors.items())
-            self.log_activity(f"[yellow]step {e.step}: not applied: {rejected}[/]")
-            self.notify(f"Not applied: {rejected}", severity="error")
+            log.append(f"[yellow]step {e.step}: not applied: {rejected}[/]")
+            if not replay:
+                self.notify(f"Not applied: {rejected}", severity="error")
         elif isinstance(e, DeviceSwitched):
             self.query_one(StatusLine).device = e.device
-            self.log_activity(f"step {e.step}: now on {e.device}")
+            if view.config is not None:
+                view.config = view.config.updated(device=e.device)
+            log.append(f"step {e.step}: now on {e.device}")
         elif isinstance(e, CheckpointSaved):
-            self.log_activity(f"[dim]step {e.step}: checkpoint ({e.reason}) {e.path}[/]")
+            log.append(Text(f"step {e.step}: checkpoint ({e.reason}) {e.path}", style="dim"))
         elif isinstance(e, Sampled):
-            where = f"step {e.step}" if e.step >= 0 else "saved model"
             prime = f" · prime {e.prime!r}" if e.prime else ""
-            self.query_one(SampleLog).add_sample(f"sample · {where} · T={e.temperature}{prime}", e.text)
-            self.action_tab("train")
-        elif isinstance(e, Classified):
-            current = self.query_one("#clf-input", Input).value.strip()
-            if e.names and e.names[0] == current:
-                self.query_one(ClassifierQuery).show_results(current, [tuple(r) for r in e.results[0]])
+            every = " (periodic)" if e.reason == "periodic" else ""
+            samples.append((f"sample · step {e.step}{every} · T={e.temperature}{prime}", e.text))
+            if e.reason == "asked" and not replay:
+                self.action_tab("train")
         elif isinstance(e, RunFailed):
-            self.log_activity(f"[red]step {e.step}: failed: {e.error}[/]")
+            log.append(f"[red]step {e.step}: failed: {e.error}[/]")
         elif isinstance(e, RunFinished):
             s = e.summary
             metric = (f"val loss {s['val_loss']:.4f}, {s['chars_per_s']:,.0f} chars/s" if "val_loss" in s
                       else f"test accuracy {s['test_accuracy']:.1%}, {s['names_per_s']:,.0f} names/s")
-            self.log_activity(f"[b]run {e.reason}[/] at step {e.step}: {metric}")
-
-    def on_run_ended(self, message: RunEnded) -> None:
-        if message.error:
-            self.set_state("failed")
-            self.log_activity(f"[red]{message.error}[/]")
-            self.notify(message.error, severity="error", timeout=12)
-        else:
-            self.set_state("finished")
-            # the finished model, for sampling and classifying until the next run
-            self._load_snapshot(Path(message.summary["run_dir"]))
-        self.query_one(RunsList).reload(self.runs_dir)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "train" and event.state == WorkerState.ERROR:
-            self.set_state("failed")
-            self.notify(f"training stopped: {event.worker.error}", severity="error")
+            log.append(f"[b]run {e.reason}[/] at step {e.step}: {metric}")
+            self.set_state("finished" if e.reason == "completed" else "stopped")
 
 
 def make_app(config: RunConfig | None = None, runs_dir: Path | str = "runs",
-             runner_factory: RunnerFactory = ProcessRunner) -> WorkbenchApp:
-    """The app for a config (defaults: char LM on the bundled corpus).
-
-    Training runs in a child process by default; tests pass ThreadRunner to drive a small real
-    model without the start-up cost of a process.
-    """
+             attach: Path | None = None) -> WorkbenchApp:
+    """The app for a config (defaults: char LM on the bundled corpus), optionally showing a run."""
     config = config or default_config("charlm", data=str(default_data("charlm")))
-    return WorkbenchApp(config, runs_dir, runner_factory)
+    return WorkbenchApp(config, runs_dir, attach)

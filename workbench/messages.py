@@ -1,68 +1,68 @@
-"""Messages the training worker posts to the app; bursts of step events travel together."""
+"""Messages the app's worker threads post: a run's events, its state, its end, and its replies."""
 
 from __future__ import annotations
 
-import threading
-import time
+from pathlib import Path
+from typing import Any
 
 from textual.message import Message
 
-from rnn_engine.events import Event, StepFinished
+from rnn_engine.eventlog import EventBatch
+from rnn_engine.liveness import RunState
+from rnn_engine.runs import RunInfo
 
 
-class TrainerEvents(Message):
-    """A batch of engine events, oldest first, posted from the worker thread."""
+class RunEvents(Message):
+    """What a run appended to its log since the last read; `replay` for the history read on attach."""
 
-    def __init__(self, events: tuple[Event, ...]) -> None:
+    def __init__(self, run_dir: Path, batch: EventBatch, replay: bool) -> None:
         super().__init__()
-        self.events = events
+        self.run_dir = run_dir
+        self.batch = batch
+        self.replay = replay
+
+
+class RunStatus(Message):
+    """The run's liveness record as last read: state, activity, CPU, memory, GPU."""
+
+    def __init__(self, run_dir: Path, state: RunState) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.state = state
 
 
 class RunEnded(Message):
-    """The worker returned: `summary` on success, `error` (one line) on failure."""
+    """The run finished, stopped, failed or died; `error` says why when it did not end well."""
 
-    def __init__(self, summary: dict | None, error: str | None) -> None:
+    def __init__(self, run_dir: Path, state: str, error: str | None) -> None:
         super().__init__()
-        self.summary = summary
+        self.run_dir = run_dir
+        self.state = state
         self.error = error
 
 
-class CoalescingSink:
-    """The trainer's sink in the TUI: collects events and posts them a few times a second.
+class RunReplied(Message):
+    """A line from the run's control endpoint: a reply `{id, ok, ...}` or an answer `{id, event}`."""
 
-    Step events wait for the next post, at most `interval` seconds: a timer posts them when no
-    later event does (after a single step while paused, nothing else follows). Anything else
-    (epochs, pauses, answers to queries) is posted at once, together with the steps before it, so
-    order is kept.
-    """
+    def __init__(self, run_dir: Path, message: dict[str, Any]) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.message = message
 
-    def __init__(self, post, interval: float = 0.25) -> None:
-        self._post = post
-        self._interval = interval
-        self._pending: list[Event] = []
-        self._last = 0.0
-        self._timer: threading.Timer | None = None
-        self._lock = threading.Lock()
 
-    def __call__(self, event: Event) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._pending.append(event)
-            if isinstance(event, StepFinished) and now - self._last < self._interval:
-                if self._timer is None:
-                    self._timer = threading.Timer(self._interval - (now - self._last), self.flush)
-                    self._timer.daemon = True
-                    self._timer.start()
-                return
-        self.flush()
+class RunsScanned(Message):
+    """The runs directory as just read, newest first."""
 
-    def flush(self) -> None:
-        """Post whatever is pending now."""
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            batch, self._pending = tuple(self._pending), []
-            self._last = time.monotonic()
-        if batch:
-            self._post(TrainerEvents(batch))
+    def __init__(self, runs: list[RunInfo]) -> None:
+        super().__init__()
+        self.runs = runs
+
+
+class Answered(Message):
+    """A result computed in a worker from a saved model (a sample, a classification) or a device list."""
+
+    def __init__(self, kind: str, value: Any, request: Any = None) -> None:
+        super().__init__()
+        self.kind = kind
+        self.value = value
+        self.request = request

@@ -19,6 +19,16 @@ class ClassifierQuery(Vertical):
     ClassifierQuery #clf-confusion { height: auto; }
     """
 
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.labels: list[str] = []
+
+    def clear(self) -> None:
+        self.labels = []
+        self.query_one("#clf-results", Static).update(
+            "no model yet: train the name classifier (t switches task) or open a run")
+        self.query_one("#clf-confusion", Static).update("")
+
     def compose(self) -> ComposeResult:
         yield Static("Type a surname; the current model answers as you type.", id="clf-help")
         yield Input(placeholder="surname, e.g. Nakamura", id="clf-input")
@@ -40,8 +50,9 @@ class ClassifierQuery(Vertical):
         self.query_one("#clf-results", Static).update(text)
 
     def show_confusion(self, labels: list[str], matrix: list[list[int]], epoch: int) -> None:
-        if not matrix:
+        if not matrix or len(labels) != len(matrix):
             return
+        self.labels = list(labels)
         title = f"confusion on the test split after epoch {epoch} (rows: true, columns: predicted)"
         table = Table(title=title,
                       show_lines=False, padding=(0, 0), title_justify="left")

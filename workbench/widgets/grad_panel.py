@@ -35,6 +35,12 @@ class GradientPanel(Vertical):
         yield Sparkline([], id="grad-timestep")
         yield Static("", id="grad-timestep-note")
 
+    def clear(self) -> None:
+        self.query_one("#grad-total", Static).update("‖g‖ before clip —   after —")
+        self.query_one("#grad-layers", Static).update("")
+        self.query_one("#grad-timestep", Sparkline).data = []
+        self.query_one("#grad-timestep-note", Static).update("")
+
     def show_step(self, event: StepFinished) -> None:
         self.query_one("#grad-total", Static).update(
             f"‖g‖ before clip {event.grad_norm:9.4f}   after {event.clipped_norm:9.4f}"

@@ -19,7 +19,14 @@ class SampleLog(TextLog):
         self.border_title = "generated text"
 
     def add_sample(self, heading: str, text: str) -> None:
-        entry = Text(heading + "\n", style="bold magenta")
-        entry.append(text.rstrip() or "(empty)", style="default")
-        entry.append("\n")
-        self.add(entry)
+        self.add_samples([(heading, text)])
+
+    def add_samples(self, samples: list[tuple[str, str]]) -> None:
+        """(heading, text) pairs, oldest first."""
+        entries = []
+        for heading, text in samples[-self.max_entries:]:
+            entry = Text(heading + "\n", style="bold magenta")
+            entry.append(text.rstrip() or "(empty)", style="default")
+            entry.append("\n")
+            entries.append(entry)
+        self.add(*entries)

@@ -1,4 +1,4 @@
-"""One-line run status: state, step, epoch, losses, throughput, ETA, lr and device."""
+"""One-line run status: state, run, step, epoch, loss, throughput, ETA, lr, device and resources."""
 
 from __future__ import annotations
 
@@ -14,11 +14,15 @@ def clock(seconds: float) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
+COLOURS = {"training": "green", "running": "green", "paused": "yellow", "failed": "red", "dead": "red",
+           "stopping": "yellow", "pausing": "yellow", "saving": "yellow"}
+
+
 class StatusLine(Static):
-    """What the run is doing right now, in one line."""
+    """What the shown run is doing right now, in one line (two when resources are known)."""
 
     DEFAULT_CSS = """
-    StatusLine { height: 1; width: 1fr; background: $boost; padding: 0 1; }
+    StatusLine { height: 2; width: 1fr; background: $boost; padding: 0 1; }
     """
 
     def __init__(self, **kw) -> None:
@@ -27,6 +31,14 @@ class StatusLine(Static):
         self.device = "cpu"
         self.last: StepFinished | None = None
         self.unit = "chars"
+        self.run_id = ""
+        self.resources = ""
+        self.activity = ""
+
+    def reset(self, run_id: str, unit: str) -> None:
+        self.run_id, self.unit = run_id, unit
+        self.last, self.resources, self.activity = None, "", ""
+        self.refresh_text()
 
     def set_state(self, state: str) -> None:
         self.state = state
@@ -36,15 +48,23 @@ class StatusLine(Static):
         self.last = event
         self.refresh_text()
 
+    def show_process(self, resources: str, activity: str) -> None:
+        if (resources, activity) != (self.resources, self.activity):
+            self.resources, self.activity = resources, activity
+            self.refresh_text()
+
     def refresh_text(self) -> None:
         e = self.last
-        colour = {"training": "green", "paused": "yellow", "failed": "red"}.get(self.state, "white")
+        colour = COLOURS.get(self.state, "white")
         head = f"[b {colour}]{self.state.upper()}[/]  device {self.device}"
+        second = "  ".join(x for x in (f"run {self.run_id}" if self.run_id else "", self.resources,
+                                       f"[yellow]{self.activity}[/]" if self.activity else "") if x)
         if e is None:
-            hint = "press s to start, ? for help" if self.state in ("idle", "failed") else "loading data…"
-            self.update(f"{head}  — {hint}", layout=False)
+            hint = {"idle": "press s to start, ? for help", "failed": "press s to start, ? for help",
+                    "starting": "loading data…"}.get(self.state, "")
+            self.update(f"{head}  {'— ' + hint if hint else ''}\n{second}", layout=False)
             return
         self.update(
             f"{head}  step {e.step}  epoch {e.epoch}  loss {e.loss:.4f}  lr {e.lr:.2e}  "
             f"{e.items_per_s:,.0f} {self.unit}/s  {e.progress:4.0%}  "
-            f"elapsed {clock(e.elapsed)}  ETA {clock(e.eta)}", layout=False)
+            f"elapsed {clock(e.elapsed)}  ETA {clock(e.eta)}\n{second}", layout=False)

@@ -29,13 +29,20 @@ class TextLog(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static("", classes="text-log-body")
 
-    def add(self, entry: Text | str) -> None:
+    def add(self, *entries: Text | str) -> None:
+        """Append entries (markup strings or Text); one redraw however many there are."""
         follow = self.scroll_y >= self.max_scroll_y - 1
-        self.entries.append(Text.from_markup(entry) if isinstance(entry, str) else entry)
+        # only the last max_entries can show: a replay of thousands parses no more than that
+        for entry in entries[-self.max_entries:]:
+            self.entries.append(Text.from_markup(entry) if isinstance(entry, str) else entry)
         del self.entries[: -self.max_entries]
         self.query_one(".text-log-body", Static).update(Group(*self.entries))
         if follow:
             self.call_after_refresh(self.scroll_end, animate=False)
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.query_one(".text-log-body", Static).update("")
 
     @property
     def plain(self) -> list[str]:

@@ -1,0 +1,77 @@
+"""Starting a training run as a process of its own, which outlives whoever started it.
+
+The process is `workbench train` (or `train-names`) with every setting spelled out as a flag, so a
+run started from the app is the same thing as one started in a shell, and its command line can be
+shown and repeated. It gets a session of its own: a closed terminal, an SSH drop or the app being
+killed does not reach it. Its own output goes to runs/<id>/output.log.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .config import COMMAND_FIELDS, RunConfig, field_info
+from .liveness import run_state
+
+OUTPUT = "output.log"
+
+
+def _flag_value(value: object) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def training_argv(config: RunConfig, runs_dir: str | os.PathLike, run_id: str,
+                  resume: str | None = None) -> list[str]:
+    """The command line that trains `config` as run `run_id` under `runs_dir`."""
+    lm = config.task == "charlm"
+    argv = [sys.executable, "-m", "workbench", "train" if lm else "train-names",
+            "--corpus" if lm else "--data", str(Path(config.data).resolve()),
+            "--runs-dir", str(Path(runs_dir).resolve()), "--run-id", run_id, "--json"]
+    if not lm and config.dedupe:
+        argv.append("--dedupe")
+    for name, *_ in field_info():
+        if name not in COMMAND_FIELDS:
+            argv += ["--" + name.replace("_", "-"), _flag_value(getattr(config, name))]
+    if resume:
+        argv += ["--resume", str(Path(resume).resolve())]
+    return argv
+
+
+def start_run(argv: list[str], run_dir: Path) -> subprocess.Popen:
+    """Start a training command detached from this process's session; output to run_dir/output.log."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / OUTPUT, "ab") as log:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+
+
+def output_tail(run_dir: Path, lines: int = 1) -> str:
+    """The last lines the process printed (its error, when it failed to start)."""
+    try:
+        text = (run_dir / OUTPUT).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def wait_started(process: subprocess.Popen, run_dir: Path, timeout: float = 600.0) -> str:
+    """Wait until the run trains, pauses or ends; returns '' or the error it exited with.
+
+    Loading a large corpus and building the kernels on first use take a while; a run that
+    fails before training (bad data, a device that is absent) exits with its reason printed.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = process.poll()
+        if code is not None:
+            if code == 0:
+                return ""
+            return output_tail(run_dir) or f"the training process exited with status {code}"
+        if run_state(run_dir).state in ("running", "paused", "finished", "stopped"):
+            return ""
+        time.sleep(0.1)
+    return f"the run did not start within {timeout:.0f} s; see {run_dir / OUTPUT}"

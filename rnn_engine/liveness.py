@@ -1,0 +1,239 @@
+"""runs/<id>/live.json: who runs the run and whether it still does, with its CPU, memory and GPU use.
+
+The training process rewrites the record (atomically) at every state change and every few seconds
+as a heartbeat. A reader then tells running, paused, finished, stopped and failed apart from
+dead: a record that still says running while its process is gone (kill -9, the OOM killer, a
+power cut). On the run's own host the process itself is checked (pid, its start time and the
+boot, so a reused pid is not mistaken for the run); from another host, the heartbeat's age.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .eventlog import last_record
+
+RECORD = "live.json"
+HEARTBEAT = 2.0  # seconds between heartbeats
+STALE = 30.0  # a heartbeat this old, from a process we cannot look at, means the run is dead
+ACTIVE = ("starting", "running", "paused")
+FINAL = ("finished", "stopped", "failed")
+
+
+def _proc_start(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux), or None where there is no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name is in parentheses and may hold spaces; fields after it are plain
+    fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[19])
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat[stat.rindex(")") + 2:].split()[0]
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+class ResourceMeter:
+    """CPU % (of one core, as top shows it), resident memory, and GPU memory and utilisation."""
+
+    def __init__(self, device: Callable[[], str] = lambda: "cpu") -> None:
+        self.device = device
+        self._cpu = time.process_time()
+        self._wall = time.monotonic()
+
+    def sample(self) -> dict[str, Any]:
+        cpu, wall = time.process_time(), time.monotonic()
+        percent = 100.0 * (cpu - self._cpu) / max(wall - self._wall, 1e-6)
+        self._cpu, self._wall = cpu, wall
+        out: dict[str, Any] = {"cpu_percent": round(percent, 1), "rss_bytes": _rss()}
+        gpu = _gpu(self.device())
+        if gpu:
+            out["gpu"] = gpu
+        return out
+
+
+def _rss() -> int:
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # the peak: the best there is here
+        return peak * (1 if os.uname().sysname == "Darwin" else 1024)
+
+
+def _gpu(device: str) -> dict[str, Any] | None:
+    """The run's CUDA device: its memory in use (all processes), this process's share, utilisation."""
+    if not device.startswith("cuda"):
+        return None
+    try:
+        import torch
+
+        index = torch.device(device).index
+        index = torch.cuda.current_device() if index is None else index
+        free, total = torch.cuda.mem_get_info(index)
+        out: dict[str, Any] = {"device": f"cuda:{index}", "memory_used": total - free,
+                               "memory_total": total,
+                               "memory_allocated": torch.cuda.memory_allocated(index)}
+    except Exception:  # noqa: BLE001 - a monitor must never break the run it watches
+        return None
+    with contextlib.suppress(Exception):
+        out["utilization"] = torch.cuda.utilization(index)  # needs NVML (pynvml) installed
+    return out
+
+
+class LivenessWriter:
+    """Keeps live.json current: `update` on state changes, and a heartbeat thread in between."""
+
+    def __init__(self, run_dir: Path, fields: dict[str, Any], meter: ResourceMeter | None = None,
+                 interval: float = HEARTBEAT) -> None:
+        self.path = run_dir / RECORD
+        self.interval = interval
+        self.meter = meter or ResourceMeter()
+        pid = os.getpid()
+        self._record: dict[str, Any] = {
+            "version": 1, "pid": pid, "host": socket.gethostname(), "uid": os.geteuid(),
+            "boot_id": _boot_id(), "pid_start": _proc_start(pid), "started": time.time(),
+            "state": "starting", **fields}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.write()
+        self._thread = threading.Thread(target=self._beat, name="rnn-workbench-heartbeat", daemon=True)
+        self._thread.start()
+
+    def update(self, write: bool = False, **fields: Any) -> None:
+        """Change fields; written now when `write` (a state change), else with the next heartbeat."""
+        with self._lock:
+            self._record.update(fields)
+        if write:
+            self.write()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._record.get(key, default)
+
+    def write(self) -> None:
+        with self._lock:
+            self._record["heartbeat"] = time.time()
+            data = json.dumps(self._record, separators=(",", ":"))
+            tmp = self.path.with_name(f".{RECORD}.{os.getpid()}.tmp")
+            try:
+                tmp.write_text(data + "\n", encoding="utf-8")
+                os.replace(tmp, self.path)  # readers never see half a record
+            except OSError:
+                pass  # a full disk must not end the run; the heartbeat tries again
+
+    def close(self, **final: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.update(write=True, **final)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                resources = self.meter.sample()
+            except Exception:  # noqa: BLE001 - keep beating without the readings
+                resources = {}
+            self.update(write=True, **resources)
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What a reader can tell about a run from its directory."""
+
+    state: str  # starting, running, paused, finished, stopped, failed or dead
+    record: dict[str, Any]  # live.json as read ({} when absent)
+    reason: str = ""  # why dead, why failed
+
+    @property
+    def live(self) -> bool:
+        return self.state in ACTIVE
+
+    @property
+    def pid(self) -> int | None:
+        return self.record.get("pid") if self.live else None
+
+
+def read_record(run_dir: Path) -> dict[str, Any]:
+    try:
+        record = json.loads((run_dir / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def process_alive(record: dict[str, Any]) -> bool | None:
+    """True or False when this host can check the record's process, None when it cannot."""
+    if record.get("host") != socket.gethostname():
+        return None
+    boot = record.get("boot_id")
+    if boot and _boot_id() and boot != _boot_id():
+        return False  # the machine restarted since
+    pid = record.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process holds the pid now, or ours under another uid: check below
+    started = record.get("pid_start")
+    now_started = _proc_start(pid)
+    if started is not None and now_started is not None and started != now_started:
+        return False  # the pid was reused
+    return _proc_state(pid) not in ("Z", "X")  # a zombie has finished; only its parent has not looked
+
+
+def run_state(run_dir: Path) -> RunState:
+    """The run's state from live.json, its process, and the last line of events.jsonl."""
+    record = read_record(run_dir)
+    state = record.get("state")
+    if state in FINAL:
+        return RunState(state, record, record.get("reason", ""))
+    if state in ACTIVE:
+        alive = process_alive(record)
+        if alive is None:
+            age = time.time() - float(record.get("heartbeat", 0))
+            if age <= STALE:
+                return RunState(state, record)
+            reason = f"no heartbeat for {age:.0f} s"
+        elif alive:
+            return RunState(state, record)
+        else:
+            reason = f"process {record.get('pid')} is gone without a final event"
+    else:
+        reason = "no process record"
+    # the process is gone: the log says whether it got to the end
+    last = last_record(run_dir / "events.jsonl")
+    if last.get("event") == "RunFinished":
+        return RunState("finished" if last.get("reason") == "completed" else "stopped", record)
+    if last.get("event") == "RunFailed":
+        return RunState("failed", record, str(last.get("error", "")))
+    return RunState("dead", record, reason)

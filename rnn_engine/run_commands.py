@@ -1,0 +1,176 @@
+"""`workbench runs` and `workbench ctl`: listing runs and steering a live one from a shell or script."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from .protocol import COMMANDS
+
+CTL_TIMEOUT = 10.0  # seconds to wait for a run to acknowledge a command
+
+
+def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+    """The `runs` and `ctl` subcommands, on the main parser's subparsers."""
+    r = sub.add_parser("runs", help="list runs: task, shape, step, best metric, state, pid, CPU and memory")
+    r.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
+    r.add_argument("--json", action="store_true", help="print a JSON list, one object per run")
+
+    c = sub.add_parser("ctl", help="send a command to a live run (pause, resume, step, stop, apply, ...)",
+                       description="Send a command to a live run; exit 0 when it acknowledged the "
+                                   "command, 2 when it is not live, refused it, or did not answer "
+                                   f"within {CTL_TIMEOUT:.0f} s.")
+    c.add_argument("run", help="run directory, run id (or its start) under --runs-dir, or 'latest'")
+    common = parser_class(add_help=False)
+    common.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
+    common.add_argument("--json", action="store_true", help="print the reply as JSON")
+    common.add_argument("--timeout", type=float, default=CTL_TIMEOUT,
+                        help=f"seconds to wait for the acknowledgement (default {CTL_TIMEOUT:.0f})")
+    cs = c.add_subparsers(dest="ctl_command", metavar="COMMAND", required=True, parser_class=parser_class)
+    for name in ("pause", "resume", "step", "status", "devices"):
+        cs.add_parser(name, parents=[common], help=COMMANDS[name])
+    stop = cs.add_parser("stop", parents=[common], help=COMMANDS["stop"])
+    stop.add_argument("--wait", action="store_true", help="wait until the run has saved and ended")
+    apply = cs.add_parser("apply", parents=[common], help="change live hyperparameters, e.g. lr=1e-3 clip=1")
+    apply.add_argument("changes", nargs="+", metavar="FIELD=VALUE")
+    sample = cs.add_parser("sample", parents=[common], help="generate text with the run's current model")
+    sample.add_argument("--prime", help="text the model reads before it writes")
+    sample.add_argument("--temperature", type=float)
+    sample.add_argument("--top-k", type=int)
+    sample.add_argument("--length", type=int)
+    classify = cs.add_parser("classify", parents=[common], help="top languages for names, by the live model")
+    classify.add_argument("names", nargs="+", metavar="NAME")
+    classify.add_argument("--top-k", type=int, default=3)
+    device = cs.add_parser("device", parents=[common], help=COMMANDS["device"])
+    device.add_argument("name", help="cpu, cuda, cuda:N or mps")
+    evaluate = cs.add_parser("evaluate", parents=[common], help=COMMANDS["evaluate"])
+    evaluate.add_argument("--full", action="store_true", help="the whole validation split, not the subset")
+
+
+# -- workbench runs -------------------------------------------------------------------------------
+def _size(n: float | None) -> str:
+    if n is None:
+        return "—"
+    for unit in ("B", "K", "M", "G", "T"):
+        if n < 1024 or unit == "T":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return "—"
+
+
+def describe_resources(cpu_percent: float | None, rss_bytes: int | None, gpu: dict | None) -> str:
+    """'cpu 190% · mem 1.2G · gpu 3.1G/80.0G 87%' (CPU % of one core, as top shows it), or ''."""
+    if cpu_percent is None:
+        return ""
+    parts = [f"cpu {cpu_percent:.0f}%", f"mem {_size(rss_bytes)}"]
+    if gpu:
+        util = f" {gpu['utilization']}%" if "utilization" in gpu else ""
+        parts.append(f"gpu {_size(gpu.get('memory_used'))}/{_size(gpu.get('memory_total'))}{util}")
+    return " · ".join(parts)
+
+
+def resources(info: Any) -> str:
+    """What a live run uses, for `workbench runs` and the Runs tab; '' for one that is not live."""
+    return describe_resources(info.cpu_percent, info.rss_bytes, info.gpu) if info.live else ""
+
+
+def list_runs(args: argparse.Namespace) -> int:
+    from .runs import scan_runs
+
+    runs = scan_runs(args.runs_dir)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in runs]))
+        return 0
+    if not runs:
+        print(f"no runs in {args.runs_dir}")
+        return 0
+    header = ("RUN", "TASK", "CELL", "SHAPE", "STEP", "BEST", "STATE", "PID", "RESOURCES")
+    rows = [(r.run_id, r.task, r.cell, r.shape, str(r.step), r.best, r.state,
+             str(r.pid) if r.pid else "", resources(r)) for r in runs]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0
+
+
+# -- workbench ctl --------------------------------------------------------------------------------
+def _request_args(args: argparse.Namespace, fail: Any) -> dict[str, Any]:
+    cmd = args.ctl_command
+    if cmd == "apply":
+        changes = {}
+        for pair in args.changes:
+            name, sep, value = pair.partition("=")
+            if not sep or not name:
+                fail(f"ctl apply: {pair!r} is not FIELD=VALUE (e.g. lr=1e-3)")
+            changes[name.strip().replace("-", "_")] = value.strip()
+        return {"changes": changes}
+    if cmd == "sample":
+        return {k: v for k, v in (("prime", args.prime), ("temperature", args.temperature),
+                                  ("top_k", args.top_k), ("length", args.length)) if v is not None}
+    if cmd == "classify":
+        return {"names": args.names, "top_k": args.top_k}
+    if cmd == "device":
+        return {"name": args.name}
+    if cmd == "evaluate":
+        return {"full": args.full}
+    return {}
+
+
+def control(args: argparse.Namespace, fail: Any) -> int:
+    """Send one command; `fail(message)` raises the caller's one-line error (exit status 2)."""
+    from .client import RunClient, RunUnavailable
+    from .liveness import run_state
+    from .runs import RunNotFound, resolve_run
+
+    cmd = args.ctl_command
+    try:
+        run_dir = resolve_run(args.run, args.runs_dir)
+    except RunNotFound as exc:
+        fail(f"ctl: {exc}")
+    request = _request_args(args, fail)
+    try:
+        with RunClient.connect(run_dir, timeout=args.timeout) as client:
+            reply, event = client.call(cmd, request, answer=cmd in ("sample", "classify"))
+    except RunUnavailable as exc:
+        fail(f"ctl {cmd}: {exc}")
+    if not reply.get("ok"):
+        fail(f"ctl {cmd}: refused: {reply.get('error', 'no reason given')}")
+    final = None
+    if cmd == "stop" and args.wait:
+        deadline = time.monotonic() + 600
+        while (state := run_state(run_dir)).live and time.monotonic() < deadline:
+            time.sleep(0.2)
+        final = state.state
+        if state.live:
+            fail(f"ctl stop: {run_dir.name} acknowledged but had not ended after 600 s")
+    if args.json:
+        print(json.dumps({"run": run_dir.name, "reply": reply, "event": event, "state": final}))
+        return 0
+    print(_describe(cmd, run_dir, reply, event, final))
+    return 0
+
+
+def _describe(cmd: str, run_dir: Path, reply: dict[str, Any], event: dict[str, Any] | None,
+              final: str | None) -> str:
+    name = run_dir.name
+    if cmd == "sample" and event:
+        return str(event.get("text", ""))
+    if cmd == "classify" and event:
+        return "\n".join(f"{n}: " + ", ".join(f"{lab} {p:.1%}" for lab, p in r)
+                         for n, r in zip(event.get("names", []), event.get("results", [])))
+    if cmd == "status":
+        keys = ("run_id", "state", "step", "task", "device", "pid")
+        return "\n".join(f"{k}: {reply.get(k)}" for k in keys)
+    if cmd == "devices":
+        return "\n".join(f"{d}: {'available' if not why else why}" for d, why in reply["devices"].items())
+    if cmd == "apply":
+        changes = ", ".join(f"{k}={v}" for k, v in reply.get("applied", {}).items())
+        return f"{name}: {changes} at the next batch"
+    if cmd == "stop" and final:
+        return f"{name}: {final}; checkpoint {run_dir / 'last.pt'}"
+    what = {"pause": "pauses", "resume": "resumes", "step": "trains one batch", "stop": "stops and saves",
+            "device": "moves", "evaluate": "evaluates"}.get(cmd, cmd)
+    return f"{name}: {what} at the next batch boundary"

@@ -1,0 +1,123 @@
+"""The runs directory: run ids, what each run is and how it stands, and finding a run by name."""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .eventlog import last_record
+from .liveness import run_state
+
+
+class RunNotFound(LookupError):
+    """A RUN argument that names no run; the message says where it looked."""
+
+
+def new_run_id(config: Any) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{config.task}-{config.cell}-{secrets.token_hex(2)}"
+
+
+@dataclass
+class RunInfo:
+    """One run as `workbench runs` and the Runs tab show it."""
+
+    run_id: str
+    path: str
+    task: str
+    cell: str
+    shape: str
+    step: int
+    best: str  # "val 1.3842" or "acc 78.8%", or "—"
+    state: str  # starting, running, paused, finished, stopped, failed, dead
+    pid: int | None = None
+    started: float = 0.0
+    reason: str = ""
+    cpu_percent: float | None = None
+    rss_bytes: int | None = None
+    gpu: dict | None = None
+    items_per_s: float | None = None
+    activity: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def live(self) -> bool:
+        return self.state in ("starting", "running", "paused")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("extra")
+        return out
+
+
+def _best(record: dict[str, Any], summary: dict[str, Any], task: str) -> str:
+    if task == "names":
+        acc = summary.get("test_accuracy", record.get("best_accuracy"))
+        return f"acc {acc:.1%}" if isinstance(acc, (int, float)) else "—"
+    loss = summary.get("best_val_loss", record.get("best_val_loss"))
+    return f"val {loss:.4f}" if isinstance(loss, (int, float)) and math.isfinite(loss) else "—"
+
+
+def run_info(path: Path) -> RunInfo | None:
+    """What a run directory holds, or None when it holds no run (no config.json)."""
+    try:
+        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(cfg, dict):
+        return None
+    state = run_state(path)
+    record = state.record
+    last = {} if state.live else last_record(path / "events.jsonl")
+    summary = last.get("summary", {}) if last.get("event") == "RunFinished" else {}
+    step = record.get("step") if state.live else last.get("step", record.get("step", 0))
+    task = cfg.get("task", "?")
+    started = record.get("started")
+    if started is None:
+        try:
+            started = (path / "config.json").stat().st_mtime
+        except OSError:
+            started = 0.0
+    return RunInfo(
+        run_id=path.name, path=str(path), task=task, cell=cfg.get("cell", "?"),
+        shape=f"{cfg.get('num_layers', '?')}x{cfg.get('hidden_size', '?')}",
+        step=int(step or 0), best=_best(record, summary, task), state=state.state, pid=state.pid,
+        started=float(started), reason=state.reason,
+        cpu_percent=record.get("cpu_percent") if state.live else None,
+        rss_bytes=record.get("rss_bytes") if state.live else None,
+        gpu=record.get("gpu") if state.live else None,
+        items_per_s=record.get("items_per_s") if state.live else None,
+        activity=record.get("activity", "") if state.live else "",
+    )
+
+
+def scan_runs(runs_dir: str | Path) -> list[RunInfo]:
+    """Every run under `runs_dir`, newest first."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return []
+    runs = [info for d in root.iterdir() if d.is_dir() and (info := run_info(d)) is not None]
+    return sorted(runs, key=lambda r: (r.started, r.run_id), reverse=True)
+
+
+def resolve_run(spec: str, runs_dir: str | Path = "runs") -> Path:
+    """A run directory from a path, a run id under `runs_dir`, or 'latest' (the newest run)."""
+    if spec == "latest":
+        runs = scan_runs(runs_dir)
+        if not runs:
+            raise RunNotFound(f"{runs_dir}: no runs yet")
+        return Path(runs[0].path)
+    for candidate in (Path(spec), Path(runs_dir) / spec):
+        if (candidate / "config.json").is_file():
+            return candidate
+    matches = sorted(Path(runs_dir).glob(f"{spec}*")) if Path(runs_dir).is_dir() and "/" not in spec else []
+    matches = [m for m in matches if (m / "config.json").is_file()]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise RunNotFound(f"{spec!r} matches {len(matches)} runs in {runs_dir}; give more of the id")
+    raise RunNotFound(f"{spec}: no such run (looked for a run directory, and for a run id in {runs_dir})")

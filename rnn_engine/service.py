@@ -1,0 +1,211 @@
+"""What a training process serves beside its run directory: the control endpoint and live.json.
+
+The trainer hands every event to `observe` (state, step, best metric, answers to route) and
+never waits on a client: requests only queue work on `Controls`, which the trainer reads between
+batches, and answers go out through the endpoint's own thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .config import RunConfig
+from .controls import Controls
+from .endpoint import ControlEndpoint, socket_path_for
+from .events import (
+    Classified,
+    DeviceSwitched,
+    EpochFinished,
+    Evaluated,
+    EvaluationProgress,
+    Event,
+    RunFailed,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+    Sampled,
+    StepFinished,
+)
+from .liveness import HEARTBEAT, LivenessWriter, ResourceMeter
+from .protocol import Request, check_changes
+
+
+def _ok(**fields: Any) -> dict[str, Any]:
+    return {"ok": True, **fields}
+
+
+def _error(message: str, **fields: Any) -> dict[str, Any]:
+    return {"ok": False, "error": message, **fields}
+
+
+class RunService:
+    """The run's endpoint and liveness record, fed by the trainer's events."""
+
+    def __init__(self, run_dir: Path, run_id: str, task: str, controls: Controls,
+                 config: Callable[[], RunConfig], device: str = "cpu",
+                 heartbeat: float = HEARTBEAT) -> None:
+        self.run_dir = run_dir
+        self.task = task
+        self.controls = controls
+        self.config = config
+        self.device = device
+        self.state = "starting"
+        self.step = 0
+        self._private_dir: Path | None = None
+        self._waiting: dict[str, tuple[int, Any]] = {}  # request token -> (client, its id)
+        self._counter = 0
+        self.endpoint: ControlEndpoint | None = None
+        self.liveness = LivenessWriter(
+            run_dir, {"run_id": run_id, "task": task, "step": 0, "device": device, "socket": None},
+            ResourceMeter(lambda: self.device), heartbeat)
+
+    def start(self) -> None:
+        socket_error = ""
+        try:
+            path, self._private_dir = socket_path_for(self.run_dir)
+            endpoint = ControlEndpoint(path, self.handle)
+            endpoint.start()
+            self.endpoint = endpoint
+        except OSError as exc:
+            # the run still trains and logs; it just cannot be steered from outside
+            socket_error = f"control endpoint unavailable: {exc.strerror or exc}"
+        self.liveness.update(socket=str(self.endpoint.path) if self.endpoint else None,
+                             socket_error=socket_error)
+        self.liveness.start()
+
+    def close(self, state: str, reason: str = "") -> None:
+        """The final record, then no more endpoint; its socket (and private directory) removed."""
+        self.state = state
+        self.liveness.close(state=state, reason=reason, step=self.step, socket=None, activity="")
+        if self.endpoint is not None:
+            self.endpoint.close()
+        if self._private_dir is not None:
+            shutil.rmtree(self._private_dir, ignore_errors=True)
+
+    def note(self, activity: str) -> None:
+        """A word on what the process is doing before training (loading, building kernels)."""
+        self.liveness.update(write=True, activity=activity)
+
+    # -- events from the trainer ----------------------------------------------------------------
+    def observe(self, event: Event) -> None:
+        if isinstance(event, StepFinished):
+            self.step = event.step
+            self.liveness.update(step=event.step, items_per_s=round(event.items_per_s, 1))
+            return
+        if isinstance(event, (Sampled, Classified)) and event.request:
+            self._answer(event)
+        if isinstance(event, RunStarted):
+            self.device = event.device
+            self._set_state("running", device=event.device, activity="", parameters=event.parameters)
+        elif isinstance(event, RunPaused):
+            self._set_state("paused", reason=event.reason)
+        elif isinstance(event, RunResumed):
+            self._set_state("running", reason="")
+        elif isinstance(event, DeviceSwitched):
+            self.device = event.device
+            self.liveness.update(write=True, device=event.device)
+        elif isinstance(event, EvaluationProgress):
+            done = event.done / max(event.total, 1)
+            self.liveness.update(activity=f"evaluating {'(full) ' if event.full else ''}{done:.0%}")
+        elif isinstance(event, (Evaluated, EpochFinished)):
+            self._best(event)
+        elif isinstance(event, (RunFinished, RunFailed)):
+            self.step = event.step
+
+    def _set_state(self, state: str, **fields: Any) -> None:
+        self.state = state
+        self.liveness.update(write=True, state=state, step=self.step, **fields)
+
+    def _best(self, event: Evaluated | EpochFinished) -> None:
+        # the best so far, for `workbench runs`: lowest validation loss, or highest accuracy
+        fields: dict[str, Any] = {"activity": ""}
+        if math.isfinite(event.val_loss) and event.val_loss < self.liveness.get("best_val_loss", math.inf):
+            fields["best_val_loss"] = event.val_loss
+        acc = event.val_accuracy
+        if acc is not None and acc > self.liveness.get("best_accuracy", -1.0):
+            fields["best_accuracy"] = acc
+        self.liveness.update(write=True, **fields)
+
+    def _answer(self, event: Sampled | Classified) -> None:
+        asker = self._waiting.pop(event.request, None)
+        if asker is not None and self.endpoint is not None:
+            client, rid = asker
+            self.endpoint.send(client, {"id": rid, "event": event.to_dict()})
+
+    # -- requests from clients (the endpoint's thread) ------------------------------------------
+    def handle(self, request: Request, client: int) -> dict[str, Any]:
+        cmd, args = request.cmd, request.args
+        if cmd == "status":
+            return _ok(**self.status())
+        if cmd == "devices":
+            from .devices import available_devices
+
+            return _ok(devices=available_devices())
+        if self.state not in ("starting", "running", "paused"):
+            return _error(f"the run is {self.state}")
+        ctl = self.controls
+        if cmd == "pause":
+            ctl.pause()
+        elif cmd == "resume":
+            ctl.resume()
+        elif cmd == "step":
+            if not ctl.paused:
+                return _error("the run is not paused: pause it first, then step")
+            ctl.step_once()
+        elif cmd == "stop":
+            ctl.stop()
+        elif cmd == "apply":
+            changes, errors = check_changes(args["changes"], self.config())
+            if errors:
+                return _error("; ".join(f"{k}: {v}" for k, v in errors.items()), errors=errors)
+            ctl.apply(**changes)
+            return _ok(applied=changes)
+        elif cmd == "sample":
+            if self.task != "charlm":
+                return _error("this run is a name classifier: use classify")
+            cfg = self.config()
+            token = self._token(client, request.id)
+            ctl.request_sample(args.get("prime", ""), args.get("temperature", cfg.temperature),
+                               args.get("length", cfg.sample_length or 300), args.get("top_k", cfg.top_k),
+                               request=token)
+            return _ok(pending=token)
+        elif cmd == "classify":
+            if self.task != "names":
+                return _error("this run is a language model: use sample")
+            token = self._token(client, request.id)
+            ctl.request_classify(args["names"], args["top_k"], request=token, replaces=f"{client}:")
+            return _ok(pending=token)
+        elif cmd == "device":
+            from .devices import DeviceError, resolve_device
+
+            try:
+                resolve_device(args["name"])
+            except DeviceError as exc:
+                return _error(str(exc))
+            ctl.switch_device(args["name"])
+        elif cmd == "evaluate":
+            ctl.request_evaluate(args["full"])
+        return _ok()
+
+    def _token(self, client: int, rid: Any) -> str:
+        self._counter += 1
+        token = f"{client}:{self._counter}"
+        # an asker that never collects its answers must not grow this without bound
+        while len(self._waiting) >= 1000:
+            self._waiting.pop(next(iter(self._waiting)))
+        self._waiting[token] = (client, rid)
+        return token
+
+    def status(self) -> dict[str, Any]:
+        config = None
+        with contextlib.suppress(Exception):
+            config = self.config().to_dict()
+        return {"state": self.state, "step": self.step, "task": self.task, "device": self.device,
+                "paused": self.controls.paused, "pid": self.liveness.get("pid"),
+                "run_id": self.liveness.get("run_id"), "config": config}
