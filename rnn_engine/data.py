@@ -165,7 +165,9 @@ class StreamBatches:
         n = chars // batch_size
         if chars <= 0 or n * batch_size >= len(ids) - 1 or n < 1:
             return cls(ids, batch_size, seq_len)
-        starts = torch.linspace(0, len(ids) - n - 1, batch_size).long()
+        # integer steps: linspace in float32 rounds the last start past the end of a long split
+        last = len(ids) - n - 1
+        starts = torch.tensor([last * b // max(batch_size - 1, 1) for b in range(batch_size)])
         index = starts[:, None] + torch.arange(n)[None, :]
         out = cls.__new__(cls)
         out.seq_len, out.batch_size, out.steps = seq_len, batch_size, n

@@ -102,12 +102,14 @@ _STEP = re.compile(rb'\n\{"event":"StepFinished","step":(\d+),"epoch":-?\d+,"los
 _OTHER = re.compile(rb'\n(\{"event":"(?!StepFinished")[^\n]*)')
 
 
-def parse_lines(data: bytes) -> EventBatch:
+def parse_lines(data: bytes, latest_only: frozenset[str] = frozenset()) -> EventBatch:
     """Events from complete JSON lines. Step lines, which are most of a log, take a fast path.
 
     Parsing every line with json costs ~12 us on a slow core; a run with 200k step records would
     take seconds to open. Steps are read with one regular-expression pass instead, and only the
-    newest is parsed whole (the status line shows all of its fields).
+    newest is parsed whole (the status line shows all of its fields). Of the event kinds named in
+    `latest_only` (a reader that shows only the newest gradient measurement, say), the others
+    are skipped unparsed.
     """
     batch = EventBatch()
     text = b"\n" + data
@@ -122,6 +124,8 @@ def parse_lines(data: bytes) -> EventBatch:
         others = _OTHER.findall(text)
     else:  # a step line written some other way: read everything the slow way
         others = data.splitlines()
+    if latest_only:
+        others = _drop_superseded(others, latest_only)
     for line in others:
         try:
             record = json.loads(line)
@@ -146,11 +150,22 @@ def parse_lines(data: bytes) -> EventBatch:
     return batch
 
 
+def _drop_superseded(lines: list[bytes], kinds: frozenset[str]) -> list[bytes]:
+    prefixes = tuple(b'{"event":"%s"' % kind.encode() for kind in kinds)
+    last: dict[bytes, int] = {}
+    for i, line in enumerate(lines):
+        if line.startswith(prefixes):
+            last[line[:line.index(b",")]] = i
+    keep = set(last.values())
+    return [line for i, line in enumerate(lines) if i in keep or not line.startswith(prefixes)]
+
+
 class EventReader:
     """Reads events.jsonl from the start, then only what was appended since; whole lines only."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, latest_only: frozenset[str] = frozenset()) -> None:
         self.path = Path(path)
+        self.latest_only = latest_only
         self.offset = 0
         self._rest = b""
 
@@ -173,7 +188,7 @@ class EventReader:
         data = self._rest + data
         cut = data.rfind(b"\n") + 1
         self._rest = data[cut:]
-        return parse_lines(data[:cut]) if cut else EventBatch()
+        return parse_lines(data[:cut], self.latest_only) if cut else EventBatch()
 
 
 def last_record(path: str | os.PathLike, max_bytes: int = 1 << 16) -> dict:

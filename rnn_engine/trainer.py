@@ -478,7 +478,9 @@ class Trainer:
                                self._rate, elapsed, p, eta))
         if measure:
             per_t = timestep_grad_norms(self.model, x, y, lengths, start_state)
-            self.emit(GradientsMeasured(self.step, total, per_param, per_layer, per_t))
+            # four significant digits are what the panel shows; full floats would double the log
+            self.emit(GradientsMeasured(self.step, total, _rounded(per_param), _rounded(per_layer),
+                                        [_round(v) for v in per_t]))
         if c.eval_every and self.step % c.eval_every == 0:
             self.emit(Evaluated(self.step, self.epoch, **self.evaluate()))
 
@@ -650,6 +652,14 @@ class Trainer:
                            balanced_accuracy=result["balanced_accuracy"], names_per_s=round(rate, 1))
         self.emit(RunFinished(self.step, reason, summary))
         return summary
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.4g}")
+
+
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    return {k: _round(v) for k, v in values.items()}
 
 
 class _EvaluationProgress:

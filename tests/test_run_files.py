@@ -204,3 +204,7 @@ def test_a_fixed_validation_subset_spread_over_the_split():
     assert torch.equal(subset.y, subset.x + 1)
     again = StreamBatches.spread(ids, 4, 10, 1000)
     assert torch.equal(again.x, subset.x)  # the same windows every time
+    # the validation split of a 200 MB corpus: float32 window starts would run past its end
+    long = torch.zeros(19_766_033, dtype=torch.int16)
+    spread = StreamBatches.spread(long, 64, 100, 200_000)
+    assert spread.tokens == 200_000 and len(list(spread)) == 32

@@ -100,7 +100,9 @@ class RunView:
 
     def follow(self, post: Callable[[Any], None], cancelled: Callable[[], bool] = lambda: False) -> None:
         """Replay the log, then follow it until the run ends or is let go of (worker thread)."""
-        reader = EventReader(self.run_dir / "events.jsonl")
+        # the gradient panel shows the newest measurement; older ones need not even be parsed
+        reader = EventReader(self.run_dir / "events.jsonl", frozenset({"GradientsMeasured",
+                                                                       "EvaluationProgress"}))
         post(RunEvents(self.run_dir, reader.read(), replay=True))
         last_status: tuple[Any, ...] = ()
         waited = STATUS_EVERY

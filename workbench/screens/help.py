@@ -12,34 +12,45 @@ HELP = """
 
 | key | action |
 | --- | --- |
-| `s` / F5 | start a run with the form's hyperparameters |
+| `s` / F5 | start a run with the form's hyperparameters (a process of its own) |
 | `p` / F6 | pause or resume |
 | `n` / F8 | while paused: train exactly one batch |
 | `x` / F7 | stop the run (saves a checkpoint) |
-| `a` | apply live hyperparameters (lr, clip, temperature, top_k, weight_decay, sample_length) now |
+| `a` | apply live hyperparameters (lr, clip, temperature, top_k, weight_decay, sample_length, …) |
 | `g` | generate text now (temperature, priming text, length) |
+| `v` | evaluate on the whole validation split (routine evaluations read a fixed subset) |
 | `d` | choose the device (CPU, CUDA, MPS); the run moves at the next batch |
 | `t` | switch task: character language model ↔ name classifier |
 | `1` `2` `3` `4` | Train, Hyperparameters, Classifier and Runs tabs |
-| `r` | on the Runs tab: resume or fork the selected run from its checkpoint |
-| `Enter` | on the Runs tab: open the selected run's curves and samples |
+| `Enter` | on the Runs tab: show the selected run (its history, then live if it is) |
+| `r` | resume or fork the selected run (Runs tab) or the finished run shown, from its checkpoint |
 | `Esc` | leave a text field, close a dialog |
 | `Ctrl+P` | command palette: every action by name |
 | `?` | this help |
-| `q` | quit: stops the run at the next batch and saves it |
+| `q` | quit; while the run shown is live, asks: stop it and save, or leave it running |
 
 Letter keys act when the focus is not in a text field; press `Esc` first (F-keys always work).
 
+## Runs live on their own
+Every run is a process of its own with its directory `runs/<run-id>/`: `config.json`,
+`events.jsonl` (everything that happened), `live.json` (its process, state, CPU and memory),
+`last.pt` and `best.pt`, and while it trains a control socket. The workbench only shows and steers
+runs: closing it, or losing the SSH connection, does not stop a run. `workbench attach latest`
+(or Enter on the Runs tab) shows one again; `workbench runs` lists them and `workbench ctl RUN
+pause|resume|step|stop|apply lr=...` steers them from a shell.
+
 ## Reading the panes
 - **train loss** is the mean cross-entropy of each batch in nats (per character for the language
-  model, per name for the classifier); the sparkline shows means of the last 400 steps, so an early
-  spike does not flatten the curve. **val loss** is measured on the held-out split (the last 10% of
-  the text, or a stratified 10% of the names) after every epoch.
+  model, per name for the classifier); the sparkline shows means of the last 400 records, so an early
+  spike does not flatten the curve. **val loss** is measured on held-out data: for the language model
+  a fixed subset of the validation split (the last 10% of the text), after every epoch and at least
+  every `eval_interval` seconds; for the classifier a stratified 10% of the names.
 - **‖g‖ before clip** is the total gradient norm of the batch; **after** is what the optimiser used.
 - **‖∂L_T/∂h_t‖** shows, for the last step's loss, how much each earlier hidden state matters.
   A curve that falls by orders of magnitude towards t = 1 is a vanishing gradient (typical of a
-  vanilla tanh RNN); one that grows is exploding. It is measured every 50 steps.
-- Every run is saved under `runs/<run-id>/`: `config.json`, `events.jsonl`, `last.pt` and `best.pt`.
+  vanilla tanh RNN); one that grows is exploding. It is measured every 50 steps (at most every 2 s).
+- The second status line shows the run's process: CPU (100% is one core), memory, GPU memory and
+  use on CUDA, and what it is busy with (evaluating, building kernels).
 
 Press `Esc` or `?` to close.
 """
