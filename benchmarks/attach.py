@@ -2,10 +2,13 @@
 
     python benchmarks/attach.py [--seconds 30] [--rounds 2] [--corpus FILE]
 
-1. `workbench attach` to the first full frame: on a run that has just started, and on a finished
-   run whose log holds >= 200k events (written here, as a long run would have written it).
+1. `workbench attach` to the first full frame: on a finished run whose log holds >= 200k events
+   (written here, as a long run would have written it), with the machine idle and while a run
+   trains on both cores; and on a run that has just started.
 2. Training chars/s of one headless run with 0 and with 3 viewers attached, in alternating windows
-   of --seconds each (two cores shared by the trainer and the viewers).
+   of --seconds each (two cores shared by the trainer and the viewers). The rate is that of the
+   training steps, as in a run's summary: evaluations, which the run does on its own schedule,
+   are left out; so is the first 10 s of each window, while the run's moving average settles.
 3. Latency: a `pause` request's round trip to the run (the acknowledgement), the key press to the
    screen showing PAUSING, and to the screen showing PAUSED (the run has stopped at a batch boundary).
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -72,7 +76,7 @@ def big_log(run_dir: Path, events: int = 200_000) -> int:
     rng = random.Random(0)
     lines = [RunStarted(run_dir.name, str(run_dir), "charlm", config.to_dict(), "cpu", 2_517_066,
                         893_942, 99_327).to_json()]
-    per_t = [10 ** (-8 + 8 * t / 100) for t in range(100)]
+    per_t = [float(f"{10 ** (-8 + 8 * t / 100):.4g}") for t in range(100)]  # as the trainer rounds them
     loss = 4.2
     for n in range(1, events + 1):
         loss = max(1.2, loss * 0.99997 + rng.gauss(0, 0.01))
@@ -91,14 +95,30 @@ def big_log(run_dir: Path, events: int = 200_000) -> int:
     return len(lines)
 
 
-def chars_per_s(run_dir: Path, since: float, until: float, chars_per_step: int) -> float:
-    """Throughput between two moments of run time, from the log's step records."""
-    steps = [(e.elapsed, e.step) for e in _all_steps(run_dir)]
-    window = [(t, s) for t, s in steps if since <= t <= until]
-    if len(window) < 2:
-        return 0.0
-    (t0, s0), (t1, s1) = window[0], window[-1]
-    return (s1 - s0) * chars_per_step / (t1 - t0)
+SETTLE = 10.0  # seconds at the start of a window left out: the run's rate is a moving average
+
+
+def chars_per_s(run_dir: Path, since: float, until: float) -> float:
+    """Training-step throughput between two moments of run time, from the log's step records."""
+    rates = [e.items_per_s for e in _all_steps(run_dir) if since + SETTLE <= e.elapsed <= until]
+    return statistics.mean(rates) if rates else 0.0
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def viewer_pids() -> list[int]:
+    out = subprocess.run(["pgrep", "-f", "-x", ".*python.* -m workbench attach .*"], capture_output=True,
+                         text=True).stdout
+    return [int(x) for x in out.split()]
 
 
 def _all_steps(run_dir: Path) -> list[StepFinished]:
@@ -115,11 +135,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each throughput window")
     parser.add_argument("--rounds", type=int, default=2, help="pairs of windows (0 viewers, 3 viewers)")
     parser.add_argument("--corpus", default=str(default_data("charlm")))
+    parser.add_argument("--parts", default="attach,latency,viewers",
+                        help="which measurements, comma-separated (default all three)")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     if not shutil.which("tmux"):
         sys.exit("needs tmux")
     tmp = Path(tempfile.mkdtemp(prefix="wb-attach-"))
     runs = tmp / "runs"
+    if "attach" in parts:
+        lines = big_log(tmp / "big", 200_000)
+        idle = []
+        for i in range(3):
+            idle.append(open_viewer(f"big{i}", tmp / "big", "step 600000"))
+            close_viewer(f"big{i}")
     budget = 30 + 2 * args.rounds * args.seconds + 60
     train = subprocess.Popen([*WORKBENCH, "train", "--corpus", args.corpus, "--runs-dir", str(runs),
                               "--run-id", "live", "--time-budget", str(budget), "--device", "cpu", "--json"],
@@ -128,66 +157,88 @@ def main() -> None:
     try:
         while run_state(run_dir).state != "running" or not EventReader(run_dir / "events.jsonl").read().steps:
             time.sleep(0.1)
-        # 1. attach to the first full frame: the status line with a step, and the chart drawn
-        fresh = [open_viewer(f"fresh{i}", run_dir, "loss over the whole run") for i in range(3)]
-        for i in range(3):
-            close_viewer(f"fresh{i}")
-        lines = big_log(tmp / "big", 200_000)
-        big = []
-        for i in range(3):
-            big.append(open_viewer(f"big{i}", tmp / "big", "step 600000"))
-            close_viewer(f"big{i}")
-        print(f"attach -> first full frame: fresh run {statistics.median(fresh):.2f} s "
-              f"(runs {', '.join(f'{x:.2f}' for x in fresh)}); finished run with {lines:,} events "
-              f"({(tmp / 'big' / 'events.jsonl').stat().st_size / 1e6:.0f} MB) "
-              f"{statistics.median(big):.2f} s (runs {', '.join(f'{x:.2f}' for x in big)})")
-
-        # 3. latency, with one viewer
-        open_viewer("lat", run_dir, "loss over the whole run")
-        acks, pausing, paused = [], [], []
-        with RunClient.connect(run_dir) as client:
-            for _ in range(10):
-                t0 = time.perf_counter()
-                client.call("status")
-                acks.append(time.perf_counter() - t0)
-        for _ in range(5):
-            t0 = time.perf_counter()
-            tmux("send-keys", "-t", "lat", "p")
-            wait_for("lat", "PAUSING")
-            pausing.append(time.perf_counter() - t0)
-            wait_for("lat", "PAUSED ")
-            paused.append(time.perf_counter() - t0)
-            tmux("send-keys", "-t", "lat", "p")
-            wait_for("lat", "TRAINING")
-            time.sleep(1.0)
-        close_viewer("lat")
-        print(f"request -> acknowledgement: median {statistics.median(acks) * 1000:.1f} ms; "
-              f"key -> PAUSING on screen: median {statistics.median(pausing) * 1000:.0f} ms; "
-              f"key -> PAUSED (run at a batch boundary): median {statistics.median(paused) * 1000:.0f} ms")
-
-        # 2. throughput, 0 against 3 viewers, in alternating windows of run time
-        chars_per_step = 64 * 100
-        rates: dict[int, list[float]] = {0: [], 3: []}
-        for _ in range(args.rounds):
-            for viewers in (0, 3):
-                for i in range(viewers):
-                    open_viewer(f"v{i}", run_dir, "loss over the whole run")
-                start = _all_steps(run_dir)[-1].elapsed
-                time.sleep(args.seconds)
-                end = _all_steps(run_dir)[-1].elapsed
-                for i in range(viewers):
-                    close_viewer(f"v{i}")
-                rates[viewers].append(chars_per_s(run_dir, start, end, chars_per_step))
-        zero, three = statistics.mean(rates[0]), statistics.mean(rates[3])
-        print(f"training chars/s: 0 viewers {zero:,.0f} ({', '.join(f'{r:,.0f}' for r in rates[0])}); "
-              f"3 viewers {three:,.0f} ({', '.join(f'{r:,.0f}' for r in rates[3])}); "
-              f"3 viewers / 0 viewers = {three / zero:.1%}")
+        if "attach" in parts:
+            attach_times(run_dir, tmp, lines, idle)
+        if "latency" in parts:
+            latency(run_dir)
+        if "viewers" in parts:
+            throughput(run_dir, args.rounds, args.seconds)
     finally:
         for s in ("fresh0", "fresh1", "fresh2", "big0", "big1", "big2", "lat", "v0", "v1", "v2"):
             close_viewer(s)
         train.kill()
         train.wait()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def attach_times(run_dir: Path, tmp: Path, lines: int, idle: list[float]) -> None:
+    """1. attach to the first full frame: the status line with a step, and the chart drawn."""
+    fresh = [open_viewer(f"fresh{i}", run_dir, "loss over the whole run") for i in range(3)]
+    for i in range(3):
+        close_viewer(f"fresh{i}")
+    loaded = []
+    for i in range(3):
+        loaded.append(open_viewer(f"big{i}", tmp / "big", "step 600000"))
+        close_viewer(f"big{i}")
+    size = (tmp / "big" / "events.jsonl").stat().st_size / 1e6
+    print(f"attach -> first full frame: finished run with {lines:,} events ({size:.0f} MB): "
+          f"{statistics.median(idle):.2f} s idle ({', '.join(f'{x:.2f}' for x in idle)}), "
+          f"{statistics.median(loaded):.2f} s beside a training run "
+          f"({', '.join(f'{x:.2f}' for x in loaded)}); "
+          f"a run that has just started: {statistics.median(fresh):.2f} s "
+          f"({', '.join(f'{x:.2f}' for x in fresh)})")
+
+
+
+def latency(run_dir: Path) -> None:
+    """3. latency, with one viewer."""
+    open_viewer("lat", run_dir, "loss over the whole run")
+    acks, pausing, paused = [], [], []
+    with RunClient.connect(run_dir) as client:
+        for _ in range(10):
+            t0 = time.perf_counter()
+            client.call("status")
+            acks.append(time.perf_counter() - t0)
+    for _ in range(5):
+        t0 = time.perf_counter()
+        tmux("send-keys", "-t", "lat", "p")
+        wait_for("lat", "PAUSING")
+        pausing.append(time.perf_counter() - t0)
+        wait_for("lat", "PAUSED ")
+        paused.append(time.perf_counter() - t0)
+        tmux("send-keys", "-t", "lat", "p")
+        wait_for("lat", "TRAINING")
+        time.sleep(1.0)
+    close_viewer("lat")
+    print(f"request -> acknowledgement: median {statistics.median(acks) * 1000:.1f} ms; "
+          f"key -> PAUSING on screen: median {statistics.median(pausing) * 1000:.0f} ms; "
+          f"key -> PAUSED (run at a batch boundary): median {statistics.median(paused) * 1000:.0f} ms")
+
+
+
+def throughput(run_dir: Path, rounds: int, seconds: float) -> None:
+    """2. throughput, 0 against 3 viewers, in alternating windows of run time."""
+    rates: dict[int, list[float]] = {0: [], 3: []}
+    viewer_cpu: list[float] = []
+    for _ in range(rounds):
+        for viewers in (0, 3):
+            for i in range(viewers):
+                open_viewer(f"v{i}", run_dir, "loss over the whole run")
+            pids = viewer_pids() if viewers else []
+            cpu0, wall0 = cpu_seconds(pids), time.monotonic()
+            start = _all_steps(run_dir)[-1].elapsed
+            time.sleep(seconds)
+            end = _all_steps(run_dir)[-1].elapsed
+            if viewers:
+                viewer_cpu.append((cpu_seconds(pids) - cpu0) / (time.monotonic() - wall0) / viewers)
+            for i in range(viewers):
+                close_viewer(f"v{i}")
+            rates[viewers].append(chars_per_s(run_dir, start, end))
+    zero, three = statistics.mean(rates[0]), statistics.mean(rates[3])
+    print(f"training chars/s: 0 viewers {zero:,.0f} ({', '.join(f'{r:,.0f}' for r in rates[0])}); "
+          f"3 viewers {three:,.0f} ({', '.join(f'{r:,.0f}' for r in rates[3])}); "
+          f"3 viewers / 0 viewers = {three / zero:.1%}; each viewer used "
+          f"{statistics.mean(viewer_cpu):.1%} of a core")
 
 
 if __name__ == "__main__":

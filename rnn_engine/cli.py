@@ -191,7 +191,7 @@ def _detach(args: argparse.Namespace, argv: list[str], task: str) -> int:
     from pathlib import Path
 
     from .launch import OUTPUT, start_run, wait_started
-    from .runs import new_run_id
+    from .runs import new_run_id, run_name
 
     config = _config_from_args(args, task, args.corpus if task == "charlm" else args.data)
     run_id = args.run_id or new_run_id(config)
@@ -207,10 +207,12 @@ def _detach(args: argparse.Namespace, argv: list[str], task: str) -> int:
     error = wait_started(process, run_dir)
     if error:
         raise CliError(error.removeprefix("workbench: "))
+    name = run_name(run_dir)
+    listing = "workbench runs" + ("" if args.runs_dir == "runs" else f" --runs-dir {args.runs_dir}")
     print(f"run {run_id} is training in the background.\n"
-          f"  watch and steer it: workbench attach {run_id}\n"
-          f"  from a script:      workbench ctl {run_id} pause|resume|stop|apply lr=...\n"
-          f"  all runs:           workbench runs")
+          f"  watch and steer it: workbench attach {name}\n"
+          f"  from a script:      workbench ctl {name} pause|resume|stop|apply lr=...\n"
+          f"  all runs:           {listing}")
     return 0
 
 
@@ -219,6 +221,7 @@ def _train(args: argparse.Namespace, task: str) -> int:
     from .controls import Controls
     from .data import CharCorpus
     from .models import count_parameters
+    from .runs import run_name
     from .trainer import Trainer
 
     data_path = args.corpus if task == "charlm" else args.data
@@ -235,7 +238,8 @@ def _train(args: argparse.Namespace, task: str) -> int:
     if not args.json:
         print(f"run {trainer.run_id} on {trainer.device}: {config.cell} {config.num_layers}x"
               f"{config.hidden_size}, {count_parameters(trainer.model):,} parameters\n"
-              f"  watch and steer it from another terminal: workbench attach {trainer.run_id}",
+              f"  watch and steer it from another terminal: workbench attach "
+              f"{run_name(trainer.run_dir)}",
               file=sys.stderr)
         if trainer.device.type == "cpu" and fused.needs_build():
             print("building the fused CPU kernels (first run only, about 15 s)…", file=sys.stderr)

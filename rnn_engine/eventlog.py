@@ -99,7 +99,7 @@ _STEP_PREFIX = b'{"event":"StepFinished"'
 # Each pattern starts with a literal newline (the text is read with one put in front), which
 # the regular-expression engine finds several times faster than a multi-line '^'.
 _STEP = re.compile(rb'\n\{"event":"StepFinished","step":(\d+),"epoch":-?\d+,"loss":("?[-+0-9.eEnaif]+"?),')
-_OTHER = re.compile(rb'\n(\{"event":"(?!StepFinished")[^\n]*)')
+_OTHER = re.compile(rb'\n\{"event":"(?!StepFinished")(\w+)"')
 
 
 def parse_lines(data: bytes, latest_only: frozenset[str] = frozenset()) -> EventBatch:
@@ -121,11 +121,15 @@ def parse_lines(data: bytes, latest_only: frozenset[str] = frozenset()) -> Event
         except ValueError:  # "nan" or "inf", written as strings
             losses = [float(loss.strip(b'"')) for _, loss in found]
         batch.steps = list(zip(steps, losses))
-        others = _OTHER.findall(text)
+        # where the other lines start, and their kind, without copying them (most are never parsed)
+        starts = [(m.start() + 1, m.group(1).decode()) for m in _OTHER.finditer(text)]
+        if latest_only:
+            last = {kind: start for start, kind in starts if kind in latest_only}
+            starts = [(start, kind) for start, kind in starts
+                      if kind not in latest_only or last[kind] == start]
+        others = [text[start:text.find(b"\n", start)] for start, _ in starts]
     else:  # a step line written some other way: read everything the slow way
         others = data.splitlines()
-    if latest_only:
-        others = _drop_superseded(others, latest_only)
     for line in others:
         try:
             record = json.loads(line)
@@ -148,16 +152,6 @@ def parse_lines(data: bytes, latest_only: frozenset[str] = frozenset()) -> Event
             event = None
         batch.last_step = event if isinstance(event, StepFinished) else None
     return batch
-
-
-def _drop_superseded(lines: list[bytes], kinds: frozenset[str]) -> list[bytes]:
-    prefixes = tuple(b'{"event":"%s"' % kind.encode() for kind in kinds)
-    last: dict[bytes, int] = {}
-    for i, line in enumerate(lines):
-        if line.startswith(prefixes):
-            last[line[:line.index(b",")]] = i
-    keep = set(last.values())
-    return [line for i, line in enumerate(lines) if i in keep or not line.startswith(prefixes)]
 
 
 class EventReader:

@@ -6,7 +6,7 @@ import json
 import math
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,12 @@ class RunNotFound(LookupError):
 
 def new_run_id(config: Any) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{config.task}-{config.cell}-{secrets.token_hex(2)}"
+
+
+def run_name(run_dir: str | Path) -> str:
+    """How to name a run on a command line: its id when it is under ./runs (the default), else its path."""
+    run_dir = Path(run_dir)
+    return run_dir.name if run_dir.parent.resolve() == Path("runs").resolve() else str(run_dir)
 
 
 @dataclass
@@ -42,16 +48,13 @@ class RunInfo:
     gpu: dict | None = None
     items_per_s: float | None = None
     activity: str = ""
-    extra: dict = field(default_factory=dict)
 
     @property
     def live(self) -> bool:
         return self.state in ("starting", "running", "paused")
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("extra")
-        return out
+        return asdict(self)
 
 
 def _best(record: dict[str, Any], summary: dict[str, Any], task: str) -> str:

@@ -601,6 +601,8 @@ class Trainer:
     def end_epoch(self) -> None:
         """Evaluate, sample, checkpoint, and report the epoch."""
         c = self.config
+        if self._needs_restore:
+            self._restore_last_good()  # reached by single steps over a NaN pause: save no bad weights
         self.epoch += 1
         self.window = 0
         result = self.evaluate()

@@ -85,7 +85,7 @@ def test_detach_returns_once_training_and_prints_how_to_attach(tiny_corpus, tmp_
     r = workbench("train", "--corpus", str(tiny_corpus), "--runs-dir", str(runs), "--run-id", "bg",
                   "--epochs", "100000", "--detach", *TINY_FLAGS)
     assert r.returncode == 0, r.stderr
-    assert "workbench attach bg" in r.stdout
+    assert f"workbench attach {runs / 'bg'}" in r.stdout  # outside ./runs: named by its path
     assert run_state(runs / "bg").state == "running"
     stop = workbench("ctl", "bg", "stop", "--wait", "--runs-dir", str(runs))
     assert stop.returncode == 0, stop.stderr

@@ -10,6 +10,7 @@ Quitting the app, or losing its terminal, costs the run nothing.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ from rnn_engine.events import (
 )
 from rnn_engine.launch import start_run, training_argv
 from rnn_engine.run_commands import describe_resources
-from rnn_engine.runs import new_run_id, scan_runs
+from rnn_engine.runs import new_run_id, run_name, scan_runs
 
 from .messages import Answered, RunEnded, RunEvents, RunReplied, RunsScanned, RunStatus
 from .paths import default_data
@@ -82,6 +83,11 @@ PALETTE = [
     ("Help", "?", "keys and how to read the panes", "action_help"),
 ]
 SCAN_EVERY = 2.0  # seconds between reads of the runs directory
+# Seconds between the redraws that new steps cause: the status line's numbers, then the panes
+# below. On a slow core a redraw of the panes costs ~15 ms of CPU, and on a two-core machine a
+# viewer takes what it uses from the run it watches.
+REDRAW_EVERY = 1.0
+PANES_EVERY = 2.0
 
 
 class WorkbenchApp(App[None]):
@@ -122,6 +128,11 @@ class WorkbenchApp(App[None]):
         self._paused_wanted = False
         self._quit_when_ended = False
         self._children: list[Any] = []  # processes this app started, reaped as they end
+        self._loss: LossPanel | None = None
+        self._last_step: Any = None  # the newest StepFinished, drawn at the next redraw
+        self._drawn = 0.0  # when the status line was last redrawn for new steps
+        self._panes_drawn = 0.0  # and the loss and gradient panes
+        self._draw_pending = False
         self._models: dict[Path, Any] = {}  # saved models opened for sampling and classifying
 
     # -- layout -------------------------------------------------------------------------------------
@@ -146,6 +157,7 @@ class WorkbenchApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._loss = self.query_one(LossPanel)
         self.query_one("#activity", TextLog).border_title = "activity"
         self.sub_title = self._subtitle()
         self._scan_runs()
@@ -184,7 +196,7 @@ class WorkbenchApp(App[None]):
 
     def _widgets_gone(self) -> bool:
         # workers can post after the app began to close and its widgets are gone
-        return not self.query(LossPanel)
+        return self._loss is None or not self._loss.is_attached
 
     def _steerable(self) -> bool:
         """True when the shown run is live; otherwise says why nothing can be sent to it."""
@@ -222,6 +234,7 @@ class WorkbenchApp(App[None]):
         view.read_config()
         self.view = view
         self._paused_wanted = False
+        self._last_step = None
         self.query_one(LossPanel).clear_curves()
         self.query_one(SampleLog).clear()
         self.query_one(GradientPanel).clear()
@@ -435,7 +448,8 @@ class WorkbenchApp(App[None]):
         if view is None or not view.live:
             self.exit()
             return
-        self.push_screen(QuitScreen(view.run_id, started_here=view.process is not None), self._quit_chosen)
+        self.push_screen(QuitScreen(view.run_id, view.process is not None, run_name(view.run_dir)),
+                         self._quit_chosen)
 
     def _quit_chosen(self, choice: str | None) -> None:
         view = self.view
@@ -443,7 +457,7 @@ class WorkbenchApp(App[None]):
             return
         if choice == "leave" or not view.live:
             self.farewell = (f"run {view.run_id} is still training; follow it again with: "
-                             f"workbench attach {view.run_id}")
+                             f"workbench attach {run_name(view.run_dir)}")
             self.exit()
         elif self._send("stop"):
             self._quit_when_ended = True
@@ -607,8 +621,7 @@ class WorkbenchApp(App[None]):
         if batch.steps:
             loss.add_steps(batch.steps)
         if batch.last_step is not None:
-            self.query_one(StatusLine).show_step(batch.last_step)
-            self.query_one(GradientPanel).show_step(batch.last_step)
+            self._last_step = batch.last_step
             if self.state in ("starting", "attaching", "resuming"):
                 self.set_state("training")
         log: list[str | Text] = []
@@ -625,8 +638,35 @@ class WorkbenchApp(App[None]):
             self.log_activity(*log)
         if samples:
             self.query_one(SampleLog).add_samples(samples)
-        if batch or replay:
-            loss.redraw(force_plot=replay)
+        if batch.events or replay:
+            self._redraw(force_plot=replay, panes=True)
+        elif batch.steps:
+            self._redraw_soon()
+
+    def _redraw_soon(self) -> None:
+        """Redraw what steps change at most every REDRAW_EVERY seconds, and always the newest."""
+        if self._draw_pending:
+            return
+        wait = self._drawn + REDRAW_EVERY - time.monotonic()
+        if wait <= 0:
+            self._redraw()
+        else:
+            self._draw_pending = True
+            self.set_timer(wait, self._redraw)
+
+    def _redraw(self, force_plot: bool = False, panes: bool = False) -> None:
+        """The status line; and the panes when `panes`, or when they were last drawn PANES_EVERY ago."""
+        if self._widgets_gone():
+            return
+        self._draw_pending = False
+        now = self._drawn = time.monotonic()
+        if self._last_step is not None:
+            self.query_one(StatusLine).show_step(self._last_step)
+        if panes or force_plot or now - self._panes_drawn >= PANES_EVERY:
+            self._panes_drawn = now
+            if self._last_step is not None:
+                self.query_one(GradientPanel).show_step(self._last_step)
+            self.query_one(LossPanel).redraw(force_plot=force_plot)
 
     def _handle_event(self, e: Event, log: list[str | Text], samples: list[tuple[str, str]],
                       replay: bool) -> None:

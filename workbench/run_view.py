@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnn_engine.client import RunClient, RunUnavailable
+from rnn_engine.client import RunClient
 from rnn_engine.config import RunConfig
 from rnn_engine.eventlog import EventReader
 from rnn_engine.launch import output_tail
@@ -25,8 +25,8 @@ from rnn_engine.liveness import FINAL, RunState, run_state
 
 from .messages import RunEnded, RunEvents, RunReplied, RunStatus
 
-POLL = 0.2  # seconds between reads of the log: a few redraws a second at most
-STATUS_EVERY = 1.0  # seconds between reads of live.json (state, CPU, memory)
+POLL = 0.5  # seconds between reads of the log; steps are logged at most 4 times a second
+STATUS_EVERY = 2.0  # seconds between reads of live.json (state, CPU, memory): its heartbeat
 
 
 @dataclass
@@ -72,17 +72,6 @@ class RunView:
     def _forget(self, client: RunClient) -> None:
         if self.client is client:
             self.client = None
-
-    def send(self, post: Callable[[Any], None], cmd: str, args: dict[str, Any] | None = None) -> str:
-        """Send a command; '' when sent, else why it could not be (the reply comes as RunReplied)."""
-        if not self.live:
-            return f"{self.run_id} is {self.state}: it takes no commands (r resumes or forks it)"
-        try:
-            self.connect(post).send(cmd, args)
-        except RunUnavailable as exc:
-            self.client = None
-            return str(exc)
-        return ""
 
     def close(self) -> None:
         self.cancel.set()

@@ -23,9 +23,10 @@ class QuitScreen(ModalScreen[str | None]):
     QuitScreen Button { margin-right: 2; }
     """
 
-    def __init__(self, run_id: str, started_here: bool) -> None:
+    def __init__(self, run_id: str, started_here: bool, name: str = "") -> None:
         super().__init__()
         self.run_id = run_id
+        self.name_to_attach = name or run_id
         self.started_here = started_here
 
     def compose(self) -> ComposeResult:
@@ -33,7 +34,7 @@ class QuitScreen(ModalScreen[str | None]):
             yield Label(f"Run {self.run_id} is still training.")
             yield Label("Stop it at the next batch and save a checkpoint, or leave it running in the "
                         f"background: it carries on without this window, and 'workbench attach "
-                        f"{self.run_id}' opens it again.")
+                        f"{self.name_to_attach}' opens it again.")
             with Horizontal():
                 yield Button("Stop and save (s)", id="quit-stop", variant="primary")
                 yield Button("Leave it running (l)", id="quit-leave")

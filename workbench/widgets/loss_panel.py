@@ -9,14 +9,16 @@ import plotext as plt
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, Sparkline, Static
+from textual.widgets import Label, Static
+
+from .bars import Bars
 
 
 def window_means(values: list[float], buckets: int) -> list[float]:
     """Means of `values` in at most `buckets` equal slices; finite values only.
 
-    Sparkline summarises each column with max by default, so one early spike would flatten the
-    curve; means of the recent window keep the descent visible.
+    A summary by max per column would let one early spike flatten the curve; means of the recent
+    window keep the descent visible.
     """
     finite = [v for v in values if math.isfinite(v)]
     if len(finite) <= buckets:
@@ -33,12 +35,12 @@ class LossPanel(Vertical):
     LossPanel { height: auto; }
     LossPanel .spark-row { height: 3; }
     LossPanel .spark-label { width: 22; height: 3; content-align: left middle; }
-    LossPanel Sparkline { height: 3; width: 1fr; }
+    LossPanel Bars { height: 3; width: 1fr; }
     LossPanel LossChart { height: 14; width: 1fr; }
     """
 
     WINDOW = 400  # recent steps in the train sparkline
-    PLOT_EVERY = 5.0  # seconds between chart redraws: the chart shows the trend, the labels the numbers
+    PLOT_EVERY = 10.0  # seconds between chart redraws: the chart shows the trend, the labels the numbers
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -50,10 +52,10 @@ class LossPanel(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="spark-row"):
             yield Label("train loss  —", id="train-label", classes="spark-label")
-            yield Sparkline([], id="train-spark", summary_function=lambda xs: sum(xs) / len(xs))
+            yield Bars(id="train-spark")
         with Horizontal(classes="spark-row"):
             yield Label("val loss    —", id="val-label", classes="spark-label")
-            yield Sparkline([], id="val-spark", summary_function=lambda xs: sum(xs) / len(xs))
+            yield Bars(id="val-spark")
         yield LossChart(id="loss-plot")
         yield Static("", id="loss-note")
 
@@ -75,8 +77,8 @@ class LossPanel(Vertical):
     def redraw(self, force_plot: bool = False) -> None:
         recent = self.train_losses[-self.WINDOW:]
         width = max(10, self.size.width - 24)
-        self.query_one("#train-spark", Sparkline).data = window_means(recent, width)
-        self.query_one("#val-spark", Sparkline).data = [v for _, v in self.val_points]
+        self.query_one("#train-spark", Bars).show(window_means(recent, width))
+        self.query_one("#val-spark", Bars).show(window_means([v for _, v in self.val_points], width))
         last = next((v for v in reversed(recent) if math.isfinite(v)), None)
         # fixed-size widgets: skipping the layout pass keeps redraws cheap while training
         self.query_one("#train-label", Label).update(
