@@ -44,9 +44,11 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     classify = cs.add_parser("classify", parents=[common], help="top languages for names, by the live model")
     classify.add_argument("names", nargs="+", metavar="NAME")
     classify.add_argument("--top-k", type=int, default=3)
-    device = cs.add_parser("device", parents=[common], help=COMMANDS["device"])
+    device = cs.add_parser("device", parents=[common],
+                           help="move the run to another device at the next batch")
     device.add_argument("name", help="cpu, cuda, cuda:N or mps")
-    evaluate = cs.add_parser("evaluate", parents=[common], help=COMMANDS["evaluate"])
+    evaluate = cs.add_parser("evaluate", parents=[common],
+                             help="evaluate now (the routine subset, or --full)")
     evaluate.add_argument("--full", action="store_true", help="the whole validation split, not the subset")
 
 

@@ -47,7 +47,8 @@ def test_train_names_json_then_classify(names_dir, tmp_path):
     assert all(len(v) == 2 for v in answer.values())
 
 
-@pytest.mark.parametrize("command", ["train", "train-names", "sample", "classify", "bench"])
+@pytest.mark.parametrize("command", ["train", "train-names", "sample", "classify", "bench", "attach", "runs",
+                                     "ctl"])
 def test_help_of_every_command(command):
     r = run(command, "--help")
     assert r.returncode == 0 and "usage: workbench" in r.stdout, r.stderr

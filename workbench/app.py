@@ -208,6 +208,10 @@ class WorkbenchApp(App[None]):
             self.notify(f"Run {view.run_id} is {view.state}: it takes no commands. r resumes or forks it.",
                         severity="warning")
             return False
+        if view.state == "starting":
+            self.notify(f"Run {view.run_id} is still starting (loading data, building kernels); "
+                        "its commands work once it trains.")
+            return False
         return True
 
     def _send(self, cmd: str, args: dict[str, Any] | None = None, purpose: str = "") -> bool:
@@ -456,14 +460,20 @@ class WorkbenchApp(App[None]):
         if choice is None or view is None:
             return
         if choice == "leave" or not view.live:
-            self.farewell = (f"run {view.run_id} is still training; follow it again with: "
-                             f"workbench attach {run_name(view.run_dir)}")
+            if view.live:
+                self.farewell = (f"run {view.run_id} is still training; follow it again with: "
+                                 f"workbench attach {run_name(view.run_dir)}")
+            self.exit()
+        elif view.state == "starting" and view.process is not None:
+            view.process.terminate()  # it has not trained yet: there is nothing to save
             self.exit()
         elif self._send("stop"):
             self._quit_when_ended = True
             self.set_state("saving")
             self.notify("Stopping at the next batch and saving; the workbench closes when it has.")
         else:
+            self.farewell = (f"run {view.run_id} could not be reached to stop it and may still be "
+                             f"training; see workbench runs, or workbench ctl {run_name(view.run_dir)} stop")
             self.exit()
 
     # -- runs tab -----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Everything the app learns about a run comes from the run directory (events.jsonl, live.json) and
 the run's control endpoint, whichever process trains it: the app's own child, a headless
 `workbench train`, or one started on another day. `follow` runs in a worker thread, reads what
-the run appends a few times a second and posts it; it never touches widgets.
+the run appends twice a second and posts it; it never touches widgets.
 """
 
 from __future__ import annotations
