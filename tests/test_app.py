@@ -363,3 +363,17 @@ async def test_sample_from_a_live_run_through_the_protocol(headless, tiny_corpus
         shown = lambda: any(s.startswith("sample · step") for s in app.query_one(SampleLog).plain)  # noqa: E731
         await until(pilot, shown)
         assert any("\nthe " in s for s in app.query_one(SampleLog).plain)
+
+
+async def test_device_choice_goes_to_the_live_run(headless, tiny_corpus, tmp_path):
+    _, run_dir = headless("moved")
+    app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state == "training")
+        await pilot.press("d")  # the run says which devices its machine has
+        await until(pilot, lambda: app.screen.__class__.__name__ == "DeviceScreen")
+        options = app.screen.query_one("#device-options")
+        assert not options.get_option("cpu").disabled
+        await pilot.press("enter")  # cpu, the highlighted first option
+        moved = lambda: any("now on cpu" in line for line in app.query_one("#activity").plain)  # noqa: E731
+        await until(pilot, moved)
