@@ -103,17 +103,21 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    "cell and a random suffix)")
     p.add_argument("--detach", action="store_true", help="train in the background, in a session of its "
                    "own; returns once training has started and prints how to attach")
+    p.add_argument("--nproc", type=int, default=1, metavar="N", help="train data-parallel on N local ranks "
+                   "(torch.distributed's launcher, DDP; gloo on the CPU, one GPU each on CUDA)")
+    p.add_argument("--max-restarts", type=int, default=0, metavar="K", help="with --nproc: restart "
+                   "the ranks from the last checkpoint up to K times after a failure (default 0)")
 
 
 def _config_from_args(args: argparse.Namespace, task: str, data: str) -> RunConfig:
     values = {name: getattr(args, name) for name, *_ in field_info()
               if name not in COMMAND_FIELDS and getattr(args, name, None) is not None}
     base = default_config(task, data=data, dedupe=bool(getattr(args, "dedupe", False)))
-    limits = {"epochs", "time_budget"} & set(values)
-    if len(limits) == 1:
-        # naming one of the two limits means "only that limit"
-        other = ({"epochs", "time_budget"} - limits).pop()
-        base = base.updated(**{other: type(getattr(base, other))(0)})
+    named = {"epochs", "time_budget", "max_steps"} & set(values)
+    if named and len(named & {"epochs", "time_budget"}) < 2:
+        # naming some of the limits means "only those limits"
+        for other in {"epochs", "time_budget"} - named:
+            base = base.updated(**{other: type(getattr(base, other))(0)})
     return RunConfig.from_strings(values, base)
 
 
@@ -216,7 +220,105 @@ def _detach(args: argparse.Namespace, argv: list[str], task: str) -> int:
     return 0
 
 
-def _train(args: argparse.Namespace, task: str) -> int:
+def _train(args: argparse.Namespace, task: str, argv: list[str]) -> int:
+    from .distributed import launched
+
+    _check_run_id(args.run_id)
+    data_path = args.corpus if task == "charlm" else args.data
+    config = _config_from_args(args, task, data_path)
+    if not launched():
+        if args.nproc < 1 or args.max_restarts < 0:
+            raise CliError("--nproc must be >= 1 and --max-restarts >= 0")
+        if args.nproc > 1:
+            return _launch_ranks(args, argv, config)
+        return _train_rank(args, task, config, None)
+    from .distributed import Dist
+
+    dist = Dist.start(config.device)
+    try:
+        return _train_rank(args, task, config, dist)
+    finally:
+        dist.close()
+
+
+def _launch_ranks(args: argparse.Namespace, argv: list[str], config: RunConfig) -> int:
+    """--nproc N: the same command as N ranks under torch.distributed's launcher, one run id for all."""
+    from .launch import launch_ranks
+    from .runs import new_run_id
+
+    if config.task == "charlm" and config.batch_size % args.nproc:
+        raise ConfigError({"batch_size": f"{config.batch_size} streams cannot be split evenly over "
+                                         f"{args.nproc} ranks; use a multiple of {args.nproc}"})
+    # the ranks train as ranks (they ignore --nproc), and torchrun's own parser must not see it
+    child = _without(argv, ("--nproc", "--max-restarts"))
+    # the run id is fixed here, so a restarted job finds its run and resumes it
+    if not args.run_id:
+        child += ["--run-id", new_run_id(config)]
+    return launch_ranks(child, args.nproc, args.max_restarts)
+
+
+def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """argv less these options and their values (as `--opt V`, `--opt=V` or an abbreviation)."""
+    out, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+            continue
+        name = token.split("=", 1)[0]
+        if len(name) > 3 and name.startswith("--") and any(o.startswith(name) for o in options):
+            skip = "=" not in token
+            continue
+        out.append(token)
+    return out
+
+
+def _job_run(args: argparse.Namespace, config: RunConfig, dist: Any) -> tuple[str, Any, bool]:
+    """(run id, checkpoint to resume, reuse the run directory), decided by rank 0 for every rank.
+
+    After torchrun restarts a failed job, the run goes on in its own directory from its last.pt;
+    rank 0 reads the checkpoint and sends it, so other nodes need not see the file.
+    """
+    from pathlib import Path
+
+    from .checkpoint import load
+    from .distributed import elastic_marker, restarted
+    from .errors import CheckpointError
+    from .runs import new_run_id
+
+    decided: Any = None
+    if dist.main:
+        marker = elastic_marker(args.runs_dir)
+        run_id = args.run_id
+        if run_id is None and restarted() and marker is not None and marker.exists():
+            run_id = marker.read_text().strip()
+        run_id = run_id or new_run_id(config)
+        resume, error = args.resume, ""
+        run_dir = Path(args.runs_dir) / run_id
+        if restarted():
+            if (run_dir / "last.pt").exists():
+                resume = run_dir / "last.pt"
+        elif (run_dir / "events.jsonl").exists():
+            error = f"{run_dir}: already holds a run; give another --run-id"
+        elif args.run_id is None and marker is not None:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(run_id + "\n")
+        checkpoint = None
+        if resume and not error:
+            try:
+                checkpoint = load(resume)
+            except CheckpointError as exc:
+                error = str(exc)
+        decided = (run_id, checkpoint, restarted(), error)
+    run_id, checkpoint, reuse, error = dist.broadcast(decided)
+    if error:
+        raise CliError(error)
+    return run_id, checkpoint, reuse
+
+
+def _train_rank(args: argparse.Namespace, task: str, config: RunConfig, dist: Any) -> int:
+    """Train in this process: the whole run, or one rank of a torchrun job (dist)."""
+    import torch
+
     from . import fused
     from .controls import Controls
     from .data import CharCorpus
@@ -225,25 +327,31 @@ def _train(args: argparse.Namespace, task: str) -> int:
     from .trainer import Trainer
 
     data_path = args.corpus if task == "charlm" else args.data
-    _check_run_id(args.run_id)
-    config = _config_from_args(args, task, data_path)
     data = None
     if task == "charlm":
         data = CharCorpus.from_file(data_path, args.encoding, args.errors)
+    run_id, resume, reuse = args.run_id, args.resume, False
+    if dist is not None:
+        run_id, resume, reuse = _job_run(args, config, dist)
+    main_rank = dist is None or dist.main
     controls = Controls()
-    sink = None if args.json else Progress()
+    sink = None if args.json or not main_rank else Progress()
     trainer = Trainer(config, sink=sink, runs_dir=args.runs_dir, controls=controls,
-                      resume=args.resume, data=data, run_id=args.run_id)
+                      resume=resume, data=data, run_id=run_id, dist=dist, reuse_dir=reuse)
     _install_stop_handlers(controls)
-    if not args.json:
+    if not args.json and main_rank:
+        ranks = "" if dist is None else (f"; {dist.world} ranks ({dist.backend}), "
+                                         f"{torch.get_num_threads()} CPU thread(s) each")
         print(f"run {trainer.run_id} on {trainer.device}: {config.cell} {config.num_layers}x"
-              f"{config.hidden_size}, {count_parameters(trainer.model):,} parameters\n"
+              f"{config.hidden_size}, {count_parameters(trainer.model):,} parameters{ranks}\n"
               f"  watch and steer it from another terminal: workbench attach "
               f"{run_name(trainer.run_dir)}",
               file=sys.stderr)
         if trainer.device.type == "cpu" and fused.needs_build():
             print("building the fused CPU kernels (first run only, about 15 s)…", file=sys.stderr)
     summary = trainer.run()
+    if not main_rank:
+        return 0
     if args.json:
         print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                           for k, v in summary.items()}))
@@ -295,12 +403,18 @@ def _classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say(line: str) -> None:
+    """An error line; in a torchrun job only rank 0's, since every rank meets the same bad input."""
+    if os.environ.get("RANK", "0") == "0" or os.environ.get("WORLD_SIZE", "1") == "1":
+        print(line, file=sys.stderr)
+
+
 def _fail(message: str) -> None:
     raise CliError(message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .errors import CheckpointError, DataError, DeviceError
+    from .errors import CheckpointError, DataError, DeviceError, DistributedError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -313,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.detach:
                 _check_run_id(args.run_id)
                 return _detach(args, argv, task)
-            return _train(args, task)
+            return _train(args, task, argv)
         if args.command == "runs":
             return list_runs(args)
         if args.command == "ctl":
@@ -331,11 +445,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise CliError(f"unknown command {args.command}")
     except ConfigError as exc:
         flags = "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in exc.errors.items())
-        print(f"workbench: invalid settings: {flags}", file=sys.stderr)
+        _say(f"workbench: invalid settings: {flags}")
         return 2
     except (CliError, DataError, CheckpointError, DeviceError) as exc:
-        print(f"workbench: {exc}" if not str(exc).startswith("workbench") else str(exc), file=sys.stderr)
+        _say(f"workbench: {exc}" if not str(exc).startswith("workbench") else str(exc))
         return 2
+    except DistributedError as exc:
+        print(f"workbench: {exc}", file=sys.stderr)  # every rank: each says what it saw
+        return 1
     except KeyboardInterrupt:
         print("\nworkbench: interrupted", file=sys.stderr)
         return 130

@@ -174,6 +174,14 @@ class StreamBatches:
         out.x, out.y = ids[index], ids[index + 1]
         return out
 
+    def rows(self, part: slice) -> StreamBatches:
+        """Only the streams in `part`: one rank's share of the batch, reading what it would read."""
+        out = StreamBatches.__new__(StreamBatches)
+        out.seq_len, out.steps = self.seq_len, self.steps
+        out.x, out.y = self.x[part], self.y[part]
+        out.batch_size = out.x.shape[0]
+        return out
+
     @property
     def tokens(self) -> int:
         """Tokens predicted in one pass over all windows."""
@@ -294,7 +302,15 @@ def pad_batch(names: list[str], vocab: Vocab) -> tuple[Tensor, Tensor]:
 def bucketed_batches(items: list[tuple[str, int]], batch_size: int, vocab: Vocab,
                      rng: random.Random | None, pool: int = 50
                      ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
-    """Batches of names of similar length, so little of each batch is padding.
+    """Batches of names of similar length, so little of each batch is padding (see bucket_names)."""
+    for batch in bucket_names(items, batch_size, rng, pool):
+        x, lengths = pad_batch([n for n, _ in batch], vocab)
+        yield x, lengths, torch.tensor([label for _, label in batch], dtype=torch.long)
+
+
+def bucket_names(items: list[tuple[str, int]], batch_size: int, rng: random.Random | None,
+                 pool: int = 50) -> list[list[tuple[str, int]]]:
+    """The (name, label) groups of `bucketed_batches`, before padding.
 
     Items are shuffled (when rng is given), cut into pools of `pool` batches, sorted by length within
     a pool, and the resulting batches are shuffled again.
@@ -309,6 +325,4 @@ def bucketed_batches(items: list[tuple[str, int]], batch_size: int, vocab: Vocab
         batches.extend(chunk[i: i + batch_size] for i in range(0, len(chunk), batch_size))
     if rng is not None:
         rng.shuffle(batches)
-    for batch in batches:
-        x, lengths = pad_batch([n for n, _ in batch], vocab)
-        yield x, lengths, torch.tensor([label for _, label in batch], dtype=torch.long)
+    return batches

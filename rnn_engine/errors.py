@@ -13,3 +13,7 @@ class CheckpointError(ValueError):
 
 class DeviceError(RuntimeError):
     """A device that is absent or failed, with what happened and where the run stays."""
+
+
+class DistributedError(RuntimeError):
+    """Another rank of a torchrun job is gone or a collective failed; says which rank saw what."""

@@ -18,6 +18,15 @@ from .events import Event, StepFinished, event_from_dict
 # 10-hour log near 150k lines (~35 MB) however small the model, and still feed a curve that
 # is redrawn a few times a second.
 STEP_INTERVAL = 0.25
+# set it to 0 to log every step on its own (exact per-step losses, for comparing runs step by step)
+INTERVAL_ENV = "RNN_WORKBENCH_STEP_LOG_INTERVAL"
+
+
+def _interval_from_env() -> float:
+    try:
+        return max(0.0, float(os.environ.get(INTERVAL_ENV, STEP_INTERVAL)))
+    except ValueError:
+        return STEP_INTERVAL
 
 
 class EventLog:
@@ -28,10 +37,10 @@ class EventLog:
     file is the order of the run. Thread-safe: the trainer writes, a heartbeat may flush.
     """
 
-    def __init__(self, path: str | os.PathLike, interval: float = STEP_INTERVAL,
+    def __init__(self, path: str | os.PathLike, interval: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.path = Path(path)
-        self.interval = interval
+        self.interval = _interval_from_env() if interval is None else interval
         self._clock = clock
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held for the run
         self._lock = threading.Lock()

@@ -43,6 +43,8 @@ class RunStarted(Event):
     val_items: int
     resumed_from_step: int = 0
     recurrent_path: str = ""  # on the CPU: fused kernels or plain PyTorch ops, and why
+    world_size: int = 1  # ranks training together (torchrun)
+    threads: int = 0  # CPU threads of each rank
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class StepFinished(Event):
     progress: float  # 0..1 of the epoch or time budget, whichever ends the run
     eta: float  # seconds left, or -1 when unknown
     span: int = 1  # in events.jsonl, steps this record stands for; `loss` is then their mean
+    world_size: int = 1
+    rank_items_per_s: list = field(default_factory=list)  # per rank when world_size > 1; the sum above
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,8 @@ def list_runs(args: argparse.Namespace) -> int:
         print(f"no runs in {args.runs_dir}")
         return 0
     header = ("RUN", "TASK", "CELL", "SHAPE", "STEP", "BEST", "STATE", "PID", "RESOURCES")
-    rows = [(r.run_id, r.task, r.cell, r.shape, str(r.step), r.best, r.state,
+    rows = [(r.run_id, r.task, r.cell, r.shape + (f" on {r.world_size} ranks" if r.world_size > 1 else ""),
+             str(r.step), r.best, r.state,
              str(r.pid) if r.pid else "", resources(r)) for r in runs]
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):

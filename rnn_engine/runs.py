@@ -48,6 +48,7 @@ class RunInfo:
     gpu: dict | None = None
     items_per_s: float | None = None
     activity: str = ""
+    world_size: int = 1  # ranks of a torchrun job; pid and resources are then rank 0's
 
     @property
     def live(self) -> bool:
@@ -95,6 +96,7 @@ def run_info(path: Path) -> RunInfo | None:
         gpu=record.get("gpu") if state.live else None,
         items_per_s=record.get("items_per_s") if state.live else None,
         activity=record.get("activity", "") if state.live else "",
+        world_size=int(record.get("world_size") or 1),
     )
 
 

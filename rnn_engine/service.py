@@ -49,12 +49,13 @@ class RunService:
 
     def __init__(self, run_dir: Path, run_id: str, task: str, controls: Controls,
                  config: Callable[[], RunConfig], device: str = "cpu",
-                 heartbeat: float = HEARTBEAT) -> None:
+                 heartbeat: float = HEARTBEAT, world_size: int = 1) -> None:
         self.run_dir = run_dir
         self.task = task
         self.controls = controls
         self.config = config
         self.device = device
+        self.world_size = world_size
         self.state = "starting"
         self.step = 0
         self._private_dir: Path | None = None
@@ -62,7 +63,8 @@ class RunService:
         self._counter = 0
         self.endpoint: ControlEndpoint | None = None
         self.liveness = LivenessWriter(
-            run_dir, {"run_id": run_id, "task": task, "step": 0, "device": device, "socket": None},
+            run_dir, {"run_id": run_id, "task": task, "step": 0, "device": device, "socket": None,
+                      "world_size": world_size},
             ResourceMeter(lambda: self.device), heartbeat)
 
     def start(self) -> None:
@@ -184,6 +186,9 @@ class RunService:
         elif cmd == "device":
             from .devices import DeviceError, resolve_device
 
+            if self.world_size > 1:
+                return _error(f"a job of {self.world_size} ranks stays on its devices; to move it, stop "
+                              "it and resume it on others")
             try:
                 resolve_device(args["name"])
             except DeviceError as exc:
@@ -207,5 +212,6 @@ class RunService:
         with contextlib.suppress(Exception):
             config = self.config().to_dict()
         return {"state": self.state, "step": self.step, "task": self.task, "device": self.device,
-                "paused": self.controls.paused, "pid": self.liveness.get("pid"),
+                "world_size": self.world_size, "paused": self.controls.paused,
+                "pid": self.liveness.get("pid"),
                 "run_id": self.liveness.get("run_id"), "config": config}

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import random
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +21,10 @@ from . import fused
 from .allocator import keep_freed_memory
 from .config import ConfigError, RunConfig
 from .controls import ClassifyRequest, Controls, EvaluateRequest, SampleRequest
-from .data import CharCorpus, DataError, NamesData, StreamBatches, bucketed_batches
+from .data import CharCorpus, DataError, NamesData, StreamBatches, bucket_names, bucketed_batches, pad_batch
 from .devices import DeviceError, available_devices, resolve_device
 from .diagnostics import grad_norms, is_finite, timestep_grad_norms
+from .distributed import Dist, DistributedError, collective_failure
 from .eventlog import EventLog
 from .events import (
     CheckpointSaved,
@@ -65,14 +67,19 @@ class Trainer:
     reporting every step, evaluation, sample, checkpoint and pause to `sink` and to
     `runs/<run-id>/events.jsonl`. It never prints. With `serve` (the default) the run also has a
     control endpoint and a liveness record beside its log, so other processes can follow and
-    steer it (see `service`).
+    steer it (see `service`). With `dist`, this is one rank of a data-parallel job (see
+    `distributed`): it trains on its share of every batch and does what rank 0 decides.
     """
 
     def __init__(self, config: RunConfig, sink: Sink | None = None, runs_dir: str | os.PathLike = "runs",
-                 controls: Controls | None = None, resume: str | os.PathLike | None = None,
+                 controls: Controls | None = None,
+                 resume: str | os.PathLike | ckpt_io.Checkpoint | None = None,
                  run_id: str | None = None, data: CharCorpus | NamesData | None = None,
-                 diag_every: int = 50, diag_interval: float = 2.0, serve: bool = True) -> None:
-        resumed = ckpt_io.load(resume) if resume else None
+                 diag_every: int = 50, diag_interval: float = 2.0, serve: bool = True,
+                 dist: Dist | None = None, reuse_dir: bool = False) -> None:
+        resumed = resume if isinstance(resume, ckpt_io.Checkpoint) else None
+        if resume and resumed is None:
+            resumed = ckpt_io.load(resume)
         if resumed is not None:
             # the architecture comes from the checkpoint; budget and live settings from the caller
             keep = ("cell", "hidden_size", "num_layers", "nonlinearity", "task", "dtype")
@@ -84,14 +91,20 @@ class Trainer:
             raise ConfigError(errors)
         if not config.data and data is None:
             raise ConfigError({"data": "no corpus file or names directory given"})
+        if dist is not None and config.task == "charlm" and config.batch_size % dist.world:
+            raise ConfigError({"batch_size": f"{config.batch_size} streams cannot be split evenly over "
+                                             f"{dist.world} ranks; use a multiple of {dist.world}"})
         self.config = config
+        self.dist = dist
+        self.main = dist is None or dist.main  # the rank that logs, saves, samples and serves
+        self.reuse_dir = reuse_dir
         self.sink = sink
         self.controls = controls or Controls()
         self.diag_every = diag_every
         # gradient measurements cost a pass of their own; a fast model would also flood the log
         self.diag_interval = diag_interval
         self.serve = serve
-        self.device = resolve_device(config.device)
+        self.device = resolve_device(dist.device_name() if dist is not None else config.device)
         self.dtype = torch.float64 if config.dtype == "float64" else torch.float32
         torch.manual_seed(config.seed)
         self.rng = random.Random(config.seed)
@@ -104,6 +117,9 @@ class Trainer:
                 self._adopt_vocab(resumed)
             self.corpus.check_fits(config.batch_size, config.seq_len)
             self.stream = StreamBatches(self.corpus.train, config.batch_size, config.seq_len)
+            if dist is not None:
+                # rank r reads streams r*B/N ... (r+1)*B/N-1 of exactly the streams one process would
+                self.stream = self.stream.rows(dist.share(config.batch_size))
             self.vocab = self.corpus.vocab
             self.labels: list[str] = []
         else:
@@ -116,6 +132,14 @@ class Trainer:
 
         self.model: nn.Module = ckpt_io.build_model(config, len(self.vocab), len(self.labels))
         self.model.to(device=self.device, dtype=self.dtype)
+        # what the steps call: the model itself, or DDP around it, which averages the gradients
+        self.net: nn.Module = self.model
+        if dist is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            torch.manual_seed(config.seed + 7919 * dist.rank)  # each rank its own dropout masks
         self.optimizer = self._make_optimizer()
         self.step = 0
         self.epoch = 0
@@ -143,6 +167,7 @@ class Trainer:
         self._pause_clock: float | None = None  # when the current idle stretch began
         self._last_eval_time = self.elapsed_before  # run time of the last evaluation
         self._last_diag = -math.inf
+        self._lr = config.lr  # this step's learning rate, as rank 0 computed it
 
     # -- setup helpers ------------------------------------------------------------------------------
     def _adopt_vocab(self, resumed: ckpt_io.Checkpoint) -> None:
@@ -209,9 +234,9 @@ class Trainer:
         return self.elapsed_before + time.perf_counter() - self._started - self._paused_time
 
     def progress(self) -> float:
-        """Fraction of the run done: the larger of the epoch and time-budget fractions."""
+        """Fraction of the run done: the largest of the epoch, time-budget and step fractions."""
         c = self.config
-        parts = []
+        parts = [self.step / c.max_steps] if c.max_steps > 0 else []
         if c.time_budget > 0:
             parts.append(self.elapsed() / c.time_budget)
         if c.epochs > 0:
@@ -229,7 +254,7 @@ class Trainer:
 
     def lr_now(self) -> float:
         c = self.config
-        if c.lr_schedule == "constant" or (c.epochs == 0 and c.time_budget == 0):
+        if c.lr_schedule == "constant" or (c.epochs == 0 and c.time_budget == 0 and c.max_steps == 0):
             return c.lr
         # cosine from lr down to lr/10 over the run; the last stretch at a small lr helps most
         return c.lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * self.progress())))
@@ -237,19 +262,8 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Train until done or stopped; returns the summary also sent in RunFinished."""
-        if (self.run_dir / "events.jsonl").exists():
-            raise DataError(f"{self.run_dir}: already holds a run; give another run id")
-        try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
-            self._log = EventLog(self.run_dir / "events.jsonl")
-        except OSError as exc:
-            raise DataError(f"{self.run_dir}: cannot write the run there "
-                            f"({exc.strerror or exc}); choose another --runs-dir") from None
-        if self.serve:
-            self.service = RunService(self.run_dir, self.run_id, self.config.task, self.controls,
-                                      lambda: self.config, str(self.device))
-            self.service.start()
+        if self.main:
+            self._open_run_dir()
         final, reason = "failed", "interrupted"
         try:
             self.model.train()
@@ -262,25 +276,56 @@ class Trainer:
                 path = fused.status()
             else:
                 path = f"PyTorch ops ({self.device.type}, {self.config.dtype})"
+            world = self.dist.world if self.dist is not None else 1
+            if self.dist is not None:
+                ranks = self.dist.gather_objects({"rank": self.dist.rank, "pid": os.getpid(),
+                                                  "host": socket.gethostname()})
+                if self.service is not None:
+                    self.service.liveness.update(write=True, world_size=world, ranks=ranks)
             self._started = time.perf_counter()
             self.emit(RunStarted(
                 self.run_id, str(self.run_dir), self.config.task, self.config.to_dict(), str(self.device),
                 count_parameters(self.model),
                 len(self.corpus.train) if self.corpus is not None else len(self.names.train),
                 len(self.corpus.val) if self.corpus is not None else len(self.names.test),
-                self.resumed_from_step, path))
+                self.resumed_from_step, path, world, torch.get_num_threads()))
             summary = self.finish(self._loop())
             final, reason = ("finished" if summary["reason"] == "completed" else "stopped"), ""
             return summary
         except Exception as exc:
-            reason = f"{type(exc).__name__}: {exc}"
+            if self.dist is not None and collective_failure(exc):
+                last = self.run_dir / "last.pt"
+                kept = f"; the last checkpoint is {last}" if last.exists() else ""
+                exc = exc if isinstance(exc, DistributedError) else self.dist.lost(exc)
+                exc = DistributedError(f"{exc}{kept}")
+            reason = str(exc) if isinstance(exc, DistributedError) else f"{type(exc).__name__}: {exc}"
             self.emit(RunFailed(self.step, reason))
+            if isinstance(exc, DistributedError):
+                raise exc from None
             raise
         finally:
-            self._log.close()
-            self._log = None
+            if self._log is not None:
+                self._log.close()
+                self._log = None
             if self.service is not None:
                 self.service.close(final, reason)
+
+    def _open_run_dir(self) -> None:
+        """The run directory with config.json, events.jsonl and, when serving, the endpoint."""
+        if (self.run_dir / "events.jsonl").exists() and not self.reuse_dir:
+            raise DataError(f"{self.run_dir}: already holds a run; give another run id")
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+            self._log = EventLog(self.run_dir / "events.jsonl")
+        except OSError as exc:
+            raise DataError(f"{self.run_dir}: cannot write the run there "
+                            f"({exc.strerror or exc}); choose another --runs-dir") from None
+        if self.serve:
+            world = self.dist.world if self.dist is not None else 1
+            self.service = RunService(self.run_dir, self.run_id, self.config.task, self.controls,
+                                      lambda: self.config, str(self.device), world_size=world)
+            self.service.start()
 
     def _loop(self) -> str:
         c = self.config
@@ -295,18 +340,37 @@ class Trainer:
                 try:
                     self.train_step(batch)
                 except OUT_OF_MEMORY as exc:
+                    if self.dist is not None:
+                        raise  # the other ranks are already in the next all-reduce: end the job
                     self._on_out_of_memory(exc)
                 self.window += 1
-                # never while paused: after a NaN the weights may be bad and must not be saved
-                if (c.eval_interval > 0 and not self._in_pause
-                        and self.elapsed() - self._last_eval_time >= c.eval_interval):
+                periodic, done = self._after_step()
+                if periodic:
                     self._periodic()
-                if c.time_budget > 0 and self.elapsed() >= c.time_budget:
+                if done:
                     return "completed"
             # a NaN on the epoch's last batch: wait for resume (which restores) before saving anything
             if self._in_pause and self._between_batches() == "stop":
                 return "stopped"
             self.end_epoch()
+
+    def _tell(self, decision: Any) -> Any:
+        """Rank 0's decision on every rank: the same step, the same settings, the same stop."""
+        return decision if self.dist is None else self.dist.broadcast(decision)
+
+    def _after_step(self) -> tuple[bool, bool]:
+        """(evaluate and save now, the run is done): by the clock, so rank 0 decides for all."""
+        due = None
+        if self.main:
+            c = self.config
+            elapsed = self.elapsed()
+            # never while paused: after a NaN the weights may be bad and must not be saved
+            periodic = (c.eval_interval > 0 and not self._in_pause
+                        and elapsed - self._last_eval_time >= c.eval_interval)
+            done = ((c.time_budget > 0 and elapsed >= c.time_budget)
+                    or (c.max_steps > 0 and self.step >= c.max_steps))
+            due = (periodic, done)
+        return self._tell(due)
 
     def _epoch_batches(self) -> Iterator[Any]:
         c = self.config
@@ -318,19 +382,54 @@ class Trainer:
         else:
             assert self.names is not None
             rng = random.Random(c.seed * 1000 + self.epoch)
-            batches = list(bucketed_batches(self.names.train, c.batch_size, self.names.vocab, rng))
-            yield from batches[self.window:]
+            groups = bucket_names(self.names.train, c.batch_size, rng)
+            for group in groups[self.window:]:
+                yield self._names_batch(group)
+
+    def _names_batch(self, group: list[tuple[str, int]]) -> tuple[Tensor, Tensor, Tensor, float]:
+        """(x, lengths, y, loss weight): this rank's part of one batch of names.
+
+        DDP averages gradients over ranks, so a part of n_r of the batch's n names weighs
+        world * n_r / n: the average is then the gradient of the whole batch's mean loss.
+        A rank whose part is empty (a last batch smaller than the world) computes a weight-0 loss
+        on one name, because every rank must take part in the all-reduce.
+        """
+        weight = 1.0
+        if self.dist is not None:
+            part = group[self.dist.share(len(group))]
+            weight = self.dist.world * len(part) / len(group)
+            group = part or group[:1]
+        x, lengths = pad_batch([n for n, _ in group], self.names.vocab)
+        return x, lengths, torch.tensor([label for _, label in group], dtype=torch.long), weight
 
     def _between_batches(self) -> str:
-        """Honour controls; blocks while paused. Returns 'stop' or 'go'."""
-        ctl = self.controls
+        """Honour controls; blocks while paused. Returns 'stop' or 'go'.
+
+        Rank 0 reads the controls and decides (`_plan`); every rank then does the same thing
+        (`_carry_out`), so ranks change settings, evaluate, pause and stop at the same step.
+        """
         while True:
-            self._apply_updates()
-            self._answer_queries()
-            if ctl.stopped:
-                return "stop"
-            if not ctl.paused:
-                break
+            outcome = self._carry_out(self._tell(self._plan() if self.main else None))
+            if outcome != "wait":
+                return outcome
+
+    def _plan(self) -> dict[str, Any]:
+        """What every rank does before the next batch: read from the controls, on rank 0 only."""
+        ctl = self.controls
+        plan: dict[str, Any] = {"act": "go", "changes": self._take_changes(), "device": ctl.take_device(),
+                                "evaluate": [], "resume": False}
+        if plan["device"] and self.dist is not None:
+            self.emit(HyperparametersRejected(self.step, {"device": "a job of several ranks stays on "
+                                                                    "its devices"}))
+            plan["device"] = None
+        for q in ctl.take_queries():
+            if isinstance(q, EvaluateRequest):
+                plan["evaluate"].append(q.full)
+            else:
+                self._answer(q)  # rank 0's weights are every rank's
+        if ctl.stopped:
+            plan["act"] = "stop"
+        elif ctl.paused:
             if not self._in_pause:
                 self._announce_pause("paused by user")
             if self._pause_clock is None:
@@ -338,17 +437,40 @@ class Trainer:
             if ctl.take_single_step():
                 # one batch runs and the run stays paused; the wait so far does not count as run time
                 self._stop_pause_clock()
-                return "go"
-            if self._log is not None:
-                self._log.flush()  # a rolled-up step must not wait for the pause to end
-            ctl.wait(0.1)
-        self._stop_pause_clock()
-        if self._in_pause:
+            else:
+                if self._log is not None:
+                    self._log.flush()  # a rolled-up step must not wait for the pause to end
+                ctl.wait(0.1)
+                plan["act"] = "wait"
+        else:
+            self._stop_pause_clock()
+            plan["resume"] = self._in_pause
+        plan["paused"], plan["restore"] = self._in_pause, self._needs_restore
+        plan["lr"] = self.lr_now()
+        return plan
+
+    def _carry_out(self, plan: dict[str, Any]) -> str:
+        """Do what `_plan` decided; returns 'go', 'stop' or 'wait' (paused: plan again)."""
+        if plan["changes"]:
+            self.config = self.config.updated(**plan["changes"])
+            for group in self.optimizer.param_groups:
+                group["weight_decay"] = self.config.weight_decay
+            self.emit(HyperparametersApplied(self.step, plan["changes"]))
+        if plan["device"]:
+            self.switch_device(plan["device"])
+        for full in plan["evaluate"]:
+            try:
+                self.emit(Evaluated(self.step, self.epoch, **self.evaluate(full=full)))
+            except EvaluationCancelled:
+                pass  # stopped meanwhile: the run ends with its routine evaluation
+        self._in_pause, self._needs_restore = plan["paused"], plan["restore"]
+        if plan["resume"]:
             self._in_pause = False
             if self._needs_restore:
                 self._restore_last_good()
             self.emit(RunResumed(self.step))
-        return "go"
+        self._lr = plan["lr"]
+        return plan["act"]
 
     def _announce_pause(self, reason: str) -> None:
         """Pause (if the user has not already) and say why, once per pause."""
@@ -361,7 +483,8 @@ class Trainer:
             self._paused_time += time.perf_counter() - self._pause_clock
             self._pause_clock = None
 
-    def _apply_updates(self) -> None:
+    def _take_changes(self) -> dict[str, Any]:
+        """The queued hyperparameter changes that validate; the others are rejected with a reason."""
         changes = self.controls.take_updates()
         if changes:
             merged = self.config.updated(**changes)
@@ -370,15 +493,7 @@ class Trainer:
                 # not a pause: the run keeps going with the values it had
                 self.emit(HyperparametersRejected(self.step, errors))
                 changes = {k: v for k, v in changes.items() if k not in errors}
-                merged = self.config.updated(**changes)
-            if changes:
-                self.config = merged
-                for group in self.optimizer.param_groups:
-                    group["weight_decay"] = self.config.weight_decay
-                self.emit(HyperparametersApplied(self.step, changes))
-        device = self.controls.take_device()
-        if device:
-            self.switch_device(device)
+        return changes
 
     def switch_device(self, name: str) -> None:
         """Move model, optimiser state and carried hidden state together; stay put on failure."""
@@ -409,26 +524,20 @@ class Trainer:
                 if isinstance(value, Tensor) and (key != "step" or step_moves):
                     state[key] = value.to(device)
 
-    def _answer_queries(self) -> None:
-        for q in self.controls.take_queries():
-            if isinstance(q, SampleRequest) and self.corpus is not None:
-                g = torch.Generator().manual_seed(self.rng.randrange(2**31))
-                text = generate(self.model, self.vocab, q.length, q.prime, q.temperature, q.top_k, g)
-                self.emit(Sampled(self.step, text, q.temperature, q.prime, q.request, "asked"))
-            elif isinstance(q, ClassifyRequest) and self.names is not None:
-                results = classify(self.model, self.vocab, self.labels, list(q.names), q.top_k)
-                self.emit(Classified(self.step, list(q.names), results, q.request))
-            elif isinstance(q, EvaluateRequest):
-                try:
-                    self.emit(Evaluated(self.step, self.epoch, **self.evaluate(full=q.full)))
-                except EvaluationCancelled:
-                    pass  # stopped meanwhile: the run ends with its routine evaluation
+    def _answer(self, q: SampleRequest | ClassifyRequest) -> None:
+        if isinstance(q, SampleRequest) and self.corpus is not None:
+            g = torch.Generator().manual_seed(self.rng.randrange(2**31))
+            text = generate(self.model, self.vocab, q.length, q.prime, q.temperature, q.top_k, g)
+            self.emit(Sampled(self.step, text, q.temperature, q.prime, q.request, "asked"))
+        elif isinstance(q, ClassifyRequest) and self.names is not None:
+            results = classify(self.model, self.vocab, self.labels, list(q.names), q.top_k)
+            self.emit(Classified(self.step, list(q.names), results, q.request))
 
     def train_step(self, batch: Any) -> None:
         """One optimisation step on one batch, with NaN/inf protection and reporting."""
         c = self.config
         t0 = time.perf_counter()
-        lr = self.lr_now()
+        lr = self._lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
@@ -437,27 +546,41 @@ class Trainer:
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             state = None if self._state is None else detach_state(self._state)
             start_state = state
-            logits, new_state = self.model(x, state)
+            logits, new_state = self.net(x, state)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-            items, lengths = x.numel(), None
+            items, lengths, weight = x.numel(), None, 1.0
+            scaled = loss
         else:
-            x, lengths, y = batch
+            x, lengths, y, weight = batch
             x, lengths, y = x.to(self.device), lengths.to(self.device), y.to(self.device)
-            logits = self.model(x, lengths)
+            logits = self.net(x, lengths)
             loss = F.cross_entropy(logits, y)
-            items = y.numel()
+            items = y.numel() if weight > 0 else 0
             new_state = start_state = None
+            scaled = loss if weight == 1.0 else loss * weight
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        measure = (self.diag_every > 0 and self.step % self.diag_every == 0
+        scaled.backward()  # under DDP this also averages the gradients over the ranks
+        measure = (self.main and self.diag_every > 0 and self.step % self.diag_every == 0
                    and time.monotonic() - self._last_diag >= self.diag_interval)
         if measure:
             self._last_diag = time.monotonic()
             total, per_param, per_layer = grad_norms(self.model)
         max_norm = c.clip if c.clip > 0 else math.inf
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-        # one device sync per step for both numbers
-        loss_v, norm_v = torch.stack([loss.detach().double(), norm.detach().double()]).tolist()
+        rank_rates: list[float] = []
+        if self.dist is None:
+            # one device sync per step for both numbers
+            loss_v, norm_v = torch.stack([loss.detach().double(), norm.detach().double()]).tolist()
+        else:
+            # every rank's (loss sum, items, seconds): the batch's loss and one NaN verdict for all
+            mine = torch.stack([loss.detach().double() * items, torch.tensor(float(items)),
+                                norm.detach().double().cpu(), torch.tensor(time.perf_counter() - t0)])
+            rows = self.dist.gather(mine.to(torch.float64)).tolist()
+            count = sum(r[1] for r in rows)
+            loss_v = sum(r[0] for r in rows) / max(count, 1.0)
+            norm_v = rows[0][2]  # the gradients are averaged, so every rank has the same norm
+            items = int(count)
+            rank_rates = [round(r[1] / r[3], 1) if r[3] > 0 else 0.0 for r in rows]
         if not is_finite(loss_v, norm_v):
             self._on_non_finite(loss_v, norm_v)
             return
@@ -471,11 +594,12 @@ class Trainer:
         self._rate = rate if self._rate == 0 else 0.9 * self._rate + 0.1 * rate
         self._recent_losses.append(loss_v)
         del self._recent_losses[:-200]
-        p, elapsed = self.progress(), self.elapsed()
-        eta = elapsed * (1 - p) / p if p > 0 else -1.0
-        # the epoch being trained, counted from 1 (EpochFinished reports the one just completed)
-        self.emit(StepFinished(self.step, self.epoch + 1, loss_v, norm_v, min(norm_v, max_norm), lr,
-                               self._rate, elapsed, p, eta))
+        if self.main:
+            p, elapsed = self.progress(), self.elapsed()
+            eta = elapsed * (1 - p) / p if p > 0 else -1.0
+            # the epoch being trained, counted from 1 (EpochFinished reports the one just completed)
+            self.emit(StepFinished(self.step, self.epoch + 1, loss_v, norm_v, min(norm_v, max_norm), lr,
+                                   self._rate, elapsed, p, eta, 1, len(rank_rates) or 1, rank_rates))
         if measure:
             per_t = timestep_grad_norms(self.model, x, y, lengths, start_state)
             # four significant digits are what the panel shows; full floats would double the log
@@ -510,9 +634,15 @@ class Trainer:
                              "seq_len or hidden_size, or resume as it is")
 
     def _restore_last_good(self) -> None:
+        """Back to the weights of last.pt; under torchrun rank 0 reads it and sends it to the others."""
         last = self.run_dir / "last.pt"
-        if last.exists():
-            self._load_weights(ckpt_io.load(last))
+        if self.dist is None:
+            if last.exists():
+                self._load_weights(ckpt_io.load(last))
+        else:
+            ck = self._tell(ckpt_io.load(last) if self.main and last.exists() else None)
+            if ck is not None:
+                self._load_weights(ck)
         self._needs_restore = False
 
     # -- evaluation, epochs, end --------------------------------------------------------------------
@@ -542,30 +672,44 @@ class Trainer:
         val = self.corpus.val
         batch = max(1, min(c.batch_size, (len(val) - 1) // c.seq_len))
         streams = StreamBatches.spread(val, batch, c.seq_len, 0 if full else c.val_chars)
+        whole = streams.tokens >= len(val) - batch
+        if self.dist is not None:
+            streams = streams.rows(self.dist.share(batch))  # each rank its streams; sums all-reduced
         progress = _EvaluationProgress(self, streams.tokens, full)
         total, count, state = 0.0, 0, None
-        for x, y in streams:
-            if full and self.controls.stopped:
+        for x, y in (streams if streams.batch_size else ()):
+            # under torchrun every rank must reach the all-reduce below: no cancelling there
+            if full and self.dist is None and self.controls.stopped:
                 raise EvaluationCancelled
             x, y = x.to(self.device), y.to(self.device)
             logits, state = self.model(x, state)
-            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum")
+            total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                           reduction="sum"))
             count += y.numel()
             progress(count)
-        whole = streams.tokens >= len(val) - batch
-        return {"val_loss": float(total) / max(count, 1), "items": count, "full": full or whole}
+        if self.dist is not None:
+            total, count = self.dist.sum(torch.tensor([total, count], dtype=torch.float64)).tolist()
+            count = int(count)
+        return {"val_loss": total / max(count, 1), "items": count, "full": full or whole}
 
     def _evaluate_names(self) -> dict[str, Any]:
         assert self.names is not None
         n = len(self.labels)
         confusion = torch.zeros(n, n, dtype=torch.long)
         total_loss, count = 0.0, 0
-        for x, lengths, y in bucketed_batches(self.names.test, 512, self.names.vocab, None):
+        test = self.names.test
+        if self.dist is not None:
+            test = test[self.dist.share(len(test))]  # each rank a part; the counts are all-reduced
+        for x, lengths, y in bucketed_batches(test, 512, self.names.vocab, None):
             logits = self.model(x.to(self.device), lengths.to(self.device)).cpu().double()
             total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
             count += len(y)
             pred = logits.argmax(-1)
             confusion.index_put_((y, pred), torch.ones_like(y), accumulate=True)
+        if self.dist is not None:
+            confusion = self.dist.sum(confusion)
+            total_loss, count = self.dist.sum(torch.tensor([total_loss, count], dtype=torch.float64)).tolist()
+            count = int(count)
         correct = confusion.diag().sum().item()
         per_class = confusion.sum(1)
         recalls = [confusion[i, i].item() / per_class[i].item() for i in range(n) if per_class[i] > 0]
@@ -584,7 +728,7 @@ class Trainer:
         c = self.config
         result = self.evaluate()
         self.emit(Evaluated(self.step, self.epoch, **result))
-        if self.corpus is not None and c.sample_length > 0:
+        if self.main and self.corpus is not None and c.sample_length > 0:
             g = torch.Generator().manual_seed(c.seed + self.step)
             text = generate(self.model, self.vocab, c.sample_length, "", c.temperature, c.top_k, g)
             self.emit(Sampled(self.step, text, c.temperature, reason="periodic"))
@@ -607,7 +751,7 @@ class Trainer:
         self.window = 0
         result = self.evaluate()
         sample = ""
-        if self.corpus is not None and c.sample_length > 0:
+        if self.main and self.corpus is not None and c.sample_length > 0:
             g = torch.Generator().manual_seed(c.seed + self.epoch)
             sample = generate(self.model, self.vocab, c.sample_length, "", c.temperature, c.top_k, g)
         improved = result["val_loss"] < self.best_val_loss
@@ -620,6 +764,9 @@ class Trainer:
         self.save_checkpoint("epoch", best=improved)
 
     def save_checkpoint(self, reason: str, best: bool = False) -> Path:
+        """last.pt (and best.pt); under torchrun rank 0 writes them, and they fit any world size."""
+        if not self.main:
+            return self.run_dir / "last.pt"
         ck = ckpt_io.Checkpoint(
             self.config, self.vocab, self.model.state_dict(), self.optimizer.state_dict(),
             list(self.labels), self.step, self.epoch, self.best_val_loss,
@@ -645,6 +792,7 @@ class Trainer:
             "elapsed": round(self.elapsed(), 2), "train_loss": self.train_loss(),
             "checkpoint": str(path), "device": str(self.device),
             "parameters": count_parameters(self.model),
+            "world_size": self.dist.world if self.dist is not None else 1,
         }
         if self.corpus is not None:
             summary.update(val_loss=result["val_loss"], best_val_loss=self.best_val_loss,

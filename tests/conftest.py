@@ -70,11 +70,13 @@ def kill_runs(root: Path, extra=()) -> None:
     pids = {p.pid for p in extra}
     for record in root.rglob("live.json"):
         try:
-            pid = json.loads(record.read_text()).get("pid")
+            record = json.loads(record.read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(pid, int) and pid != os.getpid():
-            pids.add(pid)
+        # a torchrun job records every rank's pid
+        for pid in [record.get("pid")] + [r.get("pid") for r in record.get("ranks") or []]:
+            if isinstance(pid, int) and pid != os.getpid():
+                pids.add(pid)
     for pid in pids:
         try:
             # runs are started in sessions of their own: the group holds the run and anything it started

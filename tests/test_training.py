@@ -352,7 +352,7 @@ def test_routine_evaluation_reads_a_fixed_subset_and_full_is_asked_for(tmp_path)
     try:
         time.monotonic = lambda: float(next(ticks))  # every batch looks a second long: progress shows
         controls.request_evaluate(full=True)
-        trainer._answer_queries()
+        assert trainer._between_batches() == "go"
     finally:
         time.monotonic = real_monotonic
     full = next(e for e in events if isinstance(e, Evaluated))

@@ -354,7 +354,7 @@ class WorkbenchApp(App[None]):
         base = self.view.config
         changed = {k: v for k, v in config.to_dict().items() if getattr(base, k) != v}
         live = {k: v for k, v in changed.items() if k in LIVE_FIELDS}
-        rest = sorted(set(changed) - LIVE_FIELDS - {"epochs", "time_budget", "device"})
+        rest = sorted(set(changed) - LIVE_FIELDS - {"epochs", "time_budget", "max_steps", "device"})
         if live:
             self._send("apply", {"changes": live}, purpose="apply")
         if rest:
@@ -444,7 +444,8 @@ class WorkbenchApp(App[None]):
         except ConfigError:
             current = self.config
         # the model and data come from the run; the budget and live settings from the form
-        budget = {k: getattr(current, k) for k in ("epochs", "time_budget", "device", *LIVE_FIELDS)}
+        budget = {k: getattr(current, k)
+                  for k in ("epochs", "time_budget", "max_steps", "device", *LIVE_FIELDS)}
         self.action_start(resume=path / "last.pt", config=saved.updated(**budget))
 
     async def action_quit(self) -> None:
@@ -682,12 +683,16 @@ class WorkbenchApp(App[None]):
                       replay: bool) -> None:
         view = self.view
         if isinstance(e, RunStarted):
-            self.query_one(StatusLine).device = e.device
+            ranks = f" x {e.world_size} ranks" if e.world_size > 1 else ""
+            self.query_one(StatusLine).device = e.device + ranks
             view.config = RunConfig.from_dict(e.config)
             self.set_state("training")
             resumed = f", resumed at step {e.resumed_from_step}" if e.resumed_from_step else ""
-            log.append(f"run {e.run_id} on {e.device}: {e.parameters:,} parameters, "
+            log.append(f"run {e.run_id} on {e.device}{ranks}: {e.parameters:,} parameters, "
                        f"{e.train_items:,} training items{resumed}")
+            if e.world_size > 1:
+                log.append(f"data-parallel: {e.world_size} ranks, each {e.threads} CPU thread(s) and "
+                           f"1/{e.world_size} of every batch; rank 0 logs, saves and answers")
             if e.recurrent_path:
                 log.append(f"recurrence: {e.recurrent_path}")
         elif isinstance(e, (Evaluated, EpochFinished)):

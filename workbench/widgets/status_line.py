@@ -57,7 +57,12 @@ class StatusLine(Static):
         e = self.last
         colour = COLOURS.get(self.state, "white")
         head = f"[b {colour}]{self.state.upper()}[/]  device {self.device}"
-        second = "  ".join(x for x in (f"run {self.run_id}" if self.run_id else "", self.resources,
+        ranks = ""
+        if e is not None and e.world_size > 1 and e.rank_items_per_s:
+            # the throughput in the first line is the whole job's; here each rank's share of it
+            each = " · ".join(f"{r:,.0f}" for r in e.rank_items_per_s)
+            ranks = f"ranks {each} {self.unit}/s"
+        second = "  ".join(x for x in (f"run {self.run_id}" if self.run_id else "", ranks, self.resources,
                                        f"[yellow]{self.activity}[/]" if self.activity else "") if x)
         if e is None:
             hint = {"idle": "press s to start, ? for help", "failed": "press s to start, ? for help",
