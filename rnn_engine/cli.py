@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -14,6 +15,8 @@ from typing import Any
 
 from .config import COMMAND_FIELDS, ConfigError, RunConfig, default_config, field_info, parse_value
 from .events import EpochFinished, Event, RunPaused, StepFinished
+from .inspect_command import add_parser as add_inspect_parser
+from .inspect_command import inspect_run
 from .run_commands import add_parsers as add_run_parsers
 from .run_commands import control, list_runs
 
@@ -86,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
 
     add_run_parsers(sub, OneLineParser)
+    add_inspect_parser(sub, OneLineParser)
 
     b = sub.add_parser("bench", help="training speed of the scratch models against torch.nn")
     b.add_argument("--device", default="cpu")
@@ -434,6 +438,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return control(args, _fail)
         if args.command == "attach":
             raise CliError("attach opens the workbench: run it as 'workbench attach RUN'")
+        if args.command == "inspect":
+            return inspect_run(args, _fail)
         if args.command == "sample":
             return _sample(args)
         if args.command == "classify":
@@ -456,6 +462,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nworkbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `workbench inspect ... | head`: the reader has what it wanted
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush does not fail again
+        return 0
 
 
 __all__ = ["main", "build_parser", "parse_value"]

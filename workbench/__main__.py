@@ -14,7 +14,7 @@ from rnn_engine.cli import CliError, OneLineParser, build_parser
 from rnn_engine.cli import main as cli_main
 from rnn_engine.config import ConfigError, default_config
 
-COMMANDS = {"train", "train-names", "sample", "classify", "runs", "ctl", "bench", "-h", "--help"}
+COMMANDS = {"train", "train-names", "sample", "classify", "inspect", "runs", "ctl", "bench", "-h", "--help"}
 
 
 def tui_parser() -> argparse.ArgumentParser:
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             return cli_main(argv)
         if argv and not argv[0].startswith("-"):
             print(f"workbench: unknown command {argv[0]!r} (commands: train, train-names, attach, runs, "
-                  "ctl, sample, classify, bench; no command opens the TUI)", file=sys.stderr)
+                  "ctl, sample, classify, inspect, bench; no command opens the TUI)", file=sys.stderr)
             return 2
         return open_workbench(argv)
     except CliError as exc:

@@ -29,21 +29,21 @@ class GradientPanel(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        yield Static("‖g‖ before clip —   after —", id="grad-total")
+        yield Static("gradient norm ‖g‖ before clip —   after —", id="grad-total")
         yield Static("", id="grad-layers")
-        yield Label("‖∂L_T/∂h_t‖, t = 1 … T (log scale)", id="grad-timestep-label")
+        yield Label("gradient norm through time ‖∂L_T/∂h_t‖, t = 1 … T (log)", id="grad-timestep-label")
         yield Sparkline([], id="grad-timestep")
         yield Static("", id="grad-timestep-note")
 
     def clear(self) -> None:
-        self.query_one("#grad-total", Static).update("‖g‖ before clip —   after —")
+        self.query_one("#grad-total", Static).update("gradient norm ‖g‖ before clip —   after —")
         self.query_one("#grad-layers", Static).update("")
         self.query_one("#grad-timestep", Sparkline).data = []
         self.query_one("#grad-timestep-note", Static).update("")
 
     def show_step(self, event: StepFinished) -> None:
         self.query_one("#grad-total", Static).update(
-            f"‖g‖ before clip {event.grad_norm:9.4f}   after {event.clipped_norm:9.4f}"
+            f"gradient norm ‖g‖ before clip {event.grad_norm:9.4f}   after {event.clipped_norm:9.4f}"
             + ("   [yellow]clipped[/]" if event.clipped_norm < event.grad_norm else ""), layout=False)
 
     def show_measurement(self, event: GradientsMeasured) -> None:
