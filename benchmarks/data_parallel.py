@@ -75,9 +75,11 @@ def main() -> None:
     args = p.parse_args()
 
     from rnn_engine.checkpoint import build_model
+    from rnn_engine.data import CharCorpus
     from rnn_engine.models import count_parameters
 
-    params = count_parameters(build_model(default_config("charlm"), 96, 0))
+    vocab = len(CharCorpus.from_file(args.corpus).vocab)
+    params = count_parameters(build_model(default_config("charlm"), vocab, 0))
     seconds = all_reduce_time(params, args.nproc, args.rounds)
     mb = params * 4 / 1e6
     print(f"all-reduce of the default model's gradients ({params:,} floats, {mb:.1f} MB) over "

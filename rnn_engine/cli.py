@@ -13,7 +13,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .config import COMMAND_FIELDS, ConfigError, RunConfig, default_config, field_info, parse_value
+from .config import (
+    COMMAND_FIELDS,
+    ConfigError,
+    RunConfig,
+    check_world,
+    default_config,
+    field_info,
+    parse_value,
+)
 from .events import EpochFinished, Event, RunPaused, StepFinished
 from .inspect_command import add_parser as add_inspect_parser
 from .inspect_command import inspect_run
@@ -250,9 +258,7 @@ def _launch_ranks(args: argparse.Namespace, argv: list[str], config: RunConfig) 
     from .launch import launch_ranks
     from .runs import new_run_id
 
-    if config.task == "charlm" and config.batch_size % args.nproc:
-        raise ConfigError({"batch_size": f"{config.batch_size} streams cannot be split evenly over "
-                                         f"{args.nproc} ranks; use a multiple of {args.nproc}"})
+    check_world(config, args.nproc)
     # the ranks train as ranks (they ignore --nproc), and torchrun's own parser must not see it
     child = _without(argv, ("--nproc", "--max-restarts"))
     # the run id is fixed here, so a restarted job finds its run and resumes it

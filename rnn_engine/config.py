@@ -155,6 +155,13 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def check_world(config: RunConfig, world: int) -> None:
+    """ConfigError when a language model's streams cannot be shared evenly by `world` ranks."""
+    if config.task == "charlm" and config.batch_size % world:
+        raise ConfigError({"batch_size": f"{config.batch_size} streams cannot be split evenly over "
+                                         f"{world} ranks; use a multiple of {world}"})
+
+
 def default_config(task: str = "charlm", **overrides: Any) -> RunConfig:
     """The defaults for a task, with overrides applied (not validated)."""
     return replace(RunConfig(task=task), **{**TASK_DEFAULTS.get(task, {}), **overrides})

@@ -24,6 +24,7 @@ def _inside(text: str, open_: str, close: str) -> list[float]:
     """1 where the text is inside an open mark after reading the character (nesting counted).
 
     The opening mark is inside, the closing one outside: h_t is the state after reading character t.
+    With the same mark for both (quotes), each one toggles.
     """
     depth, out = 0, []
     for ch in text:
@@ -32,15 +33,6 @@ def _inside(text: str, open_: str, close: str) -> list[float]:
         elif ch == open_:
             depth += 1
         out.append(1.0 if depth > 0 else 0.0)
-    return out
-
-
-def _inside_quotes(text: str) -> list[float]:
-    inside, out = False, []
-    for ch in text:
-        if ch == '"':
-            inside = not inside
-        out.append(1.0 if inside else 0.0)
     return out
 
 
@@ -61,7 +53,7 @@ def _word_position(text: str) -> list[float]:
 
 
 FEATURES: dict[str, Callable[[str], list[float]]] = {
-    "inside quotes": _inside_quotes,
+    "inside quotes": lambda t: _inside(t, '"', '"'),  # the same mark opens and closes
     "inside parentheses": lambda t: _inside(t, "(", ")"),
     "inside brackets": lambda t: _inside(t, "[", "]"),
     "position in line": _line_position,

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from . import checkpoint as ckpt_io
 from . import fused
 from .allocator import keep_freed_memory
-from .config import ConfigError, RunConfig
+from .config import ConfigError, RunConfig, check_world
 from .controls import ClassifyRequest, Controls, EvaluateRequest, SampleRequest
 from .data import CharCorpus, DataError, NamesData, StreamBatches, bucket_names, bucketed_batches, pad_batch
 from .devices import DeviceError, available_devices, resolve_device
@@ -91,9 +91,8 @@ class Trainer:
             raise ConfigError(errors)
         if not config.data and data is None:
             raise ConfigError({"data": "no corpus file or names directory given"})
-        if dist is not None and config.task == "charlm" and config.batch_size % dist.world:
-            raise ConfigError({"batch_size": f"{config.batch_size} streams cannot be split evenly over "
-                                             f"{dist.world} ranks; use a multiple of {dist.world}"})
+        self.world = 1 if dist is None else dist.world
+        check_world(config, self.world)
         self.config = config
         self.dist = dist
         self.main = dist is None or dist.main  # the rank that logs, saves, samples and serves
@@ -276,19 +275,18 @@ class Trainer:
                 path = fused.status()
             else:
                 path = f"PyTorch ops ({self.device.type}, {self.config.dtype})"
-            world = self.dist.world if self.dist is not None else 1
             if self.dist is not None:
                 ranks = self.dist.gather_objects({"rank": self.dist.rank, "pid": os.getpid(),
                                                   "host": socket.gethostname()})
                 if self.service is not None:
-                    self.service.liveness.update(write=True, world_size=world, ranks=ranks)
+                    self.service.liveness.update(write=True, world_size=self.world, ranks=ranks)
             self._started = time.perf_counter()
             self.emit(RunStarted(
                 self.run_id, str(self.run_dir), self.config.task, self.config.to_dict(), str(self.device),
                 count_parameters(self.model),
                 len(self.corpus.train) if self.corpus is not None else len(self.names.train),
                 len(self.corpus.val) if self.corpus is not None else len(self.names.test),
-                self.resumed_from_step, path, world, torch.get_num_threads()))
+                self.resumed_from_step, path, self.world, torch.get_num_threads()))
             summary = self.finish(self._loop())
             final, reason = ("finished" if summary["reason"] == "completed" else "stopped"), ""
             return summary
@@ -322,9 +320,8 @@ class Trainer:
             raise DataError(f"{self.run_dir}: cannot write the run there "
                             f"({exc.strerror or exc}); choose another --runs-dir") from None
         if self.serve:
-            world = self.dist.world if self.dist is not None else 1
             self.service = RunService(self.run_dir, self.run_id, self.config.task, self.controls,
-                                      lambda: self.config, str(self.device), world_size=world)
+                                      lambda: self.config, str(self.device), world_size=self.world)
             self.service.start()
 
     def _loop(self) -> str:
@@ -599,7 +596,7 @@ class Trainer:
             eta = elapsed * (1 - p) / p if p > 0 else -1.0
             # the epoch being trained, counted from 1 (EpochFinished reports the one just completed)
             self.emit(StepFinished(self.step, self.epoch + 1, loss_v, norm_v, min(norm_v, max_norm), lr,
-                                   self._rate, elapsed, p, eta, 1, len(rank_rates) or 1, rank_rates))
+                                   self._rate, elapsed, p, eta, 1, self.world, rank_rates))
         if measure:
             per_t = timestep_grad_norms(self.model, x, y, lengths, start_state)
             # four significant digits are what the panel shows; full floats would double the log
@@ -792,7 +789,7 @@ class Trainer:
             "elapsed": round(self.elapsed(), 2), "train_loss": self.train_loss(),
             "checkpoint": str(path), "device": str(self.device),
             "parameters": count_parameters(self.model),
-            "world_size": self.dist.world if self.dist is not None else 1,
+            "world_size": self.world,
         }
         if self.corpus is not None:
             summary.update(val_loss=result["val_loss"], best_val_loss=self.best_val_loss,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,12 @@ def names_dir(tmp_path: Path) -> Path:
 # -- runs as processes of their own --------------------------------------------------------------
 TINY_FLAGS = ["--hidden-size", "24", "--num-layers", "1", "--dropout", "0", "--seq-len", "16",
               "--batch-size", "4", "--device", "cpu"]
+
+
+def workbench(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`workbench ARGS` in a child process, as a user runs it; output captured as text."""
+    return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
 
 
 def wait_until(condition, timeout: float = 60.0, what: str = "condition", process=None) -> None:
@@ -134,9 +142,6 @@ def pytest_sessionfinish(session, exitstatus) -> None:
 @pytest.fixture
 def headless(tmp_path, tiny_corpus):
     """Start `workbench train` runs in the background, as a user would; all ended at teardown."""
-    import subprocess
-    import sys
-
     from rnn_engine.liveness import run_state
 
     started = []

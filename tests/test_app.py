@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 
 import pytest
 from rich.console import Console
@@ -20,7 +19,7 @@ from rnn_engine.liveness import run_state
 from workbench.app import make_app
 from workbench.widgets.sample_log import SampleLog
 
-from .conftest import kill_runs, logged_steps, track, wait_until
+from .conftest import kill_runs, logged_steps, track, wait_until, workbench
 
 SIZE = (160, 48)
 
@@ -90,8 +89,7 @@ def notes_of(app) -> list[str]:
 
 
 def ctl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workbench", "ctl", *args], capture_output=True, text=True,
-                          timeout=120)
+    return workbench("ctl", *args)
 
 
 # -- starting runs from the app ------------------------------------------------------------------

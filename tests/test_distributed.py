@@ -15,24 +15,28 @@ import torch
 
 from rnn_engine.liveness import read_record, run_state
 
-from .conftest import TINY_FLAGS, kill_runs, logged_steps, track, wait_until
+from .conftest import TINY_FLAGS, kill_runs, logged_steps, track, wait_until, workbench
 
 # every step its own record, so losses can be compared step by step
 ENV = {**os.environ, "RNN_WORKBENCH_STEP_LOG_INTERVAL": "0", "RNN_WORKBENCH_DIST_TIMEOUT": "20"}
 SAME = ["--lr-schedule", "constant", "--eval-interval", "0", "--sample-length", "0"]
 
 
-def train(corpus: Path, runs: Path, run_id: str, *extra: str, nproc: int = 1) -> dict:
-    cmd = [sys.executable, "-m", "workbench", "train", "--corpus", str(corpus), "--runs-dir", str(runs),
-           "--run-id", run_id, "--json", "--nproc", str(nproc), *TINY_FLAGS, *SAME, *extra]
+def summary_of(runs: Path, *args: str) -> dict:
+    """Run `workbench ARGS` to the end and return its --json summary; nothing of it outlives the call."""
     track(runs)
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=ENV,
-                           start_new_session=True)
+        r = subprocess.run([sys.executable, "-m", "workbench", *args, "--runs-dir", str(runs), "--json"],
+                           capture_output=True, text=True, timeout=180, env=ENV, start_new_session=True)
     finally:
-        kill_runs(runs)  # nothing of a failed job may outlive the test
+        kill_runs(runs)
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def train(corpus: Path, runs: Path, run_id: str, *extra: str, nproc: int = 1) -> dict:
+    return summary_of(runs, "train", "--corpus", str(corpus), "--run-id", run_id, "--nproc", str(nproc),
+                      *TINY_FLAGS, *SAME, *extra)
 
 
 def step_losses(run_dir: Path) -> dict[int, float]:
@@ -72,10 +76,8 @@ def test_two_ranks_train_what_one_does_and_checkpoints_resume_on_either(tiny_cor
 
 
 def test_batch_size_that_the_ranks_cannot_share_is_refused(tiny_corpus, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "workbench", "train", "--corpus", str(tiny_corpus),
-                        "--runs-dir", str(tmp_path / "runs"), "--nproc", "2", *TINY_FLAGS,
-                        "--batch-size", "5"],
-                       capture_output=True, text=True, timeout=60)
+    r = workbench("train", "--corpus", str(tiny_corpus), "--runs-dir", str(tmp_path / "runs"), "--nproc", "2",
+                  *TINY_FLAGS, "--batch-size", "5", timeout=60)
     assert r.returncode == 2 and "5 streams cannot be split evenly over 2 ranks" in r.stderr
     assert r.stderr.count("\n") == 1 and not (tmp_path / "runs").exists()
 
@@ -85,16 +87,8 @@ def test_names_on_two_ranks_score_what_one_process_measures(names_dir, tmp_path)
     from rnn_engine.trainer import Trainer
 
     runs = tmp_path / "runs"
-    track(runs)
-    cmd = [sys.executable, "-m", "workbench", "train-names", "--data", str(names_dir), "--runs-dir",
-           str(runs), "--run-id", "names", "--json", "--nproc", "2", "--epochs", "3", "--batch-size", "7",
-           "--hidden-size", "16", "--device", "cpu"]
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=ENV, start_new_session=True)
-    finally:
-        kill_runs(runs)
-    assert r.returncode == 0, r.stderr[-2000:]
-    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    summary = summary_of(runs, "train-names", "--data", str(names_dir), "--run-id", "names", "--nproc", "2",
+                         "--epochs", "3", "--batch-size", "7", "--hidden-size", "16", "--device", "cpu")
     assert summary["world_size"] == 2
     # 36 training names in batches of 7 over 3 epochs: every name once per epoch, the last batch split 1+...
     assert summary["steps"] == 3 * 6
@@ -107,15 +101,31 @@ def test_names_on_two_ranks_score_what_one_process_measures(names_dir, tmp_path)
     assert result["items"] == len(alone.names.test)
 
 
-def start_job(corpus: Path, runs: Path, run_id: str, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "workbench", "train", "--corpus", str(corpus), "--runs-dir", str(runs),
-           "--run-id", run_id, "--nproc", "2", "--epochs", "100000", *TINY_FLAGS, *extra]
+@pytest.fixture
+def job(tiny_corpus, tmp_path):
+    """Start a 2-rank training job in the background: (launcher process, run dir, its stderr file).
+
+    Everything it started is ended at teardown, whatever the test did to it.
+    """
+    runs = tmp_path / "runs"
     track(runs)
-    with open(runs.parent / f"{run_id}.err", "wb") as err:
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=ENV,
-                                   start_new_session=True)
-    track(process=process)
-    return process
+    started = []
+
+    def start(run_id: str, *extra: str) -> tuple[subprocess.Popen, Path, Path]:
+        cmd = [sys.executable, "-m", "workbench", "train", "--corpus", str(tiny_corpus), "--runs-dir",
+               str(runs), "--run-id", run_id, "--nproc", "2", "--epochs", "100000", *TINY_FLAGS, *extra]
+        err = tmp_path / f"{run_id}.err"
+        with open(err, "wb") as out:
+            process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=out, env=ENV,
+                                       start_new_session=True)
+        started.append(process)
+        track(process=process)
+        return process, runs / run_id, err
+
+    try:
+        yield start
+    finally:
+        kill_runs(runs, started)
 
 
 def events(run_dir: Path) -> list[dict]:
@@ -134,84 +144,65 @@ def cpu_seconds(pid: int) -> float:
 
 
 def ctl(run_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workbench", "ctl", str(run_dir), *args],
-                          capture_output=True, text=True, timeout=60)
+    return workbench("ctl", str(run_dir), *args, timeout=60)
 
 
-def test_pause_and_stop_from_ctl_reach_both_ranks(tiny_corpus, tmp_path):
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    process = start_job(tiny_corpus, runs, "steer")
-    run_dir = runs / "steer"
-    try:
-        wait_until(lambda: run_state(run_dir).state == "running" and logged_steps(run_dir) > 0
-                   and len(rank_pids(run_dir)) == 2, 120, "job training", process)
-        assert ctl(run_dir, "pause").returncode == 0
-        wait_until(lambda: run_state(run_dir).state == "paused", 30, "paused", process)
-        step = logged_steps(run_dir)
-        before = [cpu_seconds(pid) for pid in rank_pids(run_dir)]
-        time.sleep(1.5)
-        # both ranks wait: rank 0 for a command, rank 1 for rank 0's word; neither trains
-        assert [cpu_seconds(pid) - b for pid, b in zip(rank_pids(run_dir), before)] < [0.5, 0.5]
-        assert logged_steps(run_dir) == step
-        status = json.loads(ctl(run_dir, "status", "--json").stdout)
-        assert status["reply"]["world_size"] == 2
-        device = ctl(run_dir, "device", "cpu")
-        assert device.returncode == 2 and "2 ranks stays on its devices" in device.stderr
-        stopped = ctl(run_dir, "stop", "--wait")
-        assert stopped.returncode == 0, stopped.stderr
-        assert process.wait(60) == 0  # every rank ended cleanly, at the same step
-        last = events(run_dir)[-1]
-        assert last["event"] == "RunFinished" and last["reason"] == "stopped" and last["step"] == step
-    finally:
-        kill_runs(runs, [process])
+def test_pause_and_stop_from_ctl_reach_both_ranks(job):
+    process, run_dir, _ = job("steer")
+    wait_until(lambda: run_state(run_dir).state == "running" and logged_steps(run_dir) > 0
+               and len(rank_pids(run_dir)) == 2, 120, "job training", process)
+    assert ctl(run_dir, "pause").returncode == 0
+    wait_until(lambda: run_state(run_dir).state == "paused", 30, "paused", process)
+    step = logged_steps(run_dir)
+    before = [cpu_seconds(pid) for pid in rank_pids(run_dir)]
+    time.sleep(1.5)
+    # both ranks wait: rank 0 for a command, rank 1 for rank 0's word; neither trains
+    assert all(cpu_seconds(pid) - b < 0.5 for pid, b in zip(rank_pids(run_dir), before))
+    assert logged_steps(run_dir) == step
+    status = json.loads(ctl(run_dir, "status", "--json").stdout)
+    assert status["reply"]["world_size"] == 2
+    device = ctl(run_dir, "device", "cpu")
+    assert device.returncode == 2 and "2 ranks stays on its devices" in device.stderr
+    stopped = ctl(run_dir, "stop", "--wait")
+    assert stopped.returncode == 0, stopped.stderr
+    assert process.wait(60) == 0  # every rank ended cleanly, at the same step
+    last = events(run_dir)[-1]
+    assert last["event"] == "RunFinished" and last["reason"] == "stopped" and last["step"] == step
 
 
-def test_a_killed_rank_ends_the_job_with_a_message(tiny_corpus, tmp_path):
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    process = start_job(tiny_corpus, runs, "lost")
-    run_dir = runs / "lost"
-    try:
-        wait_until(lambda: logged_steps(run_dir) > 0 and len(rank_pids(run_dir)) == 2, 120, "training",
-                   process)
-        rank0, rank1 = rank_pids(run_dir)
-        os.kill(rank1, signal.SIGKILL)
-        assert process.wait(60) == 1
-        err = (runs.parent / "lost.err").read_text()
-        assert "workbench: the job failed: rank 1" in err and "was killed by SIGKILL" in err
-        assert "lost contact with the other ranks" in err and "Traceback" not in err
-        assert events(run_dir)[-1]["event"] == "RunFailed"
-        assert run_state(run_dir).state == "failed"
-        with pytest.raises(ProcessLookupError):
-            os.kill(rank0, 0)
-    finally:
-        kill_runs(runs, [process])
+def test_a_killed_rank_ends_the_job_with_a_message(job):
+    process, run_dir, stderr = job("lost")
+    wait_until(lambda: logged_steps(run_dir) > 0 and len(rank_pids(run_dir)) == 2, 120, "training",
+               process)
+    rank0, rank1 = rank_pids(run_dir)
+    os.kill(rank1, signal.SIGKILL)
+    assert process.wait(60) == 1
+    err = stderr.read_text()
+    assert "workbench: the job failed: rank 1" in err and "was killed by SIGKILL" in err
+    assert "lost contact with the other ranks" in err and "Traceback" not in err
+    assert events(run_dir)[-1]["event"] == "RunFailed"
+    assert run_state(run_dir).state == "failed"
+    with pytest.raises(ProcessLookupError):
+        os.kill(rank0, 0)
 
 
-def test_max_restarts_resumes_the_job_from_its_last_checkpoint(tiny_corpus, tmp_path):
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    process = start_job(tiny_corpus, runs, "elastic", "--max-restarts", "1", "--eval-interval", "0.3")
-    run_dir = runs / "elastic"
-    try:
-        wait_until(lambda: any(e["event"] == "CheckpointSaved" for e in events(run_dir))
-                   and len(rank_pids(run_dir)) == 2, 120, "a checkpoint", process)
-        first = rank_pids(run_dir)
-        os.kill(first[1], signal.SIGKILL)
+def test_max_restarts_resumes_the_job_from_its_last_checkpoint(job):
+    process, run_dir, _ = job("elastic", "--max-restarts", "1", "--eval-interval", "0.3")
+    wait_until(lambda: any(e["event"] == "CheckpointSaved" for e in events(run_dir))
+               and len(rank_pids(run_dir)) == 2, 120, "a checkpoint", process)
+    first = rank_pids(run_dir)
+    os.kill(first[1], signal.SIGKILL)
 
-        def restarted() -> bool:
-            starts = [e for e in events(run_dir) if e["event"] == "RunStarted"]
-            return len(starts) == 2 and run_state(run_dir).state == "running" and \
-                set(rank_pids(run_dir)).isdisjoint(first)
+    def restarted() -> bool:
+        starts = [e for e in events(run_dir) if e["event"] == "RunStarted"]
+        return len(starts) == 2 and run_state(run_dir).state == "running" and \
+            set(rank_pids(run_dir)).isdisjoint(first)
 
-        wait_until(restarted, 120, "the restarted job", process)
-        log = events(run_dir)
-        failed = next(e for e in log if e["event"] == "RunFailed")
-        again = [e for e in log if e["event"] == "RunStarted"][1]
-        assert 0 < again["resumed_from_step"] <= failed["step"]
-        assert ctl(run_dir, "stop", "--wait").returncode == 0
-        assert process.wait(60) == 0
-        assert events(run_dir)[-1]["event"] == "RunFinished"
-    finally:
-        kill_runs(runs, [process])
+    wait_until(restarted, 120, "the restarted job", process)
+    log = events(run_dir)
+    failed = next(e for e in log if e["event"] == "RunFailed")
+    again = [e for e in log if e["event"] == "RunStarted"][1]
+    assert 0 < again["resumed_from_step"] <= failed["step"]
+    assert ctl(run_dir, "stop", "--wait").returncode == 0
+    assert process.wait(60) == 0
+    assert events(run_dir)[-1]["event"] == "RunFinished"

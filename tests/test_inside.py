@@ -6,7 +6,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 import torch
@@ -16,6 +15,8 @@ from rnn_engine.config import default_config
 from rnn_engine.data import Vocab
 from rnn_engine.inside import features, rank_units, saturation, trace
 from rnn_engine.inspect_command import render
+
+from .conftest import workbench
 
 TEXT = 'he said "go on" and she said "no, stay here" then left. "why" he asked.\n' * 4
 
@@ -79,8 +80,7 @@ def save(model: torch.nn.Module, vocab: Vocab, path) -> None:
 
 
 def inspect(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workbench", "inspect", *args], capture_output=True,
-                          text=True, timeout=120, env=env)
+    return workbench("inspect", *args, env=env)
 
 
 def test_inspect_json_has_the_units_sorted_with_one_activation_per_character(tmp_path):

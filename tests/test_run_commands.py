@@ -10,12 +10,7 @@ import sys
 
 from rnn_engine.liveness import run_state
 
-from .conftest import TINY_FLAGS, logged_steps, track, wait_until
-
-
-def workbench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True, text=True,
-                          timeout=timeout)
+from .conftest import TINY_FLAGS, logged_steps, track, wait_until, workbench
 
 
 def runs_json(runs_dir) -> dict[str, dict]:
