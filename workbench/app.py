@@ -384,6 +384,10 @@ class WorkbenchApp(App[None]):
             self._sample_saved(view.run_dir, settings)
 
     def action_device(self) -> None:
+        if self.live and self.view.world_size > 1:
+            self.notify(f"A job of {self.view.world_size} ranks stays on its devices: stop it (x), then "
+                        "resume it on others (r, or workbench train --resume).", severity="warning")
+            return
         if self.live:
             self._send("devices", purpose="devices")
         else:
@@ -683,6 +687,7 @@ class WorkbenchApp(App[None]):
                       replay: bool) -> None:
         view = self.view
         if isinstance(e, RunStarted):
+            view.world_size = e.world_size
             ranks = f" x {e.world_size} ranks" if e.world_size > 1 else ""
             self.query_one(StatusLine).device = e.device + ranks
             view.config = RunConfig.from_dict(e.config)

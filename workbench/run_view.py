@@ -40,6 +40,7 @@ class RunView:
     client: RunClient | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     ended: bool = False
+    world_size: int = 1  # ranks of a torchrun job, from its RunStarted
 
     @property
     def run_id(self) -> str:
