@@ -195,8 +195,9 @@ class WorkbenchApp(App[None]):
         return self.view is not None and self.view.run_dir == run_dir and not self._widgets_gone()
 
     def _widgets_gone(self) -> bool:
-        # workers can post after the app began to close and its widgets are gone
-        return self._loss is None or not self._loss.is_attached
+        # workers can post after the app began to close; the screens are then taken down one widget
+        # at a time while queued messages are still handled, so no single widget tells it
+        return not self.is_running or self._loss is None or not self._loss.is_attached
 
     def _steerable(self) -> bool:
         """True when the shown run is live; otherwise says why nothing can be sent to it."""
