@@ -247,10 +247,13 @@ def _train(args: argparse.Namespace, task: str, argv: list[str]) -> int:
     from .distributed import Dist
 
     dist = Dist.start(config.device)
+    finished = False
     try:
-        return _train_rank(args, task, config, dist)
+        code = _train_rank(args, task, config, dist)
+        finished = True
+        return code
     finally:
-        dist.close()
+        dist.close(wait=finished)
 
 
 def _launch_ranks(args: argparse.Namespace, argv: list[str], config: RunConfig) -> int:

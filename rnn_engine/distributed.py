@@ -118,9 +118,21 @@ class Dist:
         return DistributedError(f"rank {self.rank} of {self.world}: lost contact with the other ranks "
                                 f"({first})")
 
-    def close(self) -> None:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    def close(self, wait: bool = True) -> None:
+        """Leave the job; with `wait`, only once every rank has finished (rank 0 ends last, saving).
+
+        A rank that tears its gloo connections down while another still uses them can abort
+        ("terminate called without an active exception"), so a finished job meets at a barrier
+        first. After a failure there is nobody to wait for.
+        """
+        if not dist.is_initialized():
+            return
+        if wait:
+            try:
+                dist.barrier()
+            except (RuntimeError, dist.DistError):
+                pass  # another rank is already gone: leave all the same
+        dist.destroy_process_group()
 
 
 def collective_failure(exc: BaseException) -> bool:
