@@ -26,6 +26,13 @@ class ClassifyRequest:
 
 
 @dataclass(frozen=True)
+class InspectRequest:
+    text: str
+    units: tuple[tuple[int, int], ...] = ()
+    request: str = ""
+
+
+@dataclass(frozen=True)
 class EvaluateRequest:
     full: bool = False  # the whole validation split instead of the routine subset
 
@@ -52,7 +59,7 @@ class Controls:
         self._single_steps = 0
         self._updates: dict[str, Any] = {}
         self._device: str | None = None
-        self._queries: list[SampleRequest | ClassifyRequest | EvaluateRequest] = []
+        self._queries: list[SampleRequest | ClassifyRequest | InspectRequest | EvaluateRequest] = []
 
     # -- requests -------------------------------------------------------------------------------
     def pause(self) -> None:
@@ -111,6 +118,16 @@ class Controls:
                 self._queries = [q for q in self._queries if not (
                     isinstance(q, ClassifyRequest) and q.request.startswith(replaces))]
             self._queries.append(ClassifyRequest(tuple(names), top_k, request))
+            self._wake.notify_all()
+
+    def request_inspect(self, text: str, units: list[tuple[int, int]], request: str = "",
+                        replaces: str | None = None) -> None:
+        """Queue an inspection; an older one from the same asker (`replaces`) is dropped, as for classify."""
+        with self._wake:
+            if replaces is not None:
+                self._queries = [q for q in self._queries if not (
+                    isinstance(q, InspectRequest) and q.request.startswith(replaces))]
+            self._queries.append(InspectRequest(text, tuple(tuple(u) for u in units), request))
             self._wake.notify_all()
 
     def request_evaluate(self, full: bool = False) -> None:

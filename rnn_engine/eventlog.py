@@ -52,6 +52,8 @@ class EventLog:
         self.bytes = 0
 
     def write(self, event: Event) -> None:
+        if not event.logged:
+            return
         with self._lock:
             if isinstance(event, StepFinished):
                 self._pending = event

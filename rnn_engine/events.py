@@ -6,12 +6,14 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
 class Event:
     """Base of every trainer event; `to_json` gives one line of runs/<id>/events.jsonl."""
+
+    logged: ClassVar[bool] = True  # False: an answer for one asker only, kept out of events.jsonl
 
     def to_dict(self) -> dict[str, Any]:
         return {"event": type(self).__name__, **asdict(self)}
@@ -159,6 +161,16 @@ class Classified(Event):
     step: int
     names: list
     results: list  # per name: [(language, probability), ...] likeliest first
+    request: str = ""
+
+
+@dataclass(frozen=True)
+class Inspected(Event):
+    """What the Inside view shows for a text (inside.inspection); large, so only its asker gets it."""
+
+    logged: ClassVar[bool] = False
+    step: int
+    result: dict
     request: str = ""
 
 

@@ -8,8 +8,11 @@ or above 0.9.
 
 from __future__ import annotations
 
+import base64
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -84,25 +87,38 @@ class Trace:
     gates: list[dict[str, Tensor]]  # per layer, gate name → (T, H) in [0, 1]; empty for vanilla RNNs
 
 
+# Reading a long text one character at a time leaves the machine idle: each step multiplies W_hh by
+# a single vector. The text is therefore cut into chunks read side by side as one batch. Each chunk
+# starts from a state estimated by reading the WARMUP characters before it from zero (trained
+# networks mostly forget their distant past); then every chunk whose start differs from the previous
+# chunk's end by more than TOLERANCE is read again from that end, for up to MAX_PASSES passes, after
+# which the chunks still moving are read one after the other. Chunk 0 starts from the true zero
+# state, so the states always equal a one-by-one read to within TOLERANCE.
+CHUNK = 128  # characters in a chunk at least
+MAX_CHUNKS = 64
+WARMUP = 128
+MAX_PASSES = 3
+TOLERANCE = 1e-5
+
+
 @torch.no_grad()
-def trace(model: nn.Module, vocab: Vocab, text: str) -> Trace:
+def trace(model: nn.Module, vocab: Vocab, text: str, chunked: bool = True) -> Trace:
     """Read `text` with the model's recurrent stack from a zero state, recording every layer.
 
-    The layers run as in training (fused kernels on the CPU); the gates are then recomputed for all
-    steps at once from the inputs and h_{t-1}, with the cells' equations, as one GEMM per layer.
+    The layers run as in training (fused kernels on the CPU), chunked (above) unless `chunked` is
+    False; the gates are then recomputed for all steps at once from the inputs and h_{t-1}, with the
+    cells' equations, as one GEMM per layer.
     """
     rnn = model.rnn
     was_training = rnn.training
     rnn.eval()
     try:
         ids = vocab.encode(text).to(rnn.weight_hh_l0.device)[:, None]  # (T, 1)
-        h0 = rnn.initial_state(1)
-        h0, c0 = h0 if isinstance(h0, tuple) else (h0, None)
         x: Tensor = ids
         states, gates = [], []
         for layer in range(rnn.num_layers):
-            out, _, _ = rnn._run_layer(layer, x, h0[layer], None if c0 is None else c0[layer], None, None,
-                                       record=False)
+            chunks = min(MAX_CHUNKS, len(text) // CHUNK) if chunked else 1
+            out = _read_layer(rnn, layer, x, max(1, chunks))  # (T, 1, H)
             h = out[:, 0].float()
             states.append(h.cpu())
             gates.append(_gates(rnn, layer, x, h) if rnn.mode != "rnn" else {})
@@ -110,6 +126,70 @@ def trace(model: nn.Module, vocab: Vocab, text: str) -> Trace:
     finally:
         rnn.train(was_training)
     return Trace(rnn.mode, states, gates)
+
+
+def _read_layer(rnn: nn.Module, layer: int, x: Tensor, chunks: int) -> Tensor:
+    """One layer's outputs (T, 1, H) over its inputs x (T, 1[, D]), from a zero state, in `chunks`."""
+    h0 = rnn.initial_state(1)
+    h0, c0 = h0 if isinstance(h0, tuple) else (h0, None)
+    h0, c0 = h0[layer], None if c0 is None else c0[layer]
+
+    def read(inputs: Tensor, h: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
+        return rnn._run_layer(layer, inputs, h, c, None, None, record=False)
+
+    if chunks == 1:
+        return read(x, h0, c0)[0]
+    steps = x.shape[0]
+    size = -(-steps // chunks)
+    pad = size * chunks - steps
+    if pad:  # the padding trails the last chunk, whose final state nothing reads
+        x = torch.cat([x, x[-1:].expand(pad, *x.shape[1:])])
+    xs = x.reshape(chunks, size, *x.shape[2:]).transpose(0, 1)  # (size, chunks[, D])
+    start_h = h0.new_zeros(chunks, h0.shape[-1])
+    start_c = None if c0 is None else torch.zeros_like(start_h)
+    warm = min(WARMUP, size)
+    _, h_w, c_w = read(xs[size - warm:, :-1], start_h[1:], None if c0 is None else start_c[1:])
+    start_h[1:] = h_w
+    if start_c is not None:
+        start_c[1:] = c_w
+    out, end_h, end_c = read(xs, start_h, start_c)
+    for _ in range(MAX_PASSES - 1):
+        moved = _moved(start_h, end_h, start_c, end_c)
+        if not moved.any():
+            return _unchunk(out, steps)
+        todo = moved.nonzero()[:, 0]
+        start_h[todo] = end_h[todo - 1]
+        if start_c is not None:
+            start_c[todo] = end_c[todo - 1]
+        part, h_n, c_n = read(xs[:, todo], start_h[todo], None if start_c is None else start_c[todo])
+        out[:, todo], end_h[todo] = part, h_n
+        if end_c is not None:
+            end_c[todo] = c_n
+    moved = _moved(start_h, end_h, start_c, end_c)
+    if moved.any():
+        # the rest in order, from the end of the last chunk that has settled
+        first = int(moved.nonzero()[0, 0])
+        rest = xs[:, first:].transpose(0, 1).reshape(-1, 1, *xs.shape[2:])
+        tail = read(rest, end_h[first - 1:first], None if end_c is None else end_c[first - 1:first])[0]
+        out[:, first:] = tail.reshape(chunks - first, size, -1).transpose(0, 1)
+    return _unchunk(out, steps)
+
+
+def _moved(start_h: Tensor, end_h: Tensor, start_c: Tensor | None, end_c: Tensor | None) -> Tensor:
+    """Per chunk: whether its start differs from the previous chunk's end by more than TOLERANCE.
+
+    An LSTM's cell state is compared relative to its size: counting units drive c far beyond 1,
+    where tanh(c) no longer moves with it and an absolute 1e-5 would keep them re-reading for nothing.
+    """
+    gap = (start_h[1:] - end_h[:-1]).abs().amax(1) > TOLERANCE
+    if start_c is not None:
+        prev = end_c[:-1]
+        gap |= ((start_c[1:] - prev).abs() > TOLERANCE * 10 * prev.abs().clamp(min=1.0)).any(1)
+    return torch.cat([gap.new_zeros(1), gap])
+
+
+def _unchunk(out: Tensor, steps: int) -> Tensor:
+    return out.transpose(0, 1).reshape(-1, 1, out.shape[-1])[:steps]
 
 
 def _gates(rnn: nn.Module, layer: int, x: Tensor, h: Tensor) -> dict[str, Tensor]:
@@ -186,3 +266,101 @@ def saturation(tr: Trace) -> dict[str, dict[str, dict[str, object]]]:
 
 def activations(tr: Trace, layer: int, unit: int) -> list[float]:
     return [round(float(v), 4) for v in tr.states[layer][:, unit]]
+
+
+# -- one inspection, for the Inside view: computed in the run's process or on a saved model ------------
+MAX_CHARS = 2000  # characters of text one inspection reads
+GRAD_WINDOW = 500  # the per-step gradient covers at most the text's last this many characters
+MAX_VALUES = 400_000  # activations one answer carries (one byte each, ~530 KB as base64)
+
+
+def inspection(model: nn.Module, vocab: Vocab, text: str, labels: list[str] | None = None,
+               units: list[tuple[int, int]] | tuple = ()) -> dict[str, Any]:
+    """What the Inside view shows for one text, as plain JSON values.
+
+    A language model gives every unit ranked by the feature it follows best, the activations of
+    as many units as MAX_VALUES allows (the asked `units` first, then by rank; each one byte per
+    character, h*127 rounded, base64), gate saturation, and ‖∂L_T/∂h_t‖ for the last characters. A
+    name classifier gives, for each letter of the (normalised) name, its top-3 languages so far.
+    """
+    t0 = time.perf_counter()
+    if labels is not None:
+        letters, name = letter_predictions(model, vocab, labels, text)
+        return {"kind": "names", "text": name, "letters": letters,
+                "seconds": round(time.perf_counter() - t0, 3)}
+    text = text[-MAX_CHARS:]
+    tr = trace(model, vocab, text)
+    ranked = rank_units(tr, text)
+    hidden = tr.states[0].shape[1]
+    order = [(u.layer, u.unit) for u in ranked]
+    wanted = [(int(a), int(b)) for a, b in units if 0 <= int(a) < len(tr.states) and 0 <= int(b) < hidden]
+    budget = max(1, MAX_VALUES // max(1, len(text)))
+    chosen = list(dict.fromkeys(wanted + order))[:budget]
+    acts = {f"{layer}:{unit}": _pack(tr.states[layer][:, unit]) for layer, unit in chosen}
+    return {"kind": "charlm", "text": text, "cell": tr.mode, "layers": len(tr.states), "hidden": hidden,
+            "ranked": [[u.layer, u.unit, u.feature, round(u.correlation, 4)] for u in ranked],
+            "activations": acts, "saturation": saturation(tr),
+            "gradient": text_gradient(model, vocab, text),
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _pack(values: Tensor) -> str:
+    q = (values.clamp(-1.0, 1.0) * 127).round().to(torch.int8)
+    return base64.b64encode(q.numpy().tobytes()).decode("ascii")
+
+
+def text_gradient(model: nn.Module, vocab: Vocab, text: str, window: int = GRAD_WINDOW) -> list[float | None]:
+    """‖∂L_T/∂h_t‖ of the top layer for each character, L_T being the loss of predicting the last one.
+
+    Only the last `window` characters are measured (None before them): the state the model reaches
+    on the text before the window is where the measured stretch starts.
+    """
+    from .diagnostics import timestep_grad_norms
+
+    if len(text) < 2:
+        return [None] * len(text)
+    device = next(model.parameters()).device
+    ids = vocab.encode(text).to(device)[:, None]
+    inputs, targets = ids[:-1], ids[1:]
+    start = max(0, len(inputs) - window)
+    state = None
+    if start:
+        with torch.no_grad():
+            was_training = model.training
+            model.eval()
+            _, state = model(inputs[:start])
+            model.train(was_training)
+    norms = timestep_grad_norms(model, inputs[start:], targets[start:], state=state)
+    # h_t is the state after reading character t; the last character is only a target
+    return [None] * start + [float(f"{v:.4g}") for v in norms] + [None]
+
+
+@torch.no_grad()
+def letter_predictions(model: nn.Module, vocab: Vocab, labels: list[str], name: str,
+                       top: int = 3) -> tuple[list[list[list[Any]]], str]:
+    """For each letter of the normalised name, the top languages after reading up to it."""
+    from .data import normalise_name
+
+    clean = normalise_name(name)
+    if not clean:
+        return [], clean
+    was_training = model.training
+    model.eval()
+    try:
+        ids = vocab.encode(clean).to(next(model.parameters()).device)[:, None]
+        out, _ = model.rnn(ids)
+        probs = torch.softmax(model.head(out[:, 0]).double(), dim=-1).cpu()
+        values, idx = probs.topk(min(top, len(labels)), dim=-1)
+        return [[[labels[i], round(float(v), 4)] for v, i in zip(vs.tolist(), ix.tolist())]
+                for vs, ix in zip(values, idx)], clean
+    finally:
+        model.train(was_training)
+
+
+def validation_excerpt(text: str, length: int = 1000, val_fraction: float = 0.1) -> str:
+    """The start of a corpus's validation part (its last tenth, as training splits it), from a line start."""
+    val = text[len(text) - int(len(text) * val_fraction):]
+    cut = val.find("\n")
+    if 0 <= cut < len(val) // 2:
+        val = val[cut + 1:]
+    return val[:length]

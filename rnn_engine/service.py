@@ -24,6 +24,7 @@ from .events import (
     Evaluated,
     EvaluationProgress,
     Event,
+    Inspected,
     RunFailed,
     RunFinished,
     RunPaused,
@@ -100,7 +101,7 @@ class RunService:
             self.step = event.step
             self.liveness.update(step=event.step, items_per_s=round(event.items_per_s, 1))
             return
-        if isinstance(event, (Sampled, Classified)) and event.request:
+        if isinstance(event, (Sampled, Classified, Inspected)) and event.request:
             self._answer(event)
         if isinstance(event, RunStarted):
             self.device = event.device
@@ -134,7 +135,7 @@ class RunService:
             fields["best_accuracy"] = acc
         self.liveness.update(write=True, **fields)
 
-    def _answer(self, event: Sampled | Classified) -> None:
+    def _answer(self, event: Sampled | Classified | Inspected) -> None:
         asker = self._waiting.pop(event.request, None)
         if asker is not None and self.endpoint is not None:
             client, rid = asker
@@ -182,6 +183,10 @@ class RunService:
                 return _error("this run is a language model: use sample")
             token = self._token(client, request.id)
             ctl.request_classify(args["names"], args["top_k"], request=token, replaces=f"{client}:")
+            return _ok(pending=token)
+        elif cmd == "inspect":
+            token = self._token(client, request.id)
+            ctl.request_inspect(args["text"], args["units"], request=token, replaces=f"{client}:")
             return _ok(pending=token)
         elif cmd == "device":
             from .devices import DeviceError, resolve_device

@@ -20,7 +20,7 @@ from . import checkpoint as ckpt_io
 from . import fused
 from .allocator import keep_freed_memory
 from .config import ConfigError, RunConfig, check_world
-from .controls import ClassifyRequest, Controls, EvaluateRequest, SampleRequest
+from .controls import ClassifyRequest, Controls, EvaluateRequest, InspectRequest, SampleRequest
 from .data import CharCorpus, DataError, NamesData, StreamBatches, bucket_names, bucketed_batches, pad_batch
 from .devices import DeviceError, available_devices, resolve_device
 from .diagnostics import grad_norms, is_finite, timestep_grad_norms
@@ -37,6 +37,7 @@ from .events import (
     GradientsMeasured,
     HyperparametersApplied,
     HyperparametersRejected,
+    Inspected,
     RunFailed,
     RunFinished,
     RunPaused,
@@ -521,7 +522,7 @@ class Trainer:
                 if isinstance(value, Tensor) and (key != "step" or step_moves):
                     state[key] = value.to(device)
 
-    def _answer(self, q: SampleRequest | ClassifyRequest) -> None:
+    def _answer(self, q: SampleRequest | ClassifyRequest | InspectRequest) -> None:
         if isinstance(q, SampleRequest) and self.corpus is not None:
             g = torch.Generator().manual_seed(self.rng.randrange(2**31))
             text = generate(self.model, self.vocab, q.length, q.prime, q.temperature, q.top_k, g)
@@ -529,6 +530,12 @@ class Trainer:
         elif isinstance(q, ClassifyRequest) and self.names is not None:
             results = classify(self.model, self.vocab, self.labels, list(q.names), q.top_k)
             self.emit(Classified(self.step, list(q.names), results, q.request))
+        elif isinstance(q, InspectRequest):
+            from .inside import inspection
+
+            labels = self.labels if self.names is not None else None
+            result = inspection(self.model, self.vocab, q.text, labels, list(q.units))
+            self.emit(Inspected(self.step, result, q.request))
 
     def train_step(self, batch: Any) -> None:
         """One optimisation step on one batch, with NaN/inf protection and reporting."""

@@ -375,3 +375,64 @@ async def test_device_choice_goes_to_the_live_run(headless, tiny_corpus, tmp_pat
         await pilot.press("enter")  # cpu, the highlighted first option
         moved = lambda: any("now on cpu" in line for line in app.query_one("#activity").plain)  # noqa: E731
         await until(pilot, moved)
+
+
+def inside_head(app) -> str:
+    return text_of(app.query_one("#inside-head"))
+
+
+async def test_inside_tab_shades_a_unit_and_its_keys_move_the_selection(tiny_corpus, tmp_path):
+    trainer = Trainer(tiny_config(tiny_corpus, num_layers=2), runs_dir=tmp_path / "runs", run_id="done")
+    trainer.run()
+    app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=trainer.run_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state == "finished")
+        inside = app.query_one("#inside-view")
+        await pilot.press("5")  # the latest sample, read by the saved model
+        await until(pilot, lambda: "by selectivity" in inside_head(app), what="an inspection")
+        assert inside.rank == 0 and "reading the latest sample" in inside_head(app)
+        assert text_of(app.query_one("#inside-text"))
+        assert "‖∂L_T/∂h_t‖" in text_of(app.query_one("#inside-grad"))
+        ranked = inside.result["ranked"]
+        await pilot.press("u")
+        assert inside.selected == tuple(ranked[1][:2]) and "#2 of 48" in inside_head(app)
+        layer, unit = inside.selected
+        await pilot.press("right")
+        assert inside.selected == (layer, (unit + 1) % 24)
+        await pilot.press("down")
+        assert inside.selected == (1 - layer, (unit + 1) % 24)
+        await pilot.press("G")
+        assert "gate saturation" in inside_head(app)
+        assert "layer 1 gate z" in text_of(app.query_one("#inside-text"))
+        await pilot.press("G", "c")
+        await until(pilot, lambda: "validation excerpt" in inside_head(app), what="the validation text")
+        await pilot.press("e", *"a new text", "enter")
+        await until(pilot, lambda: "reading typed text" in inside_head(app), what="the typed text")
+        assert text_of(app.query_one("#inside-text")).startswith("a new text")
+        assert app.focused is inside  # back on the pane: its keys work again
+
+
+async def test_inside_tab_reads_a_live_run_through_the_protocol(headless, tiny_corpus, tmp_path):
+    _, run_dir = headless("inside")
+    app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state == "training")
+        await pilot.press("5", "e", *"the run reads this", "enter")
+        await until(pilot, lambda: "reading typed text" in inside_head(app), what="the run's answer")
+        assert app.view.live and len(app.query_one("#inside-view").result["ranked"]) == 24
+
+
+async def test_inside_tab_reads_a_name_letter_by_letter(names_dir, tmp_path):
+    cfg = default_config("names", data=str(names_dir), hidden_size=16, epochs=2, batch_size=8,
+                         device="cpu", dropout=0.0)
+    trainer = Trainer(cfg, runs_dir=tmp_path / "runs", run_id="names")
+    trainer.run()
+    app = make_app(cfg, tmp_path / "runs", attach=trainer.run_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state == "finished")
+        await pilot.press("5")
+        await until(pilot, lambda: "type a name" in inside_head(app), what="the names hint")
+        await pilot.press("e", *"Petrov", "enter")
+        await until(pilot, lambda: "letter by letter" in inside_head(app), what="the letters")
+        rows = text_of(app.query_one("#inside-text")).splitlines()
+        assert len(rows) == 6 and rows[0].split()[0] == "P" and "Ruslandic" in rows[-1]

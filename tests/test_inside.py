@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -13,8 +14,9 @@ import torch
 from rnn_engine import checkpoint as ckpt_io
 from rnn_engine.config import default_config
 from rnn_engine.data import Vocab
-from rnn_engine.inside import features, rank_units, saturation, trace
+from rnn_engine.inside import FEATURES, features, inspection, rank_units, saturation, trace
 from rnn_engine.inspect_command import render
+from rnn_engine.sampling import classify
 
 from .conftest import workbench
 
@@ -125,3 +127,49 @@ def test_colour_sets_both_foreground_and_background():
     text = out.getvalue()
     assert "\x1b[38;5;231;48;5;21ma" in text and "\x1b[38;5;231;48;5;196mb" in text
     assert text.endswith("\x1b[0m\n")
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_reading_in_chunks_equals_reading_one_character_at_a_time(cell):
+    text = (TEXT * 12)[:3000]  # 23 chunks, each started from an estimate and corrected
+    vocab = Vocab.from_text(text)
+    torch.manual_seed(1)
+    config = default_config("charlm", data="x", cell=cell, hidden_size=16, num_layers=2)
+    model = ckpt_io.build_model(config, len(vocab))
+    chunked, plain = trace(model, vocab, text), trace(model, vocab, text, chunked=False)
+    for a, b in zip(chunked.states, plain.states):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+
+
+def test_the_planted_toggle_survives_chunked_reading():
+    # its state is the parity of the quotes so far: no chunk can guess it, so every one is re-read
+    model, vocab = quote_tracker()
+    text = TEXT * 10
+    tr = trace(model, vocab, text)
+    names, feats = features(text)
+    assert torch.equal(tr.states[1][:, 0].double(), feats[:, names.index("inside quotes")])
+
+
+def test_an_inspection_carries_ranks_activations_and_the_gradient_through_time():
+    model, vocab = quote_tracker()
+    result = inspection(model, vocab, TEXT, units=[(0, 1)])
+    assert result["kind"] == "charlm" and result["text"] == TEXT
+    assert result["ranked"][0][:3] == [1, 0, "inside quotes"] and len(result["ranked"]) == 4
+    assert list(result["activations"])[0] == "0:1"  # the asked unit comes first
+    values = base64.b64decode(result["activations"]["1:0"])
+    assert [v / 127 for v in values] == FEATURES["inside quotes"](TEXT)
+    gradient = result["gradient"]
+    assert len(gradient) == len(TEXT) and gradient[-1] is None
+    assert all(g is not None and g >= 0 for g in gradient[:-1])
+
+
+def test_a_classifier_is_read_letter_by_letter():
+    config = default_config("names", data="x", hidden_size=8, num_layers=1)
+    vocab = Vocab.from_text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ '-")
+    labels = ["English", "Greek", "Irish", "Italian"]
+    model = ckpt_io.build_model(config, len(vocab), len(labels))
+    result = inspection(model, vocab, "Ó Néill", labels)
+    assert result["text"] == "O Neill" and len(result["letters"]) == 7
+    last = result["letters"][-1]
+    assert [lab for lab, _ in last] == [lab for lab, _ in classify(model, vocab, labels, ["O Neill"], 3)[0]]
+    assert all(len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1] for top in result["letters"])

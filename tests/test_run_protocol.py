@@ -13,7 +13,7 @@ import pytest
 from rnn_engine import Controls, RunConfig, Trainer
 from rnn_engine.client import RunClient, RunUnavailable
 from rnn_engine.endpoint import MAX_SOCKET_PATH
-from rnn_engine.events import HyperparametersApplied, RunPaused, Sampled, StepFinished
+from rnn_engine.events import HyperparametersApplied, Inspected, RunPaused, Sampled, StepFinished
 from rnn_engine.liveness import read_record, run_state
 from rnn_engine.protocol import MAX_LINE, ProtocolError, check_changes, parse_request
 
@@ -82,6 +82,8 @@ def replies(sock: socket.socket, count: int) -> list[dict]:
     (b'{"cmd": "apply", "args": {}}', "give at least one field"),
     (b'{"cmd": "apply", "args": {"changes": {"lr": [1]}}}', "values must be numbers"),
     (b'{"cmd": "evaluate", "args": {"full": "yes"}}', "full must be true or false"),
+    (b'{"cmd": "inspect", "args": {"text": ""}}', "text must be a non-empty string"),
+    (b'{"cmd": "inspect", "args": {"text": "a", "units": [[0, -1]]}}', "unit must be between"),
     (b'\xff\xfe', "not a JSON object"),
 ])
 def test_malformed_requests_are_refused_with_the_reason(line, needle):
@@ -256,3 +258,19 @@ def test_sample_answers_reach_the_asker_only(live_run):
             other.read(0.5)  # nothing arrives that was not asked for
     assert any(isinstance(e, Sampled) and e.request == reply["pending"] for e in events)
     steps_go_on(trainer)  # and the run goes on after both left
+
+
+def test_inspect_answers_the_asker_and_stays_out_of_the_log(live_run):
+    trainer, events = live_run
+    text = "the cat sat on the mat. " * 4
+    with RunClient.connect(trainer.run_dir) as client:
+        reply, event = client.call("inspect", {"text": text, "units": [[0, 5]]}, answer=True)
+        result = event["result"]
+        assert reply["ok"] and event["event"] == "Inspected" and result["text"] == text
+        assert len(result["ranked"]) == 24 and "0:5" in result["activations"]
+        assert len(result["gradient"]) == len(text) and result["gradient"][-1] is None
+        with pytest.raises(RunUnavailable, match=r"\[layer, unit\] pairs"):
+            client.call("inspect", {"text": "x", "units": [[0]]})
+    assert any(isinstance(e, Inspected) for e in events)
+    steps_go_on(trainer)
+    assert "Inspected" not in (trainer.run_dir / "events.jsonl").read_text()

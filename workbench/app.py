@@ -36,6 +36,7 @@ from rnn_engine.events import (
     GradientsMeasured,
     HyperparametersApplied,
     HyperparametersRejected,
+    Inspected,
     RunFailed,
     RunFinished,
     RunPaused,
@@ -58,6 +59,7 @@ from .screens.sample import SampleScreen, SampleSettings
 from .widgets.classifier_query import ClassifierQuery
 from .widgets.grad_panel import GradientPanel
 from .widgets.hyper_form import HyperparameterForm
+from .widgets.inside_view import InsideView
 from .widgets.loss_panel import LossPanel
 from .widgets.runs_list import RunsList
 from .widgets.sample_log import SampleLog
@@ -111,6 +113,7 @@ class WorkbenchApp(App[None]):
         Binding("2", "tab('hyper')", "Params", show=False),
         Binding("3", "tab('classify')", "Classifier", show=False),
         Binding("4", "tab('runs')", "Runs", show=False),
+        Binding("5", "tab('inside')", "Inside", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("question_mark,f1", "help", "Help"),
         Binding("q,ctrl+q", "quit", "Quit", priority=False),
@@ -134,6 +137,8 @@ class WorkbenchApp(App[None]):
         self._panes_drawn = 0.0  # and the loss and gradient panes
         self._draw_pending = False
         self._models: dict[Path, Any] = {}  # saved models opened for sampling and classifying
+        self._latest_sample = ""  # the newest generated text, for the Inside tab
+        self._inside_stale = True  # the Inside tab's text changed since it was last inspected
 
     # -- layout -------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -154,6 +159,8 @@ class WorkbenchApp(App[None]):
                 yield ClassifierQuery(id="classifier")
             with TabPane("Runs [4]", id="runs"):
                 yield RunsList(id="runs-table")
+            with TabPane("Inside [5]", id="inside"):
+                yield InsideView(id="inside-view")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -244,6 +251,9 @@ class WorkbenchApp(App[None]):
         self.query_one(SampleLog).clear()
         self.query_one(GradientPanel).clear()
         self.query_one(ClassifierQuery).clear()
+        self.query_one(InsideView).clear()
+        self._latest_sample = ""
+        self._inside_stale = True
         status = self.query_one(StatusLine)
         status.reset(view.run_id, "chars" if view.task == "charlm" else "names")
         self.set_state("starting" if process is not None else "attaching")
@@ -284,7 +294,8 @@ class WorkbenchApp(App[None]):
 
     def action_leave_field(self) -> None:
         if isinstance(self.focused, Input):
-            self.set_focus(None)
+            inside = self.query_one(InsideView)
+            self.set_focus(inside if self.focused.id == "inside-input" else None)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -506,6 +517,11 @@ class WorkbenchApp(App[None]):
             self.query_one("#clf-input", Input).focus()
         elif pane == "runs":
             self.query_one(RunsList).focus()
+        elif pane == "inside":
+            self.query_one(InsideView).focus()
+            if self._inside_stale:
+                self._inside_stale = False
+                self.query_one(InsideView).request()
         else:
             self.set_focus(None)
 
@@ -524,6 +540,84 @@ class WorkbenchApp(App[None]):
             self._send("classify", {"names": [name], "top_k": 5})
         else:
             self._classify_saved(view.run_dir, name)
+
+    # -- inside -------------------------------------------------------------------------------------
+    def _sample_for_inside(self) -> None:
+        """A new sample: the Inside tab reads it now if it shows samples and is open, else when opened."""
+        inside = self.query_one(InsideView)
+        if inside.source != "sample":
+            return
+        if self.query_one("#tabs", TabbedContent).active == "inside":
+            inside.request()
+        else:
+            self._inside_stale = True
+
+    @on(InsideView.Wanted)
+    def _inside_wanted(self, message: InsideView.Wanted) -> None:
+        inside = self.query_one(InsideView)
+        view = self.view
+        if view is None:
+            inside.show_message("no model yet: start a run (s) or open one on the Runs tab (4)")
+            return
+        if view.task == "names":
+            if message.source != "typed" or not message.text.strip():
+                inside.show_message("a name classifier: e, type a name and Enter to see, letter by letter, "
+                                    "how its top-3 languages change as the network reads it")
+            else:
+                self._inspect(message.text.strip(), message.units)
+        elif message.source == "typed":
+            if message.text.strip():
+                self._inspect(message.text, message.units)
+            else:
+                inside.show_message("e, type a text and Enter; c goes back to the samples")
+        elif message.source == "sample":
+            if self._latest_sample:
+                self._inspect(self._latest_sample, message.units)
+            else:
+                inside.show_message("no sample yet: one comes with each evaluation, or g generates one "
+                                    "now; c reads a validation excerpt instead")
+        elif view.config is not None:
+            self._validation_text(Path(view.config.data), message.units)
+
+    def _inspect(self, text: str, units: list[tuple[int, int]]) -> None:
+        """Inspect `text` where the model is: in the live run, else on its saved checkpoint."""
+        view = self.view
+        if view is None:
+            return
+        if view.live:
+            if view.state == "starting":
+                self.query_one(InsideView).show_message("the run is still starting; this tab reads its model "
+                                                        "once it trains")
+            else:
+                self._send("inspect", {"text": text[-2000:], "units": [list(u) for u in units]})
+        elif (view.run_dir / "last.pt").exists():
+            self._inspect_saved(view.run_dir, text, units)
+        else:
+            self.query_one(InsideView).show_message(f"run {view.run_id} has no saved model to read")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="inside-text")
+    def _validation_text(self, path: Path, units: list[tuple[int, int]]) -> None:
+        from rnn_engine.data import read_text
+        from rnn_engine.errors import DataError
+        from rnn_engine.inside import validation_excerpt
+
+        try:
+            text = validation_excerpt(read_text(path), 1000)
+        except (DataError, OSError) as exc:
+            self.post_message(Answered("inside-error", f"no validation excerpt: {exc}"))
+            return
+        self.post_message(Answered("inside-text", text, units))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="inside")
+    def _inspect_saved(self, run_dir: Path, text: str, units: list[tuple[int, int]]) -> None:
+        from rnn_engine.inside import inspection
+
+        try:
+            model, vocab, labels = self._saved_model(run_dir)
+        except (ValueError, OSError) as exc:
+            self.post_message(Answered("inside-error", f"cannot open the saved model: {exc}"))
+            return
+        self.post_message(Answered("inspect", inspection(model, vocab, text, labels or None, units)))
 
     # -- answers from saved models (worker threads; torch is imported only here) -------------------
     def _saved_model(self, run_dir: Path) -> Any:
@@ -568,10 +662,18 @@ class WorkbenchApp(App[None]):
         elif message.kind == "sample":
             e = message.value
             self.query_one(SampleLog).add_sample(f"sample · saved model · T={e.temperature}", e.text)
+            self._latest_sample = e.text
+            self._sample_for_inside()
             self.action_tab("train")
         elif message.kind == "classify":
             if message.request == self.query_one("#clf-input", Input).value.strip():
                 self.query_one(ClassifierQuery).show_results(message.request, message.value)
+        elif message.kind == "inspect":
+            self.query_one(InsideView).show_result(message.value)
+        elif message.kind == "inside-text":
+            self._inspect(message.value, message.request)
+        elif message.kind == "inside-error":
+            self.query_one(InsideView).show_message(message.value)
         elif message.kind == "error":
             self.notify(message.value, severity="error")
 
@@ -586,6 +688,8 @@ class WorkbenchApp(App[None]):
             current = self.query_one("#clf-input", Input).value.strip()
             if isinstance(event, Classified) and event.names and event.names[0] == current:
                 self.query_one(ClassifierQuery).show_results(current, [tuple(r) for r in event.results[0]])
+            elif isinstance(event, Inspected):
+                self.query_one(InsideView).show_result(event.result)
         elif not m.get("ok", True):
             error = m.get("error", "refused")
             if purpose == "apply" and m.get("errors"):
@@ -654,6 +758,8 @@ class WorkbenchApp(App[None]):
             self.log_activity(*log)
         if samples:
             self.query_one(SampleLog).add_samples(samples)
+            self._latest_sample = samples[-1][1]
+            self._sample_for_inside()
         if batch.events or replay:
             self._redraw(force_plot=replay, panes=True)
         elif batch.steps:

@@ -21,9 +21,12 @@ HELP = """
 | `v` | evaluate on the whole validation split (routine evaluations read a fixed subset) |
 | `d` | choose the device (CPU, CUDA, MPS); the run moves at the next batch |
 | `t` | switch task: character language model ↔ name classifier |
-| `1` `2` `3` `4` | Train, Hyperparameters, Classifier and Runs tabs |
+| `1` `2` `3` `4` `5` | Train, Hyperparameters, Classifier, Runs and Inside tabs |
 | `Enter` | on the Runs tab: show the selected run (its history, then live if it is) |
 | `r` | resume or fork the selected run (Runs tab) or the finished run shown, from its checkpoint |
+| `←` `→` `↑` `↓` | on the Inside tab: the next or previous unit, layer |
+| `u` / `U` | on the Inside tab: the next or previous unit by selectivity |
+| `G` · `c` · `e` | on the Inside tab: gate saturation · text source (sample, validation, typed) · type a text |
 | `Esc` | leave a text field, close a dialog |
 | `Ctrl+P` | command palette: every action by name |
 | `?` | this help |
@@ -49,6 +52,12 @@ pause|resume|step|stop|apply lr=...` steers them from a shell.
 - **‖∂L_T/∂h_t‖** shows, for the last step's loss, how much each earlier hidden state matters.
   A curve that falls by orders of magnitude towards t = 1 is a vanishing gradient (typical of a
   vanilla tanh RNN); one that grows is exploding. It is measured every 50 steps (at most every 2 s).
+- **Inside** shades a text by one hidden unit's h_t (blue −1, white 0, red +1). Units are ranked
+  by how closely their activation follows a simple feature of the text (inside quotes, position in
+  the line, vowel, ...): |r| is the Pearson correlation. Below, the same text is shaded by the
+  gradient norm through time for the loss of predicting its last character. The work is done by
+  the live run between two batches, or on the saved model of a finished one. For a classifier, type
+  a name to see its top-3 languages after each letter.
 - The second status line shows the run's process: CPU (100% is one core), memory, GPU memory and
   use on CUDA, and what it is busy with (evaluating, building kernels).
 
