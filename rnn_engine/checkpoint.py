@@ -50,9 +50,10 @@ def build_model(config: RunConfig, vocab_size: int, num_classes: int = 0) -> nn.
     """A fresh model for a config (CharLM or NameClassifier)."""
     if config.task == "names":
         return NameClassifier(vocab_size, num_classes, config.cell, config.hidden_size,
-                              config.num_layers, config.nonlinearity, config.dropout)
+                              config.num_layers, config.nonlinearity, config.dropout,
+                              config.bidirectional, config.impl)
     return CharLM(vocab_size, config.cell, config.hidden_size, config.num_layers,
-                  config.nonlinearity, config.dropout)
+                  config.nonlinearity, config.dropout, config.impl)
 
 
 def save(ckpt: Checkpoint, path: str | os.PathLike) -> Path:

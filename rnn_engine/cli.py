@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from .check_command import add_parser as add_check_parser
+from .check_command import check_run
 from .config import (
     COMMAND_FIELDS,
     ConfigError,
@@ -53,6 +55,10 @@ def _add_config_flags(p: argparse.ArgumentParser, task: str) -> None:
             flags.insert(0, _ALIASES[name])
         default = getattr(defaults, name)
         help_text = help_text.replace("%", "%%")  # argparse formats help with %
+        if kind == "bool":  # --flag alone says yes; --flag no also works
+            p.add_argument(*flags, dest=name, default=None, nargs="?", const="yes", metavar="yes|no",
+                           help=f"{help_text} (default {'yes' if default else 'no'})")
+            continue
         p.add_argument(*flags, dest=name, default=None, metavar=kind.upper(), choices=None,
                        help=f"{help_text} (default {default}{'; ' + '|'.join(choices) if choices else ''})")
 
@@ -98,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_parsers(sub, OneLineParser)
     add_inspect_parser(sub, OneLineParser)
+    add_check_parser(sub, OneLineParser)
 
     b = sub.add_parser("bench", help="training speed of the scratch models against torch.nn")
     b.add_argument("--device", default="cpu")
@@ -449,6 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise CliError("attach opens the workbench: run it as 'workbench attach RUN'")
         if args.command == "inspect":
             return inspect_run(args, _fail)
+        if args.command == "check":
+            return check_run(args, _fail)
         if args.command == "sample":
             return _sample(args)
         if args.command == "classify":

@@ -11,6 +11,7 @@ CELLS = ("rnn", "gru", "lstm")
 NONLINEARITIES = ("tanh", "relu")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("cosine", "constant")
+IMPLS = ("scratch", "torch")
 
 # fields the training commands set themselves (--corpus, --data, --dedupe), not config flags
 COMMAND_FIELDS = frozenset({"task", "data", "dedupe"})
@@ -64,6 +65,9 @@ class RunConfig:
                         "fixed windows spread over it; 0 reads it all (charlm)")
     dedupe: bool = _f(False, "drop repeated (name, language) pairs before splitting (names)")
     dtype: str = _f("float32", "parameter dtype", ("float32", "float64"))
+    impl: str = _f("scratch", "recurrent layers: the hand-written ones, or torch.nn's with the same "
+                   "weights (cuDNN on CUDA, much faster there)", IMPLS)
+    bidirectional: bool = _f(False, "read each name both ways, forward and backward (names)")
 
     def validate(self) -> dict[str, str]:
         """Errors by field name; empty when the config can run."""
@@ -98,6 +102,8 @@ class RunConfig:
         check("eval_every", self.eval_every >= 0, "must be >= 0")
         check("eval_interval", self.eval_interval >= 0.0, "must be >= 0 seconds (0 turns it off)")
         check("val_chars", self.val_chars >= 0, "must be >= 0 (0 reads the whole validation split)")
+        check("bidirectional", not (self.bidirectional and self.task == "charlm"),
+              "a language model predicts the next character from the ones before: it reads one way")
         dev = self.device
         check("device", dev in ("auto", "cpu", "cuda", "mps") or
               (dev.startswith("cuda:") and dev[5:].isdigit()), "must be cpu, cuda, cuda:N, mps or auto")

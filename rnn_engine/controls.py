@@ -33,6 +33,11 @@ class InspectRequest:
 
 
 @dataclass(frozen=True)
+class CheckRequest:
+    request: str = ""
+
+
+@dataclass(frozen=True)
 class EvaluateRequest:
     full: bool = False  # the whole validation split instead of the routine subset
 
@@ -52,14 +57,16 @@ class Controls:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # reentrant: a stop signal's handler runs in the trainer's thread, possibly while that thread
+        # is inside one of these methods holding the lock; a plain Lock would deadlock there
+        self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._paused = False
         self._stop = False
         self._single_steps = 0
         self._updates: dict[str, Any] = {}
         self._device: str | None = None
-        self._queries: list[SampleRequest | ClassifyRequest | InspectRequest | EvaluateRequest] = []
+        self._queries: list[Any] = []  # Sample-, Classify-, Inspect-, Check- and EvaluateRequest
 
     # -- requests -------------------------------------------------------------------------------
     def pause(self) -> None:
@@ -128,6 +135,11 @@ class Controls:
                 self._queries = [q for q in self._queries if not (
                     isinstance(q, InspectRequest) and q.request.startswith(replaces))]
             self._queries.append(InspectRequest(text, tuple(tuple(u) for u in units), request))
+            self._wake.notify_all()
+
+    def request_check(self, request: str = "") -> None:
+        with self._wake:
+            self._queries.append(CheckRequest(request))
             self._wake.notify_all()
 
     def request_evaluate(self, full: bool = False) -> None:

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .models import CharLM, NameClassifier
+from .torch_layers import scratch_in_place
 
 _LAYER = re.compile(r"_l(\d+)$")
 
@@ -54,23 +55,23 @@ def timestep_grad_norms(model: nn.Module, tokens: Tensor, targets: Tensor,
     signal reaches: a curve that falls to ~0 within a few steps is a vanishing gradient, one that
     grows is an exploding one. The model's own gradients are left untouched.
     """
-    rnn = model.rnn
-    was_training = model.training
-    model.eval()  # no dropout noise in the picture
-    rnn.recorded_states = []
-    try:
-        with torch.enable_grad():
-            if isinstance(model, CharLM):
-                logits, _ = model(tokens, state)
-                loss = F.cross_entropy(logits[-1], targets[-1])
-            elif isinstance(model, NameClassifier):
-                loss = F.cross_entropy(model(tokens, lengths), targets)
-            else:
-                raise TypeError(f"no time-step diagnostics for {type(model).__name__}")
-            states = rnn.recorded_states
-            grads = torch.autograd.grad(loss, states, allow_unused=True)
-        norms = [torch.zeros((), device=tokens.device) if g is None else g.norm() for g in grads]
-        return torch.stack(norms).double().cpu().tolist()
-    finally:
-        rnn.recorded_states = None
-        model.train(was_training)
+    with scratch_in_place(model) as rnn:  # torch.nn layers do not expose every step's state
+        was_training = model.training
+        model.eval()  # no dropout noise in the picture
+        rnn.recorded_states = []
+        try:
+            with torch.enable_grad():
+                if isinstance(model, CharLM):
+                    logits, _ = model(tokens, state)
+                    loss = F.cross_entropy(logits[-1], targets[-1])
+                elif isinstance(model, NameClassifier):
+                    loss = F.cross_entropy(model(tokens, lengths), targets)
+                else:
+                    raise TypeError(f"no time-step diagnostics for {type(model).__name__}")
+                states = rnn.recorded_states
+                grads = torch.autograd.grad(loss, states, allow_unused=True)
+            norms = [torch.zeros((), device=tokens.device) if g is None else g.norm() for g in grads]
+            return torch.stack(norms).double().cpu().tolist()
+        finally:
+            rnn.recorded_states = None
+            model.train(was_training)

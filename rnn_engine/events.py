@@ -165,6 +165,15 @@ class Classified(Event):
 
 
 @dataclass(frozen=True)
+class Checked(Event):
+    """The model against torch.nn with its weights on a batch of its data (check_command.compare)."""
+
+    step: int
+    report: dict
+    request: str = ""
+
+
+@dataclass(frozen=True)
 class Inspected(Event):
     """What the Inside view shows for a text (inside.inspection); large, so only its asker gets it."""
 

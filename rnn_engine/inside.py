@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from .data import Vocab
+from .torch_layers import as_scratch
 
 VOWELS = set("aeiouAEIOU")
 LEFT, RIGHT = 0.1, 0.9  # a gate below LEFT is left-saturated (closed), above RIGHT right-saturated
@@ -91,9 +92,10 @@ class Trace:
 # a single vector. The text is therefore cut into chunks read side by side as one batch. Each chunk
 # starts from a state estimated by reading the WARMUP characters before it from zero (trained
 # networks mostly forget their distant past); then every chunk whose start differs from the previous
-# chunk's end by more than TOLERANCE is read again from that end, for up to MAX_PASSES passes, after
-# which the chunks still moving are read one after the other. Chunk 0 starts from the true zero
-# state, so the states always equal a one-by-one read to within TOLERANCE.
+# chunk's end by more than TOLERANCE (in h; relative in an LSTM's c) is read again from that end, for
+# up to MAX_PASSES passes, after which the chunks still moving are read one after the other. Chunk 0
+# starts from the true zero state, so every chunk ends up starting where the one before ended, and
+# the states match a one-by-one read to about TOLERANCE (measured: 7e-6 on a trained 2x512 LSTM).
 CHUNK = 128  # characters in a chunk at least
 MAX_CHUNKS = 64
 WARMUP = 128
@@ -109,7 +111,7 @@ def trace(model: nn.Module, vocab: Vocab, text: str, chunked: bool = True) -> Tr
     False; the gates are then recomputed for all steps at once from the inputs and h_{t-1}, with the
     cells' equations, as one GEMM per layer.
     """
-    rnn = model.rnn
+    rnn = as_scratch(model.rnn)  # the same weights; torch.nn layers do not expose every step
     was_training = rnn.training
     rnn.eval()
     try:
@@ -271,7 +273,9 @@ def activations(tr: Trace, layer: int, unit: int) -> list[float]:
 # -- one inspection, for the Inside view: computed in the run's process or on a saved model ------------
 MAX_CHARS = 2000  # characters of text one inspection reads
 GRAD_WINDOW = 500  # the per-step gradient covers at most the text's last this many characters
-MAX_VALUES = 400_000  # activations one answer carries (one byte each, ~530 KB as base64)
+# activations one answer carries (one byte each, ~400 KB as base64): with the ranking and the
+# saturation it stays under the 1 MB a client may have waiting (endpoint.MAX_OUTBOX)
+MAX_VALUES = 300_000
 
 
 def inspection(model: nn.Module, vocab: Vocab, text: str, labels: list[str] | None = None,
@@ -338,23 +342,20 @@ def text_gradient(model: nn.Module, vocab: Vocab, text: str, window: int = GRAD_
 @torch.no_grad()
 def letter_predictions(model: nn.Module, vocab: Vocab, labels: list[str], name: str,
                        top: int = 3) -> tuple[list[list[list[Any]]], str]:
-    """For each letter of the normalised name, the top languages after reading up to it."""
+    """For each letter of the normalised name, the top languages for the name up to that letter.
+
+    Each prefix is classified as a name of its own, so a model that reads both ways, or any other
+    classifier, answers what it would for that prefix.
+    """
     from .data import normalise_name
+    from .sampling import classify
 
     clean = normalise_name(name)
     if not clean:
         return [], clean
-    was_training = model.training
-    model.eval()
-    try:
-        ids = vocab.encode(clean).to(next(model.parameters()).device)[:, None]
-        out, _ = model.rnn(ids)
-        probs = torch.softmax(model.head(out[:, 0]).double(), dim=-1).cpu()
-        values, idx = probs.topk(min(top, len(labels)), dim=-1)
-        return [[[labels[i], round(float(v), 4)] for v, i in zip(vs.tolist(), ix.tolist())]
-                for vs, ix in zip(values, idx)], clean
-    finally:
-        model.train(was_training)
+    prefixes = [clean[: i + 1] for i in range(len(clean))]
+    return [[[label, round(p, 4)] for label, p in result]
+            for result in classify(model, vocab, labels, prefixes, top)], clean
 
 
 def validation_excerpt(text: str, length: int = 1000, val_fraction: float = 0.1) -> str:

@@ -7,22 +7,24 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import fused
-from .recurrent import Recurrent, State
+from .recurrent import State
+from .torch_layers import recurrent_layer
 
 
 class CharLM(nn.Module):
     """Characters → Recurrent → linear head over the vocabulary.
 
     Layer 0 takes character ids directly: `weight_ih_l0` (gates·H × V) is the embedding and the
-    input projection fused into one table, so the input side of every step is a gather.
+    input projection fused into one table, so the input side of every step is a gather. With
+    impl "torch" the recurrent layers are torch.nn's, with the same parameters.
     """
 
     def __init__(self, vocab_size: int, cell: str = "gru", hidden_size: int = 512,
-                 num_layers: int = 1, nonlinearity: str = "tanh", dropout: float = 0.0) -> None:
+                 num_layers: int = 1, nonlinearity: str = "tanh", dropout: float = 0.0,
+                 impl: str = "scratch") -> None:
         super().__init__()
         self.vocab_size = vocab_size
-        self.rnn = Recurrent(cell, vocab_size, hidden_size, num_layers, nonlinearity,
-                             dropout=dropout)
+        self.rnn = recurrent_layer(impl, cell, vocab_size, hidden_size, num_layers, nonlinearity, dropout)
         self.dropout = dropout
         self.head = nn.Linear(hidden_size, vocab_size)
         # U(-1, 1) is the scale of an N(0, 1) embedding seen through a linear layer; torch's
@@ -39,25 +41,30 @@ class CharLM(nn.Module):
 
 
 class NameClassifier(nn.Module):
-    """Characters of a name → Recurrent → state after the name's last character → class logits."""
+    """Characters of a name → Recurrent → state after the name's last character → class logits.
+
+    Bidirectional, the head reads the forward state after the last letter beside the backward
+    state after the first: the whole name, read both ways.
+    """
 
     def __init__(self, vocab_size: int, num_classes: int, cell: str = "gru",
                  hidden_size: int = 256, num_layers: int = 1, nonlinearity: str = "tanh",
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, bidirectional: bool = False, impl: str = "scratch") -> None:
         super().__init__()
         self.vocab_size = vocab_size
         self.num_classes = num_classes
-        self.rnn = Recurrent(cell, vocab_size, hidden_size, num_layers, nonlinearity,
-                             dropout=dropout)
+        self.rnn = recurrent_layer(impl, cell, vocab_size, hidden_size, num_layers, nonlinearity, dropout,
+                                   bidirectional)
         self.dropout = dropout
-        self.head = nn.Linear(hidden_size, num_classes)
+        self.directions = 2 if bidirectional else 1
+        self.head = nn.Linear(hidden_size * self.directions, num_classes)
         nn.init.uniform_(self.rnn.weight_ih_l0, -1.0, 1.0)
 
     def forward(self, tokens: Tensor, lengths: Tensor | None = None) -> Tensor:
         """tokens (T, B) padded, lengths (B,) → logits (B, C)."""
         _, h_n = self.rnn(tokens, None, lengths)
         h = h_n[0] if isinstance(h_n, tuple) else h_n
-        last = h[-1]
+        last = h[-1] if self.directions == 1 else torch.cat([h[-2], h[-1]], dim=-1)
         if self.dropout and self.training:
             last = F.dropout(last, self.dropout, training=True)
         return self.head(last)

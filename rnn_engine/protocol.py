@@ -2,8 +2,8 @@
 
 A request is `{"id": ANY, "cmd": NAME, "args": {...}}`; `id` is echoed in the reply and is optional.
 Every request gets one reply line, `{"id", "ok": true, ...}` or `{"id", "ok": false, "error"}`.
-`sample`, `classify` and `inspect` are answered later by a second line `{"id", "event": {...}}`
-holding the Sampled, Classified or Inspected event; events.jsonl records the first two as well.
+`sample`, `classify`, `inspect` and `check` are answered later by a second line `{"id", "event": {...}}`
+holding the Sampled, Classified, Inspected or Checked event; events.jsonl records all but Inspected.
 Only JSON crosses the wire.
 """
 
@@ -34,6 +34,7 @@ COMMANDS = {
     "sample": "generate text: {prime, temperature, top_k, length} (char LM)",
     "classify": "top languages for names: {names, top_k} (name classifier)",
     "inspect": "units, gates and per-step gradients on a text: {text, units} (Inside view)",
+    "check": "the model against torch.nn with its weights, on a batch of its data",
     "device": "move the run to another device: {name}",
     "evaluate": "evaluate now: {full} (full: the whole validation split)",
     "status": "the run's state, step and process",
@@ -167,6 +168,11 @@ def _inspect(args: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _check(args: dict[str, Any]) -> dict[str, Any]:
+    _only(args, set())
+    return {}
+
+
 def _device(args: dict[str, Any]) -> dict[str, Any]:
     _only(args, {"name"})
     name = _string(args.get("name"), "name", 40)
@@ -185,7 +191,7 @@ def _evaluate(args: dict[str, Any]) -> dict[str, Any]:
 
 
 _CHECKS = {"apply": _apply, "sample": _sample, "classify": _classify, "inspect": _inspect,
-           "device": _device, "evaluate": _evaluate}
+           "check": _check, "device": _device, "evaluate": _evaluate}
 
 
 def _only(args: dict[str, Any], allowed: set[str]) -> None:

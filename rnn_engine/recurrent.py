@@ -7,6 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import fused
 from .cells import GATES, gru_step, lstm_step, rnn_step
@@ -15,13 +16,15 @@ State = Tensor | tuple[Tensor, Tensor]
 
 
 class Recurrent(nn.Module):
-    """Multi-layer RNN/GRU/LSTM whose state_dict keys and shapes equal torch.nn's for the same arguments.
+    """Multi-layer RNN/GRU/LSTM that takes what torch.nn.RNN/GRU/LSTM take and has their state_dict.
 
     `forward(input, hx=None, lengths=None)` returns `(output, h_n)`, or `(output, (h_n, c_n))` for
-    LSTM, with torch's shapes. Two additions: `input` may be a tensor of integer token ids, in which
-    case layer 0 reads column `id` of `weight_ih_l0` (the same as a one-hot input of width
-    `input_size`, without building it), and `lengths` gives each sequence's true length so `h_n`
-    holds the state at its last real step and padded outputs are zero.
+    LSTM, with torch's shapes; `input` may be batched, unbatched or a PackedSequence (giving a
+    PackedSequence out), and `bidirectional` and LSTM's `proj_size` work as in torch. Two
+    additions: `input` may be a tensor of integer token ids, in which case layer 0 reads column `id`
+    of `weight_ih_l0` (the same as a one-hot input of width `input_size`, without building it), and
+    `lengths` gives each sequence's true length so `h_n` holds the state at its last real step and
+    padded outputs are zero.
     """
 
     def __init__(
@@ -34,6 +37,10 @@ class Recurrent(nn.Module):
         bias: bool = True,
         batch_first: bool = False,
         dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         mode = mode.lower()
@@ -45,6 +52,9 @@ class Recurrent(nn.Module):
             raise ValueError("input_size, hidden_size and num_layers must be positive")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), not {dropout}")
+        if proj_size < 0 or (proj_size > 0 and (mode != "lstm" or proj_size >= hidden_size)):
+            raise ValueError("proj_size must be 0, or for LSTM a positive size smaller than hidden_size, "
+                             f"not {proj_size}")
         self.mode = mode
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -53,28 +63,44 @@ class Recurrent(nn.Module):
         self.bias = bias
         self.batch_first = batch_first
         self.dropout = dropout
+        self.bidirectional = bidirectional
+        self.proj_size = proj_size
+        self.directions = 2 if bidirectional else 1
         # when a list, the top layer's h_t of every step is appended (diagnostics reads their grads)
         self.recorded_states: list[Tensor] | None = None
         # run layers on the fused C++ kernels where they apply (float32 on the CPU, no recording)
         self.use_fused = True
         g = GATES[mode] * hidden_size
+        out = proj_size or hidden_size  # the size of h, which the next step and layer read
+        factory = {"device": device, "dtype": dtype}
+        # torch's order: per layer and direction, w_ih, w_hh, b_ih, b_hh, w_hr
         for layer in range(num_layers):
-            width = input_size if layer == 0 else hidden_size
-            self.register_parameter(f"weight_ih_l{layer}", nn.Parameter(torch.empty(g, width)))
-            self.register_parameter(f"weight_hh_l{layer}", nn.Parameter(torch.empty(g, hidden_size)))
-            if bias:
-                self.register_parameter(f"bias_ih_l{layer}", nn.Parameter(torch.empty(g)))
-                self.register_parameter(f"bias_hh_l{layer}", nn.Parameter(torch.empty(g)))
+            width = input_size if layer == 0 else out * self.directions
+            for suffix in self._suffixes():
+                name = f"l{layer}{suffix}"
+                self.register_parameter(f"weight_ih_{name}", nn.Parameter(torch.empty(g, width, **factory)))
+                self.register_parameter(f"weight_hh_{name}", nn.Parameter(torch.empty(g, out, **factory)))
+                if bias:
+                    self.register_parameter(f"bias_ih_{name}", nn.Parameter(torch.empty(g, **factory)))
+                    self.register_parameter(f"bias_hh_{name}", nn.Parameter(torch.empty(g, **factory)))
+                if proj_size:
+                    self.register_parameter(f"weight_hr_{name}",
+                                            nn.Parameter(torch.empty(proj_size, hidden_size, **factory)))
         self.reset_parameters()
+
+    def _suffixes(self) -> tuple[str, ...]:
+        return ("", "_reverse") if self.bidirectional else ("",)
 
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.hidden_size)
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def layer_parameters(self, layer: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-        """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer."""
-        get = lambda name: getattr(self, f"{name}_l{layer}", None)  # noqa: E731
+    def layer_parameters(self, layer: int, direction: int = 0
+                         ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction (1: reverse)."""
+        suffix = "_reverse" if direction else ""
+        get = lambda name: getattr(self, f"{name}_l{layer}{suffix}", None)  # noqa: E731
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
 
     def extra_repr(self) -> str:
@@ -83,55 +109,73 @@ class Recurrent(nn.Module):
             s += f", nonlinearity={self.nonlinearity!r}"
         if self.dropout:
             s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         return s + (", batch_first=True" if self.batch_first else "")
 
     def initial_state(self, batch: int, device: torch.device | str | None = None,
                       dtype: torch.dtype | None = None) -> State:
         """Zero state shaped like torch's h_0 (and c_0 for LSTM)."""
         p = self.weight_hh_l0
-        h = torch.zeros(self.num_layers, batch, self.hidden_size,
-                        device=device or p.device, dtype=dtype or p.dtype)
-        return (h, h.clone()) if self.mode == "lstm" else h
+        shape = (self.num_layers * self.directions, batch)
+        kw = {"device": device or p.device, "dtype": dtype or p.dtype}
+        h = torch.zeros(*shape, self.proj_size or self.hidden_size, **kw)
+        return (h, torch.zeros(*shape, self.hidden_size, **kw)) if self.mode == "lstm" else h
 
     def forward(
-        self, input: Tensor, hx: State | None = None, lengths: Tensor | None = None
-    ) -> tuple[Tensor, State]:
+        self, input: Tensor | PackedSequence, hx: State | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor | PackedSequence, State]:
+        packed = input if isinstance(input, PackedSequence) else None
+        if packed is not None:
+            # padded in the batch's own order; h_n comes back in that order too, as torch's does
+            input, lengths = pad_packed_sequence(packed)
         tokens = not input.is_floating_point()
         unbatched = input.dim() == (1 if tokens else 2)
         if unbatched:
             input = input.unsqueeze(1)
             if hx is not None:
                 hx = tuple(s.unsqueeze(1) for s in hx) if isinstance(hx, tuple) else hx.unsqueeze(1)
-        elif self.batch_first:
+        elif self.batch_first and packed is None:
             input = input.transpose(0, 1)
         steps, batch = input.shape[0], input.shape[1]
         if hx is None:
             dtype = None if tokens else input.dtype
             hx = self.initial_state(batch, input.device, dtype)
         h0, c0 = hx if isinstance(hx, tuple) else (hx, None)
-        mask = None
+        mask = backwards = None
         if lengths is not None:
             lengths = torch.as_tensor(lengths, device=input.device)
             # mask[t, b] is True while step t is inside sequence b
             mask = (torch.arange(steps, device=input.device)[:, None] < lengths[None, :]).unsqueeze(-1)
+        if self.bidirectional:
+            backwards = _reversal(steps, batch, lengths, input.device)
 
         layer_input = input
         h_last, c_last = [], []
         for layer in range(self.num_layers):
             if layer > 0 and self.dropout and self.training:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
-            out, h, c = self._run_layer(layer, layer_input, h0[layer],
-                                        None if c0 is None else c0[layer], mask, lengths,
-                                        record=layer == self.num_layers - 1)
-            h_last.append(h)
-            if c is not None:
-                c_last.append(c)
-            layer_input = out
+            outputs = []
+            for direction in range(self.directions):
+                k = layer * self.directions + direction
+                x = layer_input if direction == 0 else _reorder(layer_input, backwards)
+                out, h, c = self._run_layer(layer, x, h0[k], None if c0 is None else c0[k], mask, lengths,
+                                            record=layer == self.num_layers - 1 and direction == 0,
+                                            direction=direction)
+                outputs.append(out if direction == 0 else _reorder(out, backwards))
+                h_last.append(h)
+                if c is not None:
+                    c_last.append(c)
+            layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
 
         output = layer_input
         h_n: State = torch.stack(h_last)
         if self.mode == "lstm":
             h_n = (h_n, torch.stack(c_last))
+        if packed is not None:
+            return _repack(output, lengths, packed), h_n
         if unbatched:
             output = output.squeeze(1)
             h_n = tuple(s.squeeze(1) for s in h_n) if isinstance(h_n, tuple) else h_n.squeeze(1)
@@ -139,13 +183,13 @@ class Recurrent(nn.Module):
             output = output.transpose(0, 1)
         return output, h_n
 
-    def _input_bias(self, layer: int, fold_gru_bias: bool) -> Tensor | None:
+    def _input_bias(self, layer: int, fold_gru_bias: bool, direction: int = 0) -> Tensor | None:
         """b_ih, plus b_hh where it can move to the input side.
 
         GRU's b_hn sits inside r * (W_hn h + b_hn) and never moves; its b_hr and b_hz do when
         `fold_gru_bias` (the fused kernels expect that; the per-step path adds b_hh itself).
         """
-        _, _, b_ih, b_hh = self.layer_parameters(layer)
+        _, _, b_ih, b_hh = self.layer_parameters(layer, direction)
         if b_hh is None:
             return b_ih
         if self.mode == "gru":
@@ -155,13 +199,13 @@ class Recurrent(nn.Module):
             b_hh = torch.cat([b_hh[: 2 * h], b_hh.new_zeros(h)])
         return b_hh if b_ih is None else b_ih + b_hh
 
-    def _input_table(self, layer: int, fold_gru_bias: bool = False) -> Tensor:
+    def _input_table(self, layer: int, fold_gru_bias: bool = False, direction: int = 0) -> Tensor:
         """(input_size, G*H): row i is the input projection of a one-hot input i, bias included."""
-        w_ih = self.layer_parameters(layer)[0]
-        bias = self._input_bias(layer, fold_gru_bias)
+        w_ih = self.layer_parameters(layer, direction)[0]
+        bias = self._input_bias(layer, fold_gru_bias, direction)
         return w_ih.t() if bias is None else w_ih.t() + bias
 
-    def _project(self, layer: int, x: Tensor, for_kernels: bool = False) -> Tensor:
+    def _project(self, layer: int, x: Tensor, for_kernels: bool = False, direction: int = 0) -> Tensor:
         """W_ih x + b_ih (+ the movable part of b_hh) for every step at once, (T, B, G*H).
 
         For the fused kernels (`for_kernels`), GRU's b_hr and b_hz are folded in, the GEMM runs on
@@ -170,25 +214,26 @@ class Recurrent(nn.Module):
         if not x.is_floating_point():
             # an id selects a row of the table: the fused embedding + input projection, with the bias
             # already in the small table rather than added to all T*B rows
-            table = self._input_table(layer, for_kernels)
+            table = self._input_table(layer, for_kernels, direction)
             return table if for_kernels else F.embedding(x, table)
-        w_ih = self.layer_parameters(layer)[0]
+        w_ih = self.layer_parameters(layer, direction)[0]
         linear = fused.linear if for_kernels else F.linear
-        return linear(x, w_ih, self._input_bias(layer, for_kernels))
+        return linear(x, w_ih, self._input_bias(layer, for_kernels, direction))
 
     def _run_layer(
         self, layer: int, x: Tensor, h: Tensor, c: Tensor | None, mask: Tensor | None,
-        lengths: Tensor | None, record: bool
+        lengths: Tensor | None, record: bool, direction: int = 0
     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        _, w_hh, _, b_hh = self.layer_parameters(layer)
+        _, w_hh, _, b_hh = self.layer_parameters(layer, direction)
         recorded = self.recorded_states if record else None
         relu = self.nonlinearity == "relu"
-        if self.use_fused and recorded is None and fused.applies(x, w_hh):
+        if self.use_fused and recorded is None and not self.proj_size and fused.applies(x, w_hh):
             ids = None if x.is_floating_point() else x
-            output, h, c = fused.run_layer(self.mode, self._project(layer, x, for_kernels=True), w_hh, b_hh,
-                                           h, c, lengths, relu, ids=ids)
+            gi = self._project(layer, x, for_kernels=True, direction=direction)
+            output, h, c = fused.run_layer(self.mode, gi, w_hh, b_hh, h, c, lengths, relu, ids=ids)
             return (output if mask is None else output * mask), h, c
-        gi_all = self._project(layer, x)
+        w_hr = getattr(self, f"weight_hr_l{layer}{'_reverse' if direction else ''}", None)
+        gi_all = self._project(layer, x, direction=direction)
         w_hh_t = w_hh.t()
         outputs = []
         # unbind(0) hands out views in one call; indexing gi_all[t] per step was measured slower
@@ -199,6 +244,8 @@ class Recurrent(nn.Module):
                 h_new, c_new = gru_step(gi, h, w_hh_t, b_hh), None
             else:
                 h_new, c_new = lstm_step(gi, h, c, w_hh_t, None)
+                if w_hr is not None:
+                    h_new = h_new @ w_hr.t()  # LSTM with projections: h = W_hr (o * tanh(c))
             if mask is not None:
                 m = mask[t]
                 h_new = torch.where(m, h_new, h)
@@ -212,3 +259,30 @@ class Recurrent(nn.Module):
         if mask is not None:
             output = output * mask
         return output, h, c
+
+
+def _reversal(steps: int, batch: int, lengths: Tensor | None, device: torch.device) -> Tensor | None:
+    """Index (T, B) that reads each sequence backwards within its length; None: flip all of it."""
+    if lengths is None:
+        return None
+    t = torch.arange(steps, device=device)[:, None]
+    # inside a sequence, step t reads step len-1-t; padding stays where it is
+    return torch.where(t < lengths[None, :], lengths[None, :] - 1 - t, t.expand(steps, batch))
+
+
+def _reorder(x: Tensor, index: Tensor | None) -> Tensor:
+    """x (T, B[, F]) with its steps taken by `index` along time, or flipped when index is None."""
+    if index is None:
+        return x.flip(0)
+    if x.dim() == 2:
+        return x.gather(0, index)
+    return x.gather(0, index.unsqueeze(-1).expand_as(x))
+
+
+def _repack(output: Tensor, lengths: Tensor, like: PackedSequence) -> PackedSequence:
+    """The padded output (T, B, F) in batch order, packed exactly as the input `like` was."""
+    order = like.sorted_indices
+    padded = output if order is None else output.index_select(1, order)
+    sorted_lengths = lengths.cpu() if order is None else lengths.cpu()[order.cpu()]
+    data = pack_padded_sequence(padded, sorted_lengths, enforce_sorted=True).data
+    return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)

@@ -30,7 +30,7 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     common.add_argument("--timeout", type=float, default=CTL_TIMEOUT,
                         help=f"seconds to wait for the acknowledgement (default {CTL_TIMEOUT:.0f})")
     cs = c.add_subparsers(dest="ctl_command", metavar="COMMAND", required=True, parser_class=parser_class)
-    for name in ("pause", "resume", "step", "status", "devices"):
+    for name in ("pause", "resume", "step", "status", "devices", "check"):
         cs.add_parser(name, parents=[common], help=COMMANDS[name])
     stop = cs.add_parser("stop", parents=[common], help=COMMANDS["stop"])
     stop.add_argument("--wait", action="store_true", help="wait until the run has saved and ended")
@@ -136,7 +136,7 @@ def control(args: argparse.Namespace, fail: Any) -> int:
     request = _request_args(args, fail)
     try:
         with RunClient.connect(run_dir, timeout=args.timeout) as client:
-            reply, event = client.call(cmd, request, answer=cmd in ("sample", "classify"))
+            reply, event = client.call(cmd, request, answer=cmd in ("sample", "classify", "check"))
     except RunUnavailable as exc:
         fail(f"ctl {cmd}: {exc}")
     if not reply.get("ok"):
@@ -164,6 +164,8 @@ def _describe(cmd: str, run_dir: Path, reply: dict[str, Any], event: dict[str, A
     if cmd == "classify" and event:
         return "\n".join(f"{n}: " + ", ".join(f"{lab} {p:.1%}" for lab, p in r)
                          for n, r in zip(event.get("names", []), event.get("results", [])))
+    if cmd == "check" and event:
+        return describe_check(event.get("report", {}))
     if cmd == "status":
         keys = ("run_id", "state", "step", "task", "device", "pid")
         return "\n".join(f"{k}: {reply.get(k)}" for k in keys)
@@ -177,3 +179,12 @@ def _describe(cmd: str, run_dir: Path, reply: dict[str, Any], event: dict[str, A
     what = {"pause": "pauses", "resume": "resumes", "step": "trains one batch", "stop": "stops and saves",
             "device": "moves", "evaluate": "evaluates"}.get(cmd, cmd)
     return f"{name}: {what} at the next batch boundary"
+
+
+def describe_check(report: dict[str, Any]) -> str:
+    """One line for a check report (check_command.compare), for ctl and the app's activity log."""
+    if "error" in report:
+        return f"check: {report['error']}"
+    return (f"against {report['reference']} with the same weights, on {report.get('batch', 'a batch')}: "
+            f"max |Δ output| {report['max_abs_diff_output']:.3g}, max |Δ gradient| "
+            f"{report['max_abs_diff_grad']:.3g} ({report['worst_parameter']})")

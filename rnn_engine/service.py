@@ -18,6 +18,7 @@ from .config import RunConfig
 from .controls import Controls
 from .endpoint import ControlEndpoint, socket_path_for
 from .events import (
+    Checked,
     Classified,
     DeviceSwitched,
     EpochFinished,
@@ -101,7 +102,7 @@ class RunService:
             self.step = event.step
             self.liveness.update(step=event.step, items_per_s=round(event.items_per_s, 1))
             return
-        if isinstance(event, (Sampled, Classified, Inspected)) and event.request:
+        if isinstance(event, (Sampled, Classified, Inspected, Checked)) and event.request:
             self._answer(event)
         if isinstance(event, RunStarted):
             self.device = event.device
@@ -135,7 +136,7 @@ class RunService:
             fields["best_accuracy"] = acc
         self.liveness.update(write=True, **fields)
 
-    def _answer(self, event: Sampled | Classified | Inspected) -> None:
+    def _answer(self, event: Sampled | Classified | Inspected | Checked) -> None:
         asker = self._waiting.pop(event.request, None)
         if asker is not None and self.endpoint is not None:
             client, rid = asker
@@ -187,6 +188,10 @@ class RunService:
         elif cmd == "inspect":
             token = self._token(client, request.id)
             ctl.request_inspect(args["text"], args["units"], request=token, replaces=f"{client}:")
+            return _ok(pending=token)
+        elif cmd == "check":
+            token = self._token(client, request.id)
+            ctl.request_check(request=token)
             return _ok(pending=token)
         elif cmd == "device":
             from .devices import DeviceError, resolve_device

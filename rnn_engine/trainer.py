@@ -20,13 +20,14 @@ from . import checkpoint as ckpt_io
 from . import fused
 from .allocator import keep_freed_memory
 from .config import ConfigError, RunConfig, check_world
-from .controls import ClassifyRequest, Controls, EvaluateRequest, InspectRequest, SampleRequest
+from .controls import CheckRequest, ClassifyRequest, Controls, EvaluateRequest, InspectRequest, SampleRequest
 from .data import CharCorpus, DataError, NamesData, StreamBatches, bucket_names, bucketed_batches, pad_batch
 from .devices import DeviceError, available_devices, resolve_device
 from .diagnostics import grad_norms, is_finite, timestep_grad_norms
 from .distributed import Dist, DistributedError, collective_failure
 from .eventlog import EventLog
 from .events import (
+    Checked,
     CheckpointSaved,
     Classified,
     DeviceSwitched,
@@ -83,7 +84,7 @@ class Trainer:
             resumed = ckpt_io.load(resume)
         if resumed is not None:
             # the architecture comes from the checkpoint; budget and live settings from the caller
-            keep = ("cell", "hidden_size", "num_layers", "nonlinearity", "task", "dtype")
+            keep = ("cell", "hidden_size", "num_layers", "nonlinearity", "task", "dtype", "bidirectional")
             config = config.updated(**{k: getattr(resumed.config, k) for k in keep})
             if not config.data:
                 config = config.updated(data=resumed.config.data)
@@ -270,7 +271,9 @@ class Trainer:
             # steps allocate the same large buffers over and over; keeping them in the heap spares page faults
             keep_freed_memory()
             # build or load the fused kernels now, not inside the first timed step
-            if self.device.type == "cpu" and self.dtype == torch.float32:
+            if self.config.impl == "torch":
+                path = f"torch.nn layers ({'cuDNN' if self.device.type == 'cuda' else self.device.type})"
+            elif self.device.type == "cpu" and self.dtype == torch.float32:
                 if self.service is not None and fused.needs_build():
                     self.service.note("building the fused CPU kernels (first run only, about 15 s)")
                 path = fused.status()
@@ -522,7 +525,7 @@ class Trainer:
                 if isinstance(value, Tensor) and (key != "step" or step_moves):
                     state[key] = value.to(device)
 
-    def _answer(self, q: SampleRequest | ClassifyRequest | InspectRequest) -> None:
+    def _answer(self, q: SampleRequest | ClassifyRequest | InspectRequest | CheckRequest) -> None:
         if isinstance(q, SampleRequest) and self.corpus is not None:
             g = torch.Generator().manual_seed(self.rng.randrange(2**31))
             text = generate(self.model, self.vocab, q.length, q.prime, q.temperature, q.top_k, g)
@@ -536,6 +539,16 @@ class Trainer:
             labels = self.labels if self.names is not None else None
             result = inspection(self.model, self.vocab, q.text, labels, list(q.units))
             self.emit(Inspected(self.step, result, q.request))
+        elif isinstance(q, CheckRequest):
+            from .check_command import compare, run_batch
+
+            try:
+                batch, what = run_batch(self.config, self.vocab, self.labels)
+                report = {**compare(self.config, self.vocab, self.labels, self.model.state_dict(), batch),
+                          "batch": what}
+            except (DataError, OSError, ValueError) as exc:
+                report = {"error": f"the run's data cannot be read: {exc}"}
+            self.emit(Checked(self.step, report, q.request))
 
     def train_step(self, batch: Any) -> None:
         """One optimisation step on one batch, with NaN/inf protection and reporting."""
@@ -796,7 +809,7 @@ class Trainer:
             "elapsed": round(self.elapsed(), 2), "train_loss": self.train_loss(),
             "checkpoint": str(path), "device": str(self.device),
             "parameters": count_parameters(self.model),
-            "world_size": self.world,
+            "world_size": self.world, "impl": self.config.impl,
         }
         if self.corpus is not None:
             summary.update(val_loss=result["val_loss"], best_val_loss=self.best_val_loss,

@@ -406,6 +406,7 @@ async def test_inside_tab_shades_a_unit_and_its_keys_move_the_selection(tiny_cor
         assert "layer 1 gate z" in text_of(app.query_one("#inside-text"))
         await pilot.press("G", "c")
         await until(pilot, lambda: "validation excerpt" in inside_head(app), what="the validation text")
+        assert inside.rank == 0  # another text starts from its own most selective unit
         await pilot.press("e", *"a new text", "enter")
         await until(pilot, lambda: "reading typed text" in inside_head(app), what="the typed text")
         assert text_of(app.query_one("#inside-text")).startswith("a new text")
@@ -436,3 +437,17 @@ async def test_inside_tab_reads_a_name_letter_by_letter(names_dir, tmp_path):
         await until(pilot, lambda: "letter by letter" in inside_head(app), what="the letters")
         rows = text_of(app.query_one("#inside-text")).splitlines()
         assert len(rows) == 6 and rows[0].split()[0] == "P" and "Ruslandic" in rows[-1]
+
+
+async def test_k_checks_the_model_against_torch_nn(tiny_corpus, tmp_path):
+    trainer = Trainer(tiny_config(tiny_corpus), runs_dir=tmp_path / "runs", run_id="done")
+    trainer.run()
+    app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=trainer.run_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state == "finished")
+        await pilot.press("k")
+        activity = app.query_one("#activity")
+        await until(pilot, lambda: any("against torch.nn.GRU" in line for line in activity.plain),
+                    what="the check's report")
+        line = next(line for line in activity.plain if "against torch.nn.GRU" in line)
+        assert "max |Δ output|" in line and "max |Δ gradient|" in line

@@ -157,3 +157,90 @@ def test_bad_constructor_arguments():
         Recurrent("rnn", 3, 4, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="dropout"):
         Recurrent("gru", 3, 4, dropout=1.5)
+
+
+# -- the rest of torch.nn's interface: bidirectional, proj_size, PackedSequence, unbatched, hx ---------
+DROP_IN = [
+    ("rnn", torch.nn.RNN, {"nonlinearity": "tanh", "bidirectional": True}),
+    ("rnn", torch.nn.RNN, {"nonlinearity": "relu", "bidirectional": True}),
+    ("gru", torch.nn.GRU, {"bidirectional": True}),
+    ("lstm", torch.nn.LSTM, {"bidirectional": True}),
+    ("lstm", torch.nn.LSTM, {"proj_size": 3}),
+    ("lstm", torch.nn.LSTM, {"proj_size": 3, "bidirectional": True}),
+]
+DROP_IN_IDS = ["rnn-tanh-bi", "rnn-relu-bi", "gru-bi", "lstm-bi", "lstm-proj", "lstm-proj-bi"]
+
+
+def _hx(mode, kw, layers, batch, hidden, dtype):
+    d = 2 if kw.get("bidirectional") else 1
+    lead = (layers * d,) if batch is None else (layers * d, batch)
+    h = torch.randn(*lead, kw.get("proj_size") or hidden, dtype=dtype)
+    return (h, torch.randn(*lead, hidden, dtype=dtype)) if mode == "lstm" else h
+
+
+def _compare(ref, ours, x_ref, x_ours, hx, tol, unpack=lambda o: o):
+    out1, s1 = ref(x_ref, hx)
+    out2, s2 = ours(x_ours, hx)
+    assert type(out2) is type(out1)
+    o1, o2 = unpack(out1), unpack(out2)
+    torch.testing.assert_close(o2, o1, atol=tol, rtol=0)
+    for a, b in zip(_flat(s2), _flat(s1)):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, atol=tol, rtol=0)
+    w = torch.randn_like(o1)
+    ((o1 * w).sum() + sum(s.pow(2).sum() for s in _flat(s1))).backward()
+    ((o2 * w).sum() + sum(s.pow(2).sum() for s in _flat(s2))).backward()
+    ref_params = dict(ref.named_parameters())
+    for name, p in ours.named_parameters():
+        torch.testing.assert_close(p.grad, ref_params[name].grad, atol=tol, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("mode,ref_cls,kw", DROP_IN, ids=DROP_IN_IDS)
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_bidirectional_and_projections_match_torch(mode, ref_cls, kw, layers, batch_first):
+    ref, ours = _pair(mode, ref_cls, kw, layers, batch_first, torch.float64)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    x = torch.randn(*((4, 9, 5) if batch_first else (9, 4, 5)), dtype=torch.float64)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    _compare(ref, ours, x1, x2, _hx(mode, kw, layers, 4, 7, torch.float64), 1e-10)
+    torch.testing.assert_close(x2.grad, x1.grad, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("mode,ref_cls,kw", CASES + DROP_IN, ids=["rnn-tanh", "rnn-relu", "gru", "lstm"]
+                         + DROP_IN_IDS)
+@pytest.mark.parametrize("sort", [False, True])
+def test_packed_sequences_in_give_packed_sequences_out(mode, ref_cls, kw, sort):
+    ref, ours = _pair(mode, ref_cls, kw, 2, False, torch.float64)
+    lengths = torch.tensor([9, 7, 5, 1]) if sort else torch.tensor([5, 9, 1, 7])
+    x = torch.randn(9, 4, 5, dtype=torch.float64)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    pack = torch.nn.utils.rnn.pack_padded_sequence
+    p1, p2 = pack(x1, lengths, enforce_sorted=sort), pack(x2, lengths, enforce_sorted=sort)
+    out_ref, _ = ref(p1)
+    out_ours, _ = ours(p2)
+    assert torch.equal(out_ours.batch_sizes, out_ref.batch_sizes)
+    for a, b in ((out_ours.sorted_indices, out_ref.sorted_indices),
+                 (out_ours.unsorted_indices, out_ref.unsorted_indices)):
+        assert (a is None and b is None) or torch.equal(a, b)
+    ref.zero_grad()
+    ours.zero_grad()
+    _compare(ref, ours, p1, p2, _hx(mode, kw, 2, 4, 7, torch.float64), 1e-10, unpack=lambda o: o.data)
+    torch.testing.assert_close(x2.grad, x1.grad, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("mode,ref_cls,kw", CASES + DROP_IN, ids=["rnn-tanh", "rnn-relu", "gru", "lstm"]
+                         + DROP_IN_IDS)
+def test_unbatched_input_with_a_given_state_matches_torch(mode, ref_cls, kw):
+    ref, ours = _pair(mode, ref_cls, kw, 2, False, torch.float64)
+    x = torch.randn(6, 5, dtype=torch.float64)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    _compare(ref, ours, x1, x2, _hx(mode, kw, 2, None, 7, torch.float64), 1e-10)
+    torch.testing.assert_close(x2.grad, x1.grad, atol=1e-10, rtol=0)
+
+
+def test_torch_refusals_are_refused_here_too():
+    with pytest.raises(ValueError, match="proj_size"):
+        Recurrent("gru", 3, 4, proj_size=2)
+    with pytest.raises(ValueError, match="proj_size"):
+        Recurrent("lstm", 3, 4, proj_size=4)

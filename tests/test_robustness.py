@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnn_engine import checkpoint as ckpt_io
+from rnn_engine.controls import Controls
 from rnn_engine.data import CharCorpus, DataError, Vocab
 
 
@@ -81,21 +83,43 @@ def test_signal_stops_cli_training_at_a_batch_and_saves(tmp_path, sig):
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench", "train", "--corpus", str(corpus), "--runs-dir", str(runs),
          "--epochs", "1000", "--hidden-size", "32", "--seq-len", "16", "--batch-size", "4",
-         "--device", "cpu", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait until it is really training
-        logs = list(runs.glob("*/events.jsonl"))
-        if logs and '"StepFinished"' in logs[0].read_text():
-            break
-        time.sleep(0.05)
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
+         "--device", "cpu", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a shell runs background jobs with SIGINT ignored, and the run keeps a signal it was started
+        # ignoring: give it the defaults, whatever started these tests
+        preexec_fn=lambda: [signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGHUP)])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until it is really training
+            logs = list(runs.glob("*/events.jsonl"))
+            if logs and '"StepFinished"' in logs[0].read_text():
+                break
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["reason"] == "stopped"
     lines = [json.loads(line) for line in logs[0].read_text().splitlines()]
     assert lines[-1]["event"] == "RunFinished"
     assert ckpt_io.load(summary["checkpoint"]).step == summary["steps"]
+
+
+def test_a_stop_signal_landing_inside_a_controls_call_does_not_deadlock():
+    # the handler runs in the thread the signal interrupted, which may hold the controls' lock
+    controls = Controls()
+
+    def interrupted() -> None:
+        with controls._wake:  # e.g. inside take_queries() when SIGINT arrives
+            controls.stop()  # what the handler calls
+
+    worker = threading.Thread(target=interrupted, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive() and controls.stopped
 
 
 def test_checkpoint_of_the_other_task_or_shape_is_a_clear_error(tmp_path, tiny_corpus):

@@ -26,6 +26,7 @@ from textual.worker import get_current_worker
 from rnn_engine.client import RunUnavailable
 from rnn_engine.config import LIVE_FIELDS, ConfigError, RunConfig, default_config
 from rnn_engine.events import (
+    Checked,
     CheckpointSaved,
     Classified,
     DeviceSwitched,
@@ -46,7 +47,7 @@ from rnn_engine.events import (
     event_from_dict,
 )
 from rnn_engine.launch import start_run, training_argv
-from rnn_engine.run_commands import describe_resources
+from rnn_engine.run_commands import describe_check, describe_resources
 from rnn_engine.runs import new_run_id, run_name, scan_runs
 
 from .messages import Answered, RunEnded, RunEvents, RunReplied, RunsScanned, RunStatus
@@ -78,6 +79,8 @@ PALETTE = [
     ("Generate text now", "g", "choose temperature, priming text and length", "action_sample"),
     ("Evaluate on the whole validation split", "v", "routine evaluations read a fixed subset",
      "action_evaluate_full"),
+    ("Check against torch.nn", "k", "the model's outputs and gradients against torch.nn's layers with "
+     "the same weights, on a batch of the run's data", "action_check"),
     ("Choose the device", "d", "CPU, CUDA or MPS; a run moves at the next batch", "action_device"),
     ("Switch task", "t", "character language model ↔ name classifier", "action_switch_task"),
     ("Resume or fork a run", "r", "the selected run on the Runs tab, or the finished run shown",
@@ -107,6 +110,7 @@ class WorkbenchApp(App[None]):
         Binding("g", "sample", "Sample"),
         Binding("v", "evaluate_full", "Full eval", show=False),
         Binding("d", "device", "Device"),
+        Binding("k", "check", "Check vs torch.nn", show=False),
         Binding("t", "switch_task", "Task"),
         Binding("r", "resume_run", "Resume/fork", show=False),
         Binding("1", "tab('train')", "Train", show=False),
@@ -395,6 +399,38 @@ class WorkbenchApp(App[None]):
         else:
             self._sample_saved(view.run_dir, settings)
 
+    def action_check(self) -> None:
+        view = self.view
+        if view is None:
+            self.notify("No model: s starts a run, or Enter on the Runs tab (4) opens one; then k.")
+        elif view.live:
+            if self._send("check"):
+                self.notify("Comparing with torch.nn at the next batch…")
+        elif (view.run_dir / "last.pt").exists():
+            self._check_saved(view.run_dir)
+        else:
+            self.notify(f"Run {view.run_id} has no saved model to check.", severity="warning")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="check")
+    def _check_saved(self, run_dir: Path) -> None:
+        from rnn_engine.check_command import compare, run_batch
+        from rnn_engine.checkpoint import load
+        from rnn_engine.errors import DataError
+
+        try:
+            ck = load(run_dir / "last.pt")
+            batch, what = run_batch(ck.config, ck.vocab, list(ck.labels))
+            report = {**compare(ck.config, ck.vocab, list(ck.labels), ck.model_state, batch), "batch": what}
+        except (DataError, OSError, ValueError) as exc:
+            report = {"error": str(exc)}
+        self.post_message(Answered("check", report))
+
+    def _show_check(self, report: dict[str, Any], log: bool) -> None:
+        line = describe_check(report)
+        if log:
+            self.log_activity(line)
+        self.notify(line, severity="error" if "error" in report else "information", timeout=10)
+
     def action_device(self) -> None:
         if self.live and self.view.world_size > 1:
             self.notify(f"A job of {self.view.world_size} ranks stays on its devices: stop it (x), then "
@@ -668,6 +704,8 @@ class WorkbenchApp(App[None]):
         elif message.kind == "classify":
             if message.request == self.query_one("#clf-input", Input).value.strip():
                 self.query_one(ClassifierQuery).show_results(message.request, message.value)
+        elif message.kind == "check":
+            self._show_check(message.value, log=True)
         elif message.kind == "inspect":
             self.query_one(InsideView).show_result(message.value)
         elif message.kind == "inside-text":
@@ -690,6 +728,8 @@ class WorkbenchApp(App[None]):
                 self.query_one(ClassifierQuery).show_results(current, [tuple(r) for r in event.results[0]])
             elif isinstance(event, Inspected):
                 self.query_one(InsideView).show_result(event.result)
+            elif isinstance(event, Checked):
+                self._show_check(event.report, log=False)  # the log line comes with events.jsonl
         elif not m.get("ok", True):
             error = m.get("error", "refused")
             if purpose == "apply" and m.get("errors"):
@@ -862,6 +902,8 @@ class WorkbenchApp(App[None]):
             samples.append((f"sample · step {e.step}{every} · T={e.temperature}{prime}", e.text))
             if e.reason == "asked" and not replay:
                 self.action_tab("train")
+        elif isinstance(e, Checked):
+            log.append(f"step {e.step}: {describe_check(e.report)}")
         elif isinstance(e, RunFailed):
             log.append(f"[red]step {e.step}: failed: {e.error}[/]")
         elif isinstance(e, RunFinished):

@@ -9,6 +9,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
+# the scratch layers run one small kernel per gate per step on a GPU; torch.nn's are cuDNN's fused ones
+CUDA_NOTE = ("On CUDA, impl torch (Hyperparameters tab, or --impl torch) trains the same model, with "
+             "the same weights and checkpoints, on cuDNN: much faster there than the scratch layers, "
+             "which issue their per-step operations one by one. On the CPU the scratch layers run fused "
+             "kernels and are the faster choice.")
+
 
 class DeviceScreen(ModalScreen[str | None]):
     """Returns the chosen device name, or None on Esc."""
@@ -37,6 +43,7 @@ class DeviceScreen(ModalScreen[str | None]):
                 text = name if not reason else f"{name}  — unavailable: {reason}"
                 options.append(Option(text, id=name, disabled=bool(reason)))
             yield OptionList(*options, id="device-options")
+            yield Label(CUDA_NOTE, id="device-impl-note")
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:

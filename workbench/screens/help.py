@@ -20,13 +20,14 @@ HELP = """
 | `g` | generate text now (temperature, priming text, length) |
 | `v` | evaluate on the whole validation split (routine evaluations read a fixed subset) |
 | `d` | choose the device (CPU, CUDA, MPS); the run moves at the next batch |
+| `k` | check: the model's outputs and gradients against torch.nn's layers with the same weights |
 | `t` | switch task: character language model ↔ name classifier |
 | `1` `2` `3` `4` `5` | Train, Hyperparameters, Classifier, Runs and Inside tabs |
 | `Enter` | on the Runs tab: show the selected run (its history, then live if it is) |
 | `r` | resume or fork the selected run (Runs tab) or the finished run shown, from its checkpoint |
 | `←` `→` `↑` `↓` | on the Inside tab: the next or previous unit, layer |
 | `u` / `U` | on the Inside tab: the next or previous unit by selectivity |
-| `G` · `c` · `e` | on the Inside tab: gate saturation · text source (sample, validation, typed) · type a text |
+| `G` · `c` · `e` | on the Inside tab: gate saturation · text source (sample, validation, typed) · typing |
 | `Esc` | leave a text field, close a dialog |
 | `Ctrl+P` | command palette: every action by name |
 | `?` | this help |

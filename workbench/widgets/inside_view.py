@@ -72,6 +72,7 @@ class InsideView(Vertical, can_focus=True):
         self.rank = 0  # position of the shown unit in the ranking
         self.gates = False
         self.asked: tuple[int, int] | None = None  # a unit asked for and not yet in a result
+        self.fresh = False  # the next result starts at its top-ranked unit
 
     def compose(self) -> ComposeResult:
         yield Static("", id="inside-head")
@@ -102,16 +103,18 @@ class InsideView(Vertical, can_focus=True):
         if result.get("kind") == "charlm":
             if self.asked is not None and f"{self.asked[0]}:{self.asked[1]}" in result["activations"]:
                 self.layer_no, self.unit_no = self.asked
-            elif first or not self._in_range():
+            elif first or self.fresh or not self._in_range():
                 self.layer_no, self.unit_no = result["ranked"][0][:2]
             self.asked = None
+            self.fresh = False
             self._sync_rank()
         self.redraw()
 
     def request(self, source: str | None = None) -> None:
         """Ask for an inspection of the current source (or `source`) from whoever has the model."""
-        if source is not None:
+        if source is not None and source != self.source:
             self.source = source
+            self.fresh = True  # another text: start from its most selective unit
         units = [(self.layer_no, self.unit_no)] if self.result is not None else []
         self.post_message(self.Wanted(self.source, self.typed, units))
 
