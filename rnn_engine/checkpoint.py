@@ -47,7 +47,15 @@ class Checkpoint:
 
 
 def build_model(config: RunConfig, vocab_size: int, num_classes: int = 0) -> nn.Module:
-    """A fresh model for a config (CharLM or NameClassifier)."""
+    """A fresh model for a config (CharLM or NameClassifier, or a tutorial's model)."""
+    from .tutorial_models import ConcatRNNClassifier, IndexRNNLM, TensorRNNLM
+
+    if config.arch == "index-rnn":
+        return IndexRNNLM(vocab_size, config.hidden_size)
+    if config.arch == "tensor-rnn":
+        return TensorRNNLM(vocab_size, config.hidden_size, config.hidden_size)
+    if config.arch == "concat-rnn":
+        return ConcatRNNClassifier(vocab_size, num_classes, config.hidden_size)
     if config.task == "names":
         return NameClassifier(vocab_size, num_classes, config.cell, config.hidden_size,
                               config.num_layers, config.nonlinearity, config.dropout,

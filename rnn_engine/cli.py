@@ -27,6 +27,7 @@ from .config import (
 from .events import EpochFinished, Event, RunPaused, StepFinished
 from .inspect_command import add_parser as add_inspect_parser
 from .inspect_command import inspect_run
+from .presets import PresetError, apply_preset, describe_presets
 from .run_commands import add_parsers as add_run_parsers
 from .run_commands import control, list_runs
 
@@ -90,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top-k", type=int, default=0)
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--device", default="cpu")
+    s.add_argument("--lines", type=int, default=0, metavar="N", help="instead of --length characters, N "
+                   "complete lines, each from a line start, those not in the training text marked + "
+                   "(for one-item-per-line corpora: names, words)")
 
     c = sub.add_parser("classify", help="top-k languages for surnames, from a names checkpoint")
     c.add_argument("checkpoint")
@@ -105,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parsers(sub, OneLineParser)
     add_inspect_parser(sub, OneLineParser)
     add_check_parser(sub, OneLineParser)
+
+    sub.add_parser("presets", help="the classic tutorials' models, with the figures the tutorials reported")
 
     b = sub.add_parser("bench", help="training speed of the scratch models against torch.nn")
     b.add_argument("--device", default="cpu")
@@ -132,6 +138,11 @@ def _config_from_args(args: argparse.Namespace, task: str, data: str) -> RunConf
     values = {name: getattr(args, name) for name, *_ in field_info()
               if name not in COMMAND_FIELDS and getattr(args, name, None) is not None}
     base = default_config(task, data=data, dedupe=bool(getattr(args, "dedupe", False)))
+    if values.get("preset"):
+        try:
+            base = apply_preset(base, values.pop("preset"))
+        except PresetError as exc:
+            raise ConfigError({"preset": str(exc)}) from None
     named = {"epochs", "time_budget", "max_steps"} & set(values)
     if named and len(named & {"epochs", "time_budget"}) < 2:
         # naming some of the limits means "only those limits"
@@ -401,7 +412,32 @@ def _sample(args: argparse.Namespace) -> int:
     model = ck.build_model(resolve_device(args.device))
     g = torch.Generator()
     g.manual_seed(args.seed if args.seed is not None else int(time.time_ns() % 2**31))
+    if args.lines:
+        return _sample_lines(args, ck, model, g)
     print(generate(model, ck.vocab, args.length, args.prime, args.temperature, args.top_k, g))
+    return 0
+
+
+def _sample_lines(args: argparse.Namespace, ck: Any, model: Any, g: Any) -> int:
+    """Complete lines, each marked + when the training text does not hold it (a new name, say)."""
+    from .data import read_text
+    from .errors import DataError
+    from .sampling import generate_lines
+
+    if args.lines < 0 or args.prime:
+        raise CliError("sample: --lines takes a count >= 1 and no --prime (each line starts a line)")
+    try:
+        text = read_text(ck.config.data)
+    except (DataError, OSError) as exc:
+        raise CliError(f"sample --lines: the training text is needed to tell new lines: {exc}") from None
+    seen = {line.strip() for line in text[: len(text) - int(len(text) * 0.1)].splitlines()}
+    lines = generate_lines(model, ck.vocab, args.lines, args.temperature, args.top_k, g)
+    new = 0
+    for line in lines:
+        fresh = line.strip() not in seen
+        new += fresh
+        print(f"{'+' if fresh else ' '} {line}")
+    _say(f"{new} of {len(lines)} lines are not in the training text (marked +)")
     return 0
 
 
@@ -458,6 +494,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return inspect_run(args, _fail)
         if args.command == "check":
             return check_run(args, _fail)
+        if args.command == "presets":
+            print(describe_presets())
+            return 0
         if args.command == "sample":
             return _sample(args)
         if args.command == "classify":

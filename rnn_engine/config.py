@@ -12,6 +12,11 @@ NONLINEARITIES = ("tanh", "relu")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("cosine", "constant")
 IMPLS = ("scratch", "torch")
+# the workbench's models, or a classic tutorial's (tutorial_models.py; chosen by --preset)
+ARCHS = ("workbench", "index-rnn", "tensor-rnn", "concat-rnn")
+ARCH_TASKS = {"index-rnn": "charlm", "tensor-rnn": "charlm", "concat-rnn": "names"}
+# presets.PRESETS holds what each one sets; "" is none
+PRESET_NAMES = ("", "tutorial-index-rnn", "tutorial-tensor-rnn", "tutorial-concat-rnn", "tutorial-gru")
 
 # fields the training commands set themselves (--corpus, --data, --dedupe), not config flags
 COMMAND_FIELDS = frozenset({"task", "data", "dedupe"})
@@ -38,7 +43,10 @@ class RunConfig:
 
     task: str = _f("charlm", "what to train: a character language model or the name classifier", TASKS)
     data: str = _f("", "corpus file (charlm) or directory of <Language>.txt files (names)")
+    preset: str = _f("", "a classic tutorial's model and training (workbench presets lists them); the "
+                     "other settings given beside it win", PRESET_NAMES)
     cell: str = _f("gru", "recurrent cell", CELLS)
+    arch: str = _f("workbench", "model family: the workbench's (cell, layers) or a classic tutorial's", ARCHS)
     nonlinearity: str = _f("tanh", "activation of the vanilla RNN cell", NONLINEARITIES)
     hidden_size: int = _f(512, "hidden units per layer")
     num_layers: int = _f(1, "stacked recurrent layers")
@@ -64,10 +72,14 @@ class RunConfig:
     val_chars: int = _f(200_000, "characters of the validation split a routine evaluation reads, in "
                         "fixed windows spread over it; 0 reads it all (charlm)")
     dedupe: bool = _f(False, "drop repeated (name, language) pairs before splitting (names)")
+    balance: bool = _f(False, "weight each name's loss by the inverse frequency of its language, for "
+                       "balanced accuracy (names)")
     dtype: str = _f("float32", "parameter dtype", ("float32", "float64"))
     impl: str = _f("scratch", "recurrent layers: the hand-written ones, or torch.nn's with the same "
                    "weights (cuDNN on CUDA, much faster there)", IMPLS)
     bidirectional: bool = _f(False, "read each name both ways, forward and backward (names)")
+    carry_state: bool = _f(True, "carry the hidden state from one window to the next (charlm); no: every "
+                           "batch starts from zeros, as the classic tutorials did")
 
     def validate(self) -> dict[str, str]:
         """Errors by field name; empty when the config can run."""
@@ -104,6 +116,11 @@ class RunConfig:
         check("val_chars", self.val_chars >= 0, "must be >= 0 (0 reads the whole validation split)")
         check("bidirectional", not (self.bidirectional and self.task == "charlm"),
               "a language model predicts the next character from the ones before: it reads one way")
+        if self.arch in ARCH_TASKS:
+            kind = "a language model" if ARCH_TASKS[self.arch] == "charlm" else "a classifier"
+            check("arch", ARCH_TASKS[self.arch] == self.task, f"{self.arch} is {kind}")
+            check("impl", self.impl == "scratch", f"the tutorial model {self.arch} is scratch code only")
+            check("bidirectional", not self.bidirectional, f"the tutorial model {self.arch} reads one way")
         dev = self.device
         check("device", dev in ("auto", "cpu", "cuda", "mps") or
               (dev.startswith("cuda:") and dev[5:].isdigit()), "must be cpu, cuda, cuda:N, mps or auto")

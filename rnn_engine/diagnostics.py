@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .models import CharLM, NameClassifier
 from .torch_layers import scratch_in_place
 
 _LAYER = re.compile(r"_l(\d+)$")
@@ -61,10 +60,10 @@ def timestep_grad_norms(model: nn.Module, tokens: Tensor, targets: Tensor,
         rnn.recorded_states = []
         try:
             with torch.enable_grad():
-                if isinstance(model, CharLM):
+                if getattr(model, "task", "") == "charlm":
                     logits, _ = model(tokens, state)
                     loss = F.cross_entropy(logits[-1], targets[-1])
-                elif isinstance(model, NameClassifier):
+                elif getattr(model, "task", "") == "names":
                     loss = F.cross_entropy(model(tokens, lengths), targets)
                 else:
                     raise TypeError(f"no time-step diagnostics for {type(model).__name__}")

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from .data import Vocab
+from .recurrent import Recurrent
 from .torch_layers import as_scratch
 
 VOWELS = set("aeiouAEIOU")
@@ -115,7 +116,10 @@ def trace(model: nn.Module, vocab: Vocab, text: str, chunked: bool = True) -> Tr
     was_training = rnn.training
     rnn.eval()
     try:
-        ids = vocab.encode(text).to(rnn.weight_hh_l0.device)[:, None]  # (T, 1)
+        ids = vocab.encode(text).to(next(rnn.parameters()).device)[:, None]  # (T, 1)
+        if not isinstance(rnn, Recurrent):  # a tutorial's one-layer recurrence: every h_t, no gates
+            out, _ = rnn(ids)
+            return Trace(rnn.mode, [out[:, 0].float().cpu()], [{}])
         x: Tensor = ids
         states, gates = [], []
         for layer in range(rnn.num_layers):

@@ -19,6 +19,8 @@ class CharLM(nn.Module):
     impl "torch" the recurrent layers are torch.nn's, with the same parameters.
     """
 
+    task = "charlm"
+
     def __init__(self, vocab_size: int, cell: str = "gru", hidden_size: int = 512,
                  num_layers: int = 1, nonlinearity: str = "tanh", dropout: float = 0.0,
                  impl: str = "scratch") -> None:
@@ -46,6 +48,8 @@ class NameClassifier(nn.Module):
     Bidirectional, the head reads the forward state after the last letter beside the backward
     state after the first: the whole name, read both ways.
     """
+
+    task = "names"
 
     def __init__(self, vocab_size: int, num_classes: int, cell: str = "gru",
                  hidden_size: int = 256, num_layers: int = 1, nonlinearity: str = "tanh",

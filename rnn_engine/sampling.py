@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .data import Vocab, pad_batch
 from .models import CharLM, NameClassifier
@@ -25,33 +28,67 @@ def generate(model: CharLM, vocab: Vocab, length: int = 300, prime: str = "",
              temperature: float = 0.8, top_k: int = 0,
              generator: torch.Generator | None = None) -> str:
     """`prime` followed by `length` sampled characters; unknown prime characters read as unknown."""
+    with _sampling(model):
+        chars = _stream(model, vocab, prime, temperature, top_k, generator)
+        return prime + "".join(next(chars) for _ in range(length))
+
+
+@torch.no_grad()
+def generate_lines(model: CharLM, vocab: Vocab, count: int, temperature: float = 0.8, top_k: int = 0,
+                   generator: torch.Generator | None = None, max_line: int = 500) -> list[str]:
+    """`count` complete lines, each sampled from the start of a line (for one-item-per-line corpora).
+
+    A line that runs past `max_line` characters without ending is cut there and kept, so a model
+    that never learned to end a line still answers.
+    """
+    lines: list[str] = []
+    current: list[str] = []
+    with _sampling(model):
+        chars = _stream(model, vocab, "", temperature, top_k, generator)
+        while len(lines) < count:
+            ch = next(chars)
+            if ch == "\n" or len(current) >= max_line:
+                lines.append("".join(current))
+                current = []
+            else:
+                current.append(ch)
+    return lines
+
+
+@contextmanager
+def _sampling(model: nn.Module) -> Iterator[None]:
     was_training = model.training
     model.eval()
     try:
-        device = next(model.parameters()).device
-        if not prime:
-            prime = "\n" if "\n" in vocab.stoi else vocab.itos[min(1, len(vocab) - 1)]
-            shown = ""
-        else:
-            shown = prime
-        ids = vocab.encode(prime).to(device).view(-1, 1)
-        logits, state = model(ids)
-        last = logits[-1, 0]
-        out: list[int] = []
-        # sampling on the CPU keeps a seeded generator reproducible on any device
-        for _ in range(length):
-            last = last.cpu()
-            if len(vocab) > 1:
-                last = last.clone()
-                last[0] = float("-inf")  # never emit the unknown symbol
-            probs = next_token_distribution(last, temperature, top_k)
-            nxt = int(torch.multinomial(probs, 1, generator=generator))
-            out.append(nxt)
-            logits, state = model(torch.tensor([[nxt]], device=device), state)
-            last = logits[-1, 0]
-        return shown + vocab.decode(out)
+        yield
     finally:
         model.train(was_training)
+
+
+def _stream(model: CharLM, vocab: Vocab, prime: str, temperature: float, top_k: int,
+            generator: torch.Generator | None) -> Iterator[str]:
+    """Sampled characters after `prime` (or after a line break when it is empty), one at a time.
+
+    The caller holds eval mode and no_grad: a context manager inside a generator would stay open
+    in the caller's code between two characters.
+    """
+    device = next(model.parameters()).device
+    if not prime:
+        prime = "\n" if "\n" in vocab.stoi else vocab.itos[min(1, len(vocab) - 1)]
+    ids = vocab.encode(prime).to(device).view(-1, 1)
+    logits, state = model(ids)
+    last = logits[-1, 0]
+    # sampling on the CPU keeps a seeded generator reproducible on any device
+    while True:
+        last = last.cpu()
+        if len(vocab) > 1:
+            last = last.clone()
+            last[0] = float("-inf")  # never emit the unknown symbol
+        probs = next_token_distribution(last, temperature, top_k)
+        nxt = int(torch.multinomial(probs, 1, generator=generator))
+        yield vocab.itos[nxt]
+        logits, state = model(torch.tensor([[nxt]], device=device), state)
+        last = logits[-1, 0]
 
 
 @torch.no_grad()

@@ -79,7 +79,7 @@ def as_scratch(rnn: nn.Module) -> Recurrent:
     The diagnostics and the Inside view read every step's state, which torch.nn does not expose:
     they run the twin, which computes what the torch.nn layer does with the same tensors.
     """
-    if isinstance(rnn, Recurrent):
+    if not isinstance(rnn, nn.RNNBase):  # a scratch stack, or a tutorial model's own recurrence
         return rnn
     mode = mode_of(rnn)
     twin = Recurrent(mode, rnn.input_size, rnn.hidden_size, rnn.num_layers,

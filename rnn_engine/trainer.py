@@ -84,7 +84,8 @@ class Trainer:
             resumed = ckpt_io.load(resume)
         if resumed is not None:
             # the architecture comes from the checkpoint; budget and live settings from the caller
-            keep = ("cell", "hidden_size", "num_layers", "nonlinearity", "task", "dtype", "bidirectional")
+            keep = ("cell", "hidden_size", "num_layers", "nonlinearity", "task", "dtype", "bidirectional",
+                    "arch")
             config = config.updated(**{k: getattr(resumed.config, k) for k in keep})
             if not config.data:
                 config = config.updated(data=resumed.config.data)
@@ -123,6 +124,8 @@ class Trainer:
                 self.stream = self.stream.rows(dist.share(config.batch_size))
             self.vocab = self.corpus.vocab
             self.labels: list[str] = []
+            self._class_weights: Tensor | None = None
+            self._shown_names: list[tuple[str, int]] = []
         else:
             self.names = data if isinstance(data, NamesData) else NamesData.from_dir(
                 config.data, seed=config.seed, dedupe=config.dedupe)
@@ -130,6 +133,12 @@ class Trainer:
                 self._adopt_vocab(resumed)
             self.vocab = self.names.vocab
             self.labels = self.names.labels
+            # --balance: each language weighs the same in the loss, whatever its number of names
+            counts = self.names.class_counts()
+            present = [counts.get(i, 0) for i in range(len(self.labels))]
+            self._class_weights = (torch.tensor([sum(present) / (len(present) * max(n, 1)) for n in present])
+                                   if config.balance else None)
+            self._shown_names = _spread(self.names.test, len(self.labels), 8)
 
         self.model: nn.Module = ckpt_io.build_model(config, len(self.vocab), len(self.labels))
         self.model.to(device=self.device, dtype=self.dtype)
@@ -271,7 +280,9 @@ class Trainer:
             # steps allocate the same large buffers over and over; keeping them in the heap spares page faults
             keep_freed_memory()
             # build or load the fused kernels now, not inside the first timed step
-            if self.config.impl == "torch":
+            if self.config.arch != "workbench":
+                path = f"{self.config.arch}: the tutorial's equations as per-step PyTorch ops"
+            elif self.config.impl == "torch":
                 path = f"torch.nn layers ({'cuDNN' if self.device.type == 'cuda' else self.device.type})"
             elif self.device.type == "cpu" and self.dtype == torch.float32:
                 if self.service is not None and fused.needs_build():
@@ -561,7 +572,8 @@ class Trainer:
         if self.corpus is not None:
             x, y = batch
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            state = None if self._state is None else detach_state(self._state)
+            # the classic tutorials start every batch from zeros (carry_state no)
+            state = None if self._state is None or not c.carry_state else detach_state(self._state)
             start_state = state
             logits, new_state = self.net(x, state)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
@@ -571,7 +583,8 @@ class Trainer:
             x, lengths, y, weight = batch
             x, lengths, y = x.to(self.device), lengths.to(self.device), y.to(self.device)
             logits = self.net(x, lengths)
-            loss = F.cross_entropy(logits, y)
+            weights = None if self._class_weights is None else self._class_weights.to(logits.device)
+            loss = F.cross_entropy(logits, y, weight=weights)
             items = y.numel() if weight > 0 else 0
             new_state = start_state = None
             scaled = loss if weight == 1.0 else loss * weight
@@ -771,6 +784,8 @@ class Trainer:
         if self.main and self.corpus is not None and c.sample_length > 0:
             g = torch.Generator().manual_seed(c.seed + self.epoch)
             sample = generate(self.model, self.vocab, c.sample_length, "", c.temperature, c.top_k, g)
+        elif self.main and self.names is not None:
+            sample = self._held_out_predictions()
         improved = result["val_loss"] < self.best_val_loss
         if improved:
             self.best_val_loss = result["val_loss"]
@@ -779,6 +794,17 @@ class Trainer:
                                 result.get("balanced_accuracy"), result.get("confusion", []),
                                 list(self.labels)))
         self.save_checkpoint("epoch", best=improved)
+
+    def _held_out_predictions(self) -> str:
+        """The same few test names after every epoch with the model's top guess: a classifier's sample."""
+        names = [n for n, _ in self._shown_names]
+        rows = []
+        answers = classify(self.model, self.vocab, self.labels, names, 1)
+        for (name, label), top in zip(self._shown_names, answers):
+            guess, p = top[0]
+            mark = "✓" if guess == self.labels[label] else f"✗ (is {self.labels[label]})"
+            rows.append(f"{name:<16} → {guess} {p:.0%} {mark}")
+        return "\n".join(rows)
 
     def save_checkpoint(self, reason: str, best: bool = False) -> Path:
         """last.pt (and best.pt); under torchrun rank 0 writes them, and they fit any world size."""
@@ -853,3 +879,14 @@ def error_message(exc: Exception) -> str:
 
 
 __all__ = ["Trainer", "DeviceError", "resolve_device", "available_devices", "DataError"]
+
+
+def _spread(items: list[tuple[str, int]], classes: int, count: int) -> list[tuple[str, int]]:
+    """One item from each of the `count` largest classes, so the shown names cover many languages."""
+    by_class: dict[int, list[str]] = {}
+    for name, label in items:
+        by_class.setdefault(label, []).append(name)
+    out: list[tuple[str, int]] = []
+    for label in sorted(by_class, key=lambda k: -len(by_class[k]))[:count]:
+        out.append((by_class[label][len(by_class[label]) // 2], label))
+    return out

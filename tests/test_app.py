@@ -322,7 +322,8 @@ async def test_classifier_answers_live_then_from_the_saved_model(names_dir, tmp_
         await until(pilot, lambda: "Scotlandic" in text_of(results) and "%" in text_of(results))
         shown = text_of(results)
         assert shown.index("Scotlandic") < shown.index("Ruslandic")
-        assert "confusion" in text_of(app.query_one("#clf-confusion"))
+        confusion = text_of(app.query_one("#clf-confusion"))
+        assert "confusion" in confusion and "acc" in confusion and "%" in confusion.split("acc", 2)[-1]
         await pilot.press("escape", "x")
         await until(pilot, lambda: app.state == "stopped")
         box.focus()
@@ -451,3 +452,42 @@ async def test_k_checks_the_model_against_torch_nn(tiny_corpus, tmp_path):
                     what="the check's report")
         line = next(line for line in activity.plain if "against torch.nn.GRU" in line)
         assert "max |Δ output|" in line and "max |Δ gradient|" in line
+
+
+async def test_choosing_a_preset_fills_in_its_tutorials_settings(names_dir, tmp_path):
+    cfg = default_config("names", data=str(names_dir), device="cpu")
+    app = make_app(cfg, tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        app.query_one("#hp-preset").value = "tutorial-concat-rnn"
+        await pilot.pause()
+        form = app.query_one("#form")
+        assert form.values()["arch"] == "concat-rnn" and form.values()["batch_size"] == "1"
+        assert form.read().preset == "tutorial-concat-rnn"
+        app.query_one("#hp-preset").value = "tutorial-index-rnn"  # a language model's preset
+        await pilot.pause()
+        assert "train" in form.error_text("preset") and form.values()["arch"] == "concat-rnn"
+
+
+async def test_runs_tab_compares_the_marked_runs(tiny_corpus, tmp_path):
+    for run_id, cell in (("first", "gru"), ("second", "lstm")):
+        config = tiny_config(tiny_corpus, epochs=2, cell=cell)
+        Trainer(config, runs_dir=tmp_path / "runs", run_id=run_id).run()
+    app = make_app(tiny_config(tiny_corpus), tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one("#runs-table")
+        await until(pilot, lambda: table.row_count == 2)
+        await pilot.press("4", "space", "down", "space")
+        assert len(table.marked) == 2
+        await pilot.press("c")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "CompareScreen")
+        figures = app.screen.query_one("#compare-table")
+        await until(pilot, lambda: figures.row_count == 2, what="the comparison table")
+        rows = [[str(c) for c in figures.get_row_at(i)] for i in range(2)]
+        assert {r[0] for r in rows} == {"first", "second"}
+        assert {r[1] for r in rows} == {"gru 1x24", "lstm 1x24"}
+        assert all(r[2] != "—" and "chars/s" in r[5] for r in rows)
+        assert "against training seconds" in text_of(app.screen.query_one("#compare-chart"))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "Screen"

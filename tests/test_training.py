@@ -25,7 +25,9 @@ from rnn_engine.events import (
     RunStarted,
     StepFinished,
 )
-from rnn_engine.sampling import classify, generate
+from rnn_engine.sampling import classify, generate, generate_lines
+
+from .conftest import workbench
 
 
 def tiny_lm(corpus, **kw):
@@ -385,3 +387,40 @@ def test_stop_during_a_nan_pause_saves_the_good_weights(tiny_corpus, tmp_path):
     saved = ckpt_io.load(trainer.run_dir / "last.pt")
     assert all(torch.isfinite(v).all() for v in saved.model_state.values())
     assert isinstance(events[-1], RunFinished) and events[-1].reason == "stopped"
+
+
+def test_balance_weights_each_language_by_its_inverse_frequency(names_dir, tmp_path):
+    (names_dir / "Rare.txt").write_text("Zyx\nQwop\n", encoding="utf-8")
+    cfg = default_config("names", data=str(names_dir), hidden_size=16, epochs=1, batch_size=8, device="cpu",
+                         balance=True)
+    events = []
+    trainer = Trainer(cfg, runs_dir=tmp_path, sink=events.append)
+    counts = trainer.names.class_counts()
+    weights = trainer._class_weights
+    rare = trainer.labels.index("Rare")
+    # weight x count is the same for every language: each one adds up to the same share of the loss
+    shares = [float(weights[i]) * counts[i] for i in range(len(trainer.labels))]
+    assert max(shares) == pytest.approx(min(shares))
+    assert weights[rare] > weights[trainer.labels.index("Ruslandic")]
+    summary = trainer.run()
+    assert 0.0 <= summary["balanced_accuracy"] <= 1.0 and 0.0 <= summary["test_accuracy"] <= 1.0
+    epoch = next(e for e in events if isinstance(e, EpochFinished))
+    # the classifier's "sample": held-out names with the model's top guess, one per language
+    rows = epoch.sample.splitlines()
+    assert len(rows) == 3 and all("→" in row and ("✓" in row or "✗" in row) for row in rows)
+
+
+def test_lines_are_sampled_whole_and_new_ones_marked(tmp_path):
+    corpus = tmp_path / "words.txt"
+    corpus.write_text("\n".join(["anna", "bob", "cecil", "dora", "emil"] * 40) + "\n", encoding="utf-8")
+    trainer = Trainer(tiny_lm(corpus, epochs=2, seq_len=12, batch_size=4), runs_dir=tmp_path, run_id="w")
+    trainer.run()
+    g = torch.Generator().manual_seed(0)
+    assert len(generate_lines(trainer.model, trainer.vocab, 7, generator=g)) == 7
+    r = workbench("sample", str(trainer.run_dir), "--lines", "6", "--seed", "1")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 6 and all(line[:2] in ("+ ", "  ") for line in lines)
+    seen = {"anna", "bob", "cecil", "dora", "emil"}
+    assert all((line[2:].strip() not in seen) == line.startswith("+") for line in lines)
+    assert "lines are not in the training text" in r.stderr

@@ -14,8 +14,8 @@ from rnn_engine.cli import CliError, OneLineParser, build_parser
 from rnn_engine.cli import main as cli_main
 from rnn_engine.config import ConfigError, default_config
 
-COMMANDS = {"train", "train-names", "sample", "classify", "inspect", "check", "runs", "ctl", "bench",
-            "-h", "--help"}
+COMMANDS = {"train", "train-names", "sample", "classify", "inspect", "check", "presets", "runs", "ctl",
+            "bench", "-h", "--help"}
 
 
 def tui_parser() -> argparse.ArgumentParser:

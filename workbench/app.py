@@ -53,6 +53,7 @@ from rnn_engine.runs import new_run_id, run_name, scan_runs
 from .messages import Answered, RunEnded, RunEvents, RunReplied, RunsScanned, RunStatus
 from .paths import default_data
 from .run_view import RunView
+from .screens.compare import CompareScreen
 from .screens.device import DeviceScreen
 from .screens.help import HelpScreen
 from .screens.quit import QuitScreen
@@ -541,6 +542,10 @@ class WorkbenchApp(App[None]):
         self.action_tab("train")
         self.attach(path)
 
+    @on(RunsList.CompareRequested)
+    def _compare(self, message: RunsList.CompareRequested) -> None:
+        self.push_screen(CompareScreen(message.runs))
+
     @on(TabbedContent.TabActivated)
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
         self._focus_pane(event.pane.id)
@@ -853,7 +858,10 @@ class WorkbenchApp(App[None]):
             acc = f", accuracy {e.val_accuracy:.1%}" if e.val_accuracy is not None else ""
             if isinstance(e, EpochFinished):
                 log.append(f"epoch {e.epoch}: train {e.train_loss:.4f}, val {e.val_loss:.4f}{acc}")
-                if e.sample:
+                if e.sample and view.task == "names":
+                    samples.append((f"epoch {e.epoch} · step {e.step} · held-out names, the model's guess",
+                                    e.sample))
+                elif e.sample:
                     samples.append((f"epoch {e.epoch} · step {e.step} · T={e.temperature}", e.sample))
             else:
                 what = "whole validation split" if e.full else "validation subset"

@@ -25,6 +25,7 @@ HELP = """
 | `1` `2` `3` `4` `5` | Train, Hyperparameters, Classifier, Runs and Inside tabs |
 | `Enter` | on the Runs tab: show the selected run (its history, then live if it is) |
 | `r` | resume or fork the selected run (Runs tab) or the finished run shown, from its checkpoint |
+| `Space` · `c` | on the Runs tab: mark runs · compare the marked ones (loss curves and final figures) |
 | `←` `→` `↑` `↓` | on the Inside tab: the next or previous unit, layer |
 | `u` / `U` | on the Inside tab: the next or previous unit by selectivity |
 | `G` · `c` · `e` | on the Inside tab: gate saturation · text source (sample, validation, typed) · typing |

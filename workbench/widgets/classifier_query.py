@@ -53,18 +53,24 @@ class ClassifierQuery(Vertical):
         if not matrix or len(labels) != len(matrix):
             return
         self.labels = list(labels)
-        title = f"confusion on the test split after epoch {epoch} (rows: true, columns: predicted)"
+        title = (f"confusion on the test split after epoch {epoch} (rows: true, columns: predicted; "
+                 "acc: the share of each language's names it gets right)")
         table = Table(title=title,
                       show_lines=False, padding=(0, 0), title_justify="left")
         table.add_column("", no_wrap=True)
         short = [lab[:3] for lab in labels]
         for s in short:
             table.add_column(s, justify="right", width=4)
+        table.add_column("acc", justify="right", width=6)
         for i, row in enumerate(matrix):
             total = sum(row) or 1
             cells = []
             for j, v in enumerate(row):
                 style = "bold green" if i == j else ("red" if v / total > 0.1 else "dim")
                 cells.append(Text(str(v) if v else "·", style=style))
+            # per-class accuracy (recall): what balanced accuracy averages
+            acc = row[i] / total if sum(row) else None
+            shown = "—" if acc is None else f"{acc:.0%}"
+            cells.append(Text(shown, style="bold" if acc and acc >= 0.5 else ""))
             table.add_row(labels[i][:10], *cells)
         self.query_one("#clf-confusion", Static).update(table)

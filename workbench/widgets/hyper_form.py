@@ -8,6 +8,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
 from rnn_engine.config import LIVE_FIELDS, ConfigError, RunConfig, field_info, parse_value
+from rnn_engine.presets import PresetError, apply_preset
 
 HIDDEN = {"dtype"}  # float64 is for the numerics tests, not for training from the UI
 
@@ -41,7 +42,8 @@ class HyperparameterForm(VerticalScroll):
             with Horizontal(classes="hp-row"):
                 yield Label(name, classes="hp-name")
                 if choices or kind == "bool":
-                    options = [(c, c) for c in choices] if choices else [("yes", "yes"), ("no", "no")]
+                    options = ([(c or "(none)", c) for c in choices] if choices
+                               else [("yes", "yes"), ("no", "no")])
                     current = value if choices else ("yes" if value else "no")
                     yield Select(options, value=current, allow_blank=False, id=f"hp-{name}", compact=True)
                 else:
@@ -99,6 +101,21 @@ class HyperparameterForm(VerticalScroll):
         note.update(f"✗ {error}" if error else self.helps[name])
         note.set_class(bool(error), "-error")
         self.query_one(f"#hp-{name}").set_class(bool(error), "-invalid")
+
+    @on(Select.Changed, "#hp-preset")
+    def _preset_chosen(self, event: Select.Changed) -> None:
+        # a preset fills in its tutorial's settings; the fields stay editable afterwards
+        name = str(event.value or "")
+        if not name or name == self.config.preset:
+            return
+        task = str(self.query_one("#hp-task", Select).value)
+        data = str(self.query_one("#hp-data", Input).value)
+        try:
+            config = apply_preset(self.config.updated(task=task, data=data), name)
+        except PresetError as exc:
+            self._note("preset", str(exc))
+            return
+        self.set_config(config)
 
     @on(Input.Changed)
     def _check_field(self, event: Input.Changed) -> None:

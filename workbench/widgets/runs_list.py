@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable
 
 from rnn_engine.run_commands import resources
@@ -11,18 +13,45 @@ from rnn_engine.runs import RunInfo
 
 
 class RunsList(DataTable):
-    """The rows of `workbench runs`; refreshing keeps the row under the cursor where it is."""
+    """The rows of `workbench runs`; refreshing keeps the row under the cursor where it is.
+
+    Space marks runs for comparison and c compares the marked ones (or the one under the cursor).
+    """
+
+    BINDINGS = [Binding("space", "mark", "Mark to compare"), Binding("c", "compare", "Compare")]
+
+    class CompareRequested(Message):
+        """The runs to show side by side."""
+
+        def __init__(self, runs: list[Path]) -> None:
+            super().__init__()
+            self.runs = runs
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns("run", "task", "cell", "shape", "step", "best", "state", "pid", "resources")
+        self.add_columns("", "run", "task", "cell", "shape", "step", "best", "state", "pid", "resources")
         self._rows: list[tuple[str, ...]] = []
         self.runs: list[RunInfo] = []
+        self.marked: set[str] = set()
+
+    def action_mark(self) -> None:
+        path = self.selected()
+        if path is None:
+            return
+        self.marked ^= {str(path)}
+        self.show(self.runs)
+
+    def action_compare(self) -> None:
+        order = [r.path for r in self.runs if r.path in self.marked]
+        if not order and self.selected() is not None:
+            order = [str(self.selected())]
+        if order:
+            self.post_message(self.CompareRequested([Path(p) for p in order]))
 
     def show(self, runs: list[RunInfo]) -> None:
         self.runs = runs
-        rows = [(r.run_id, r.task, r.cell, r.shape, str(r.step), r.best, r.state,
-                 str(r.pid) if r.pid else "", resources(r), r.path) for r in runs]
+        rows = [("✓" if r.path in self.marked else "", r.run_id, r.task, r.cell, r.shape, str(r.step), r.best,
+                 r.state, str(r.pid) if r.pid else "", resources(r), r.path) for r in runs]
         if rows == self._rows:
             return
         selected = self.selected()
