@@ -89,7 +89,7 @@ def list_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs in {args.runs_dir}")
         return 0
-    header = ("RUN", "TASK", "CELL", "SHAPE", "STEP", "BEST", "STATE", "PID", "RESOURCES")
+    header = ("RUN", "TASK", "MODEL", "SHAPE", "STEP", "BEST", "STATE", "PID", "RESOURCES")
     rows = [(r.run_id, r.task, r.cell, r.shape + (f" on {r.world_size} ranks" if r.world_size > 1 else ""),
              str(r.step), r.best, r.state,
              str(r.pid) if r.pid else "", resources(r)) for r in runs]

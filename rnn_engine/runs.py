@@ -19,7 +19,8 @@ class RunNotFound(LookupError):
 
 
 def new_run_id(config: Any) -> str:
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{config.task}-{config.cell}-{secrets.token_hex(2)}"
+    model = config.cell if config.arch == "workbench" else config.arch
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{config.task}-{model}-{secrets.token_hex(2)}"
 
 
 def run_name(run_dir: str | Path) -> str:
@@ -87,7 +88,7 @@ def run_info(path: Path) -> RunInfo | None:
         except OSError:
             started = 0.0
     return RunInfo(
-        run_id=path.name, path=str(path), task=task, cell=cfg.get("cell", "?"),
+        run_id=path.name, path=str(path), task=task, cell=_model(cfg),
         shape=f"{cfg.get('num_layers', '?')}x{cfg.get('hidden_size', '?')}",
         step=int(step or 0), best=_best(record, summary, task), state=state.state, pid=state.pid,
         started=float(started), reason=state.reason,
@@ -126,3 +127,11 @@ def resolve_run(spec: str, runs_dir: str | Path = "runs") -> Path:
     if len(matches) > 1:
         raise RunNotFound(f"{spec!r} matches {len(matches)} runs in {runs_dir}; give more of the id")
     raise RunNotFound(f"{spec}: no such run (looked for a run directory, and for a run id in {runs_dir})")
+
+
+def _model(cfg: dict) -> str:
+    """The cell, a tutorial model's name, and a mark for a bidirectional or torch.nn one."""
+    arch = cfg.get("arch", "workbench")
+    name = cfg.get("cell", "?") if arch == "workbench" else arch
+    bi = " bi" if cfg.get("bidirectional") else ""
+    return name + bi + (" (torch)" if cfg.get("impl") == "torch" else "")

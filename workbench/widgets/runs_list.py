@@ -29,7 +29,7 @@ class RunsList(DataTable):
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns("", "run", "task", "cell", "shape", "step", "best", "state", "pid", "resources")
+        self.add_columns("", "run", "task", "model", "shape", "step", "best", "state", "pid", "resources")
         self._rows: list[tuple[str, ...]] = []
         self.runs: list[RunInfo] = []
         self.marked: set[str] = set()
