@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -37,9 +38,11 @@ def add_parser(sub: Any, parser_class: type) -> None:
 
 
 def inspect_run(args: argparse.Namespace, fail: Any) -> int:
+    """A live run reads the text itself, between two batches; any other run, from its checkpoint."""
     from .checkpoint import load
+    from .config import RunConfig
     from .data import read_text
-    from .inside import activations, rank_units, saturation, trace
+    from .liveness import run_state
     from .runs import RunNotFound, resolve_run
 
     if args.top < 0:
@@ -50,42 +53,87 @@ def inspect_run(args: argparse.Namespace, fail: Any) -> int:
             path = resolve_run(args.run, args.runs_dir)
         except RunNotFound as exc:
             fail(f"inspect: {exc}")
-    ck = load(path)
+    live = path.is_dir() and run_state(path).live
+    # a live run may not have saved yet: its shape comes from config.json
+    config = (RunConfig.from_dict(json.loads((path / "config.json").read_text())) if live
+              else (ck := load(path)).config)
     text = args.prime if args.prime is not None else read_text(args.text)[: max(1, args.chars)]
     if not text:
         fail("inspect: the text is empty")
-    model = ck.build_model("cpu")
-    wanted = [_parse_unit(spec, model.rnn.num_layers, model.rnn.hidden_size, fail) for spec in args.unit]
-    t0 = time.perf_counter()
-    tr = trace(model, ck.vocab, text)
-    ranked = rank_units(tr, text)
-    seconds = time.perf_counter() - t0
-    shown = ranked[: args.top]
-    for layer, unit in wanted:
-        if not any(u.layer == layer and u.unit == unit for u in shown):
-            shown.append(next(u for u in ranked if u.layer == layer and u.unit == unit))
-    sat = saturation(tr)
+    layers, hidden = config.num_layers, config.hidden_size
+    wanted = [_parse_unit(spec, layers, hidden, fail) for spec in args.unit]
+    if live:
+        text = text[-MAX_LIVE:]
+        shown, sat, seconds, where = _read_live(path, text, wanted, args.top, fail)
+    else:
+        shown, sat, seconds, where = _read_saved(ck, text, wanted, args.top)
     if args.json:
-        print(json.dumps({
-            "run": str(path), "cell": tr.mode, "characters": len(text), "seconds": round(seconds, 3),
-            "units": [{"layer": u.layer, "unit": u.unit, "feature": u.feature, "score": round(u.score, 4),
-                       "correlation": round(u.correlation, 4),
-                       "activations": activations(tr, u.layer, u.unit)} for u in shown],
-            "saturation": sat}))
+        print(json.dumps({"run": str(path), "cell": config.cell, "characters": len(text),
+                          "seconds": round(seconds, 3), "read_by": where, "units": shown, "saturation": sat}))
         return 0
     colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     out = sys.stdout
-    out.write(f"{ck.config.cell} {ck.config.num_layers}x{ck.config.hidden_size}, {len(text):,} characters "
-              f"read in {seconds:.2f} s; units ranked by their strongest correlation with a feature "
-              "of the text\n\n")
+    out.write(f"{config.cell} {layers}x{hidden}, {len(text):,} characters read in {seconds:.2f} s "
+              f"({where}); units ranked by their strongest correlation with a feature of the text\n\n")
     for u in shown:
-        sign = "high" if u.correlation > 0 else "low"
-        out.write(f"layer {u.layer} unit {u.unit}: {u.feature} (|r| = {u.score:.3f}, {sign} there)\n")
-        render(text, tr.states[u.layer][:, u.unit].tolist(), colour, out)
+        sign = "high" if u["correlation"] > 0 else "low"
+        out.write(f"layer {u['layer']} unit {u['unit']}: {u['feature']} "
+                  f"(|r| = {u['score']:.3f}, {sign} there)\n")
+        render(text, u["activations"], colour, out)
         out.write("\n")
     if sat:
         out.write(render_saturation(sat))
     return 0
+
+
+MAX_LIVE = 2000  # characters a live run reads for one request (protocol.MAX_INSPECT)
+
+
+def _read_saved(ck: Any, text: str, wanted: list[tuple[int, int]], top: int
+                ) -> tuple[list[dict[str, Any]], dict[str, Any], float, str]:
+    from .inside import activations, rank_units, saturation, trace
+
+    model = ck.build_model("cpu")
+    t0 = time.perf_counter()
+    tr = trace(model, ck.vocab, text)
+    ranked = rank_units(tr, text)
+    seconds = time.perf_counter() - t0
+    shown = ranked[:top]
+    for layer, unit in wanted:
+        if not any(u.layer == layer and u.unit == unit for u in shown):
+            shown.append(next(u for u in ranked if u.layer == layer and u.unit == unit))
+    units = [{"layer": u.layer, "unit": u.unit, "feature": u.feature, "score": round(u.score, 4),
+              "correlation": round(u.correlation, 4), "activations": activations(tr, u.layer, u.unit)}
+             for u in shown]
+    return units, saturation(tr), seconds, f"from the checkpoint of step {ck.step}"
+
+
+def _read_live(run_dir: Path, text: str, wanted: list[tuple[int, int]], top: int, fail: Any
+               ) -> tuple[list[dict[str, Any]], dict[str, Any], float, str]:
+    from .client import RunClient, RunUnavailable
+
+    try:
+        with RunClient.connect(run_dir) as client:
+            reply, event = client.call("inspect", {"text": text, "units": [list(u) for u in wanted]},
+                                       answer=True)
+    except RunUnavailable as exc:
+        fail(f"inspect: {exc}")
+    if not reply.get("ok") or event is None:
+        fail(f"inspect: refused: {reply.get('error', 'no answer')}")
+    result = event["result"]
+    ranked = {(layer, unit): (feature, r) for layer, unit, feature, r in result["ranked"]}
+    order = [(layer, unit) for layer, unit, *_ in result["ranked"]][:top]
+    order += [u for u in wanted if u not in order]
+    units = []
+    for layer, unit in order:
+        packed = result["activations"].get(f"{layer}:{unit}")
+        if packed is None:
+            continue  # beyond what one answer carries
+        feature, r = ranked[(layer, unit)]
+        values = [round((b - 256 if b > 127 else b) / 127, 4) for b in base64.b64decode(packed)]
+        units.append({"layer": layer, "unit": unit, "feature": feature, "score": round(abs(r), 4),
+                      "correlation": r, "activations": values})
+    return units, result["saturation"], result["seconds"], f"by the live run at step {event['step']}"
 
 
 def _parse_unit(spec: str, layers: int, hidden: int, fail: Any) -> tuple[int, int]:

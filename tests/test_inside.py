@@ -173,3 +173,13 @@ def test_a_classifier_is_read_letter_by_letter():
     last = result["letters"][-1]
     assert [lab for lab, _ in last] == [lab for lab, _ in classify(model, vocab, labels, ["O Neill"], 3)[0]]
     assert all(len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1] for top in result["letters"])
+
+
+def test_inspect_on_a_live_run_is_done_by_the_run(headless):
+    _, run_dir = headless("live")
+    r = inspect(str(run_dir), "--prime", TEXT, "--top", "3", "--unit", "0:7", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["read_by"].startswith("by the live run at step")
+    assert len(out["units"]) == 4 and (out["units"][-1]["layer"], out["units"][-1]["unit"]) == (0, 7)
+    assert all(len(u["activations"]) == len(TEXT) and -1 <= min(u["activations"]) for u in out["units"])
