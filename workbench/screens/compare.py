@@ -54,7 +54,7 @@ class CompareScreen(Screen[None]):
     def _load(self) -> None:
         from rnn_engine.comparison import read_curves
 
-        self.post_message(Answered("curves", [read_curves(path) for path in self.runs]))
+        self.post_message(Answered("curves", [read_curves(path, points=100) for path in self.runs]))
 
     def on_answered(self, message: Answered) -> None:
         message.stop()
@@ -67,7 +67,8 @@ class CompareScreen(Screen[None]):
                           _num(f["accuracy"], "{:.1%}"), _num(f["balanced_accuracy"], "{:.1%}"),
                           _num(f["items_per_s"], "{:,.0f} " + unit), _num(f["seconds"], "{:.0f} s"),
                           f"{f['steps']:,}", _num(f["parameters"], "{:,}"))
-        self._draw()
+        # the table's rows take room from the chart: draw once the layout has settled
+        self.call_after_refresh(self._draw)
 
     def on_resize(self) -> None:
         self._draw()
@@ -81,6 +82,13 @@ class CompareScreen(Screen[None]):
         width, height = chart.size.width, chart.size.height
         if not self.curves or width < 20 or height < 5:
             return
+        built = self._build(width, height)
+        extra = built.count("\n") + 1 - height
+        if extra > 0:  # plotext's size leaves out a line or two of labels: make room for them
+            built = self._build(width, height - extra)
+        chart.update(Text.from_ansi(built))
+
+    def _build(self, width: int, height: int) -> str:
         plt.clear_figure()
         plt.plotsize(width, height)
         plt.theme("dark")
@@ -92,7 +100,7 @@ class CompareScreen(Screen[None]):
             if c.val:
                 plt.plot([x for x, _ in c.val], [y for _, y in c.val], color=colour, marker="braille",
                          label=f"{c.run_id} val")
-        chart.update(Text.from_ansi(plt.build()))
+        return plt.build()
 
 
 def _num(value: Any, fmt: str) -> str:
