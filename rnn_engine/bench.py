@@ -183,6 +183,102 @@ def bench_shape(cell: str, hidden: int, batch: int, steps: int, rounds: int, dev
     return out
 
 
+PRECISION_VARIANTS = ("scratch bf16", "torch bf16", "scratch fp32")
+
+
+def bench_bf16(cell: str, hidden: int, batch: int, steps: int, rounds: int, device: torch.device,
+               reps: int = 1) -> list[dict[str, Any]]:
+    """chars/s of scratch with bf16 GEMMs, the matched torch model under autocast, and scratch fp32."""
+    from .models import set_gemm_dtype
+    from .precision import autocast
+
+    torch.manual_seed(0)
+    x = torch.randint(0, VOCAB, (steps, batch), device=device)
+    y = torch.randint(0, VOCAB, (steps, batch), device=device)
+    low, fp32 = CharLM(VOCAB, cell, hidden).to(device), CharLM(VOCAB, cell, hidden).to(device)
+    set_gemm_dtype(low, torch.bfloat16)
+    ref = TorchCharModel(cell, VOCAB, matched_embedding(cell, hidden), hidden).to(device)
+    runs: dict[str, Callable[[], None]] = {}
+    for name, model in (("scratch bf16", low), ("torch bf16", ref), ("scratch fp32", fp32)):
+        opt = build_optimizer("adam", model.parameters(), 1e-3)
+        context = autocast("bf16" if name == "torch bf16" else "fp32", device)
+
+        def run(m: nn.Module = model, o: torch.optim.Optimizer = opt, ctx: Any = context) -> None:
+            with ctx:
+                _train_step(m, o, x, y)
+
+        runs[name] = run
+    failed: dict[str, str] = {}
+    for name, run in list(runs.items()):  # warm-up; torch refuses some cells in bf16 on some CPUs
+        try:
+            run()
+        except RuntimeError as exc:
+            failed[name] = str(exc).splitlines()[0][:120]
+            del runs[name]
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                run()
+            _sync(device)
+            times[name].append((time.perf_counter() - t0) / reps)
+    out = [{"cell": cell, "hidden": hidden, "variant": name,
+            "chars_per_s": steps * batch / statistics.median(ts)} for name, ts in times.items()]
+    out += [{"cell": cell, "hidden": hidden, "variant": name, "chars_per_s": None, "failed": why}
+            for name, why in failed.items()]
+    return out
+
+
+def run_bench_bf16(device: str = "cpu", rounds: int = 3, quick: bool = False) -> dict[str, Any]:
+    from .devices import resolve_device
+    from .precision import fast_bf16
+
+    dev = resolve_device(device)
+    keep_freed_memory()
+    hidden = 64 if quick else 256
+    steps, batch = (10, 8) if quick else (100, 64)
+    results = []
+    for cell in ("rnn", "gru", "lstm"):
+        results.extend(bench_bf16(cell, hidden, batch, steps, 1 if quick else rounds, dev))
+    rate = {(r["cell"], r["variant"]): r["chars_per_s"] for r in results}
+
+    def ratio(a: str, b: str, cell: str) -> float | None:
+        x, y = rate.get((cell, a)), rate.get((cell, b))
+        return x / y if x and y else None
+
+    fast, why = fast_bf16(dev)
+    return {"device": str(dev), "threads": torch.get_num_threads(), "batch": batch, "steps": steps,
+            "hidden": hidden, "precision": "bf16", "fast_bf16": fast, "fast_bf16_why": why,
+            "ratios": {c: ratio("scratch bf16", "torch bf16", c) for c in ("rnn", "gru", "lstm")},
+            "speedup_vs_fp32": {c: ratio("scratch bf16", "scratch fp32", c) for c in ("rnn", "gru", "lstm")},
+            "results": results}
+
+
+def format_bf16_table(report: dict[str, Any]) -> str:
+    rate = {(r["cell"], r["variant"]): r for r in report["results"]}
+    lines = [f"device {report['device']}, {report['threads']} threads, B={report['batch']}, "
+             f"T={report['steps']}, H={report['hidden']}; training chars/s, median; bf16 hardware: "
+             f"{report['fast_bf16_why']}",
+             "scratch bf16: bf16 GEMM inputs, fp32 gates, states and master weights, on the per-step path "
+             "(the fused kernels are fp32)",
+             f"{'cell':<5} {'scratch bf16':>13} {'torch bf16':>11} {'scratch fp32':>13}  "
+             f"{'a/b':>5} {'a/c':>5}"]
+    for cell in ("rnn", "gru", "lstm"):
+        cells = []
+        for name in PRECISION_VARIANTS:
+            r = rate.get((cell, name), {})
+            cells.append(f"{r['chars_per_s']:,.0f}" if r.get("chars_per_s") else "failed")
+        ab, ac = (("—" if v is None else f"{v:.2f}") for v in (report["ratios"][cell],
+                                                                report["speedup_vs_fp32"][cell]))
+        lines.append(f"{cell:<5} {cells[0]:>13} {cells[1]:>11} {cells[2]:>13}  {ab:>5} {ac:>5}")
+    for r in report["results"]:
+        if r.get("failed"):
+            lines.append(f"{r['cell']} {r['variant']}: {r['failed']}")
+    return "\n".join(lines)
+
+
 def bench_names(device: torch.device, thresholds: tuple[float, ...], limit: float) -> dict[str, Any]:
     """names/s of the default classifier on the bundled names and seconds to each test accuracy."""
     from pathlib import Path
@@ -261,10 +357,13 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 def main(args: Any) -> int:
-    report = run_bench(args.device, args.rounds, args.quick)
-    if args.json:
-        print(format_table(report), flush=True)
-        print(json.dumps(report))
+    if getattr(args, "precision", "fp32") == "bf16":
+        report = run_bench_bf16(args.device, min(args.rounds, 3), args.quick)
+        table = format_bf16_table(report)
     else:
-        print(format_table(report))
+        report = run_bench(args.device, args.rounds, args.quick)
+        table = format_table(report)
+    print(table, flush=True)
+    if args.json:
+        print(json.dumps(report))
     return 0

@@ -10,16 +10,29 @@ from torch import Tensor, nn
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
-def rnn_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None, relu: bool) -> Tensor:
+def _hh(h: Tensor, w_hh_t: Tensor, low: torch.dtype | None) -> Tensor:
+    """h W_hh^T in h's dtype; with `low` (bf16) the GEMM reads bf16 (w_hh_t is given in bf16)."""
+    return h @ w_hh_t if low is None else (h.to(low) @ w_hh_t).to(h.dtype)
+
+
+def rnn_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None, relu: bool,
+             low: torch.dtype | None = None) -> Tensor:
     """One vanilla RNN step; `gi` is the input projection W_ih x + b_ih (b_hh too when b_hh is None)."""
-    # with b_hh already folded into gi, the step is a single addmm
-    pre = torch.addmm(gi, h, w_hh_t) if b_hh is None else gi + torch.addmm(b_hh, h, w_hh_t)
+    if low is not None:
+        pre = gi + _hh(h, w_hh_t, low) + (0 if b_hh is None else b_hh)
+    else:
+        # with b_hh already folded into gi, the step is a single addmm
+        pre = torch.addmm(gi, h, w_hh_t) if b_hh is None else gi + torch.addmm(b_hh, h, w_hh_t)
     return torch.relu(pre) if relu else torch.tanh(pre)
 
 
-def gru_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None) -> Tensor:
+def gru_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None,
+             low: torch.dtype | None = None) -> Tensor:
     """One GRU step, gates r, z, n; the reset gate scales (W_hn h + b_hn) as torch does."""
-    gh = h @ w_hh_t if b_hh is None else torch.addmm(b_hh, h, w_hh_t)
+    if low is not None:
+        gh = _hh(h, w_hh_t, low) + (0 if b_hh is None else b_hh)
+    else:
+        gh = h @ w_hh_t if b_hh is None else torch.addmm(b_hh, h, w_hh_t)
     i_r, i_z, i_n = gi.chunk(3, dim=-1)
     h_r, h_z, h_n = gh.chunk(3, dim=-1)
     r = torch.sigmoid(i_r + h_r)
@@ -30,10 +43,13 @@ def gru_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None) -> Tens
 
 
 def lstm_step(
-    gi: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor, b_hh: Tensor | None
+    gi: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor, b_hh: Tensor | None, low: torch.dtype | None = None
 ) -> tuple[Tensor, Tensor]:
     """One LSTM step, gates i, f, g, o; returns (h', c'). b_hh may be pre-added to gi."""
-    gates = torch.addmm(gi, h, w_hh_t) if b_hh is None else gi + torch.addmm(b_hh, h, w_hh_t)
+    if low is not None:
+        gates = gi + _hh(h, w_hh_t, low) + (0 if b_hh is None else b_hh)
+    else:
+        gates = torch.addmm(gi, h, w_hh_t) if b_hh is None else gi + torch.addmm(b_hh, h, w_hh_t)
     i, f, g, o = gates.chunk(4, dim=-1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h = torch.sigmoid(o) * torch.tanh(c)

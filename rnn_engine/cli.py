@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (median)")
     b.add_argument("--quick", action="store_true", help="tiny shapes: a smoke test, not a measurement")
     b.add_argument("--json", action="store_true", help="print one JSON report as the last line")
+    b.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: the scratch model "
+                   "with bf16 GEMMs against torch.nn under autocast and against its own fp32 (H=256)")
     return parser
 
 

@@ -12,6 +12,7 @@ NONLINEARITIES = ("tanh", "relu")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("cosine", "constant")
 IMPLS = ("scratch", "torch")
+PRECISIONS = ("auto", "fp32", "bf16")
 # the workbench's models, or a classic tutorial's (tutorial_models.py; chosen by --preset)
 ARCHS = ("workbench", "index-rnn", "tensor-rnn", "concat-rnn")
 ARCH_TASKS = {"index-rnn": "charlm", "tensor-rnn": "charlm", "concat-rnn": "names"}
@@ -75,6 +76,8 @@ class RunConfig:
     balance: bool = _f(False, "weight each name's loss by the inverse frequency of its language, for "
                        "balanced accuracy (names)")
     dtype: str = _f("float32", "parameter dtype", ("float32", "float64"))
+    precision: str = _f("auto", "bf16: GEMM inputs in bf16 with fp32 accumulation, the rest fp32; auto picks "
+                        "bf16 only where it has been measured to pay", PRECISIONS)
     impl: str = _f("scratch", "recurrent layers: the hand-written ones, or torch.nn's with the same "
                    "weights (cuDNN on CUDA, much faster there)", IMPLS)
     bidirectional: bool = _f(False, "read each name both ways, forward and backward (names)")
@@ -114,6 +117,8 @@ class RunConfig:
         check("eval_every", self.eval_every >= 0, "must be >= 0")
         check("eval_interval", self.eval_interval >= 0.0, "must be >= 0 seconds (0 turns it off)")
         check("val_chars", self.val_chars >= 0, "must be >= 0 (0 reads the whole validation split)")
+        check("precision", not (self.precision == "bf16" and self.dtype == "float64"),
+              "bf16 mixes with float32 parameters, not float64")
         check("bidirectional", not (self.bidirectional and self.task == "charlm"),
               "a language model predicts the next character from the ones before: it reads one way")
         if self.arch in ARCH_TASKS:

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import fused
+from .precision import gemm
 from .recurrent import State
 from .torch_layers import recurrent_layer
 
@@ -38,6 +39,9 @@ class CharLM(nn.Module):
         out, state = self.rnn(tokens, state)
         if self.dropout and self.training:
             out = F.dropout(out, self.dropout, training=True)
+        low = getattr(self.rnn, "gemm_dtype", None)
+        if low is not None:
+            return gemm(out, self.head.weight, self.head.bias, low), state
         # self.head holds the parameters; fused.linear is F.linear with faster GEMMs on the CPU
         return fused.linear(out, self.head.weight, self.head.bias), state
 
@@ -71,7 +75,7 @@ class NameClassifier(nn.Module):
         last = h[-1] if self.directions == 1 else torch.cat([h[-2], h[-1]], dim=-1)
         if self.dropout and self.training:
             last = F.dropout(last, self.dropout, training=True)
-        return self.head(last)
+        return gemm(last, self.head.weight, self.head.bias, getattr(self.rnn, "gemm_dtype", None))
 
 
 def detach_state(state: State) -> State:
@@ -92,3 +96,16 @@ def state_to(state: State | None, device: torch.device) -> State | None:
     if isinstance(state, tuple):
         return tuple(s.to(device) for s in state)  # type: ignore[return-value]
     return state.to(device)
+
+
+def set_gemm_dtype(model: nn.Module, low: torch.dtype | None) -> bool:
+    """Make a scratch model's GEMMs read `low` (bf16) or fp32 (None); False where it cannot.
+
+    The tutorial models and torch.nn layers stay as they are: the first run in fp32, the second
+    under torch.autocast (precision.autocast).
+    """
+    rnn = getattr(model, "rnn", None)
+    if not hasattr(rnn, "gemm_dtype"):
+        return low is None
+    rnn.gemm_dtype = low
+    return True

@@ -11,6 +11,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from . import fused
 from .cells import GATES, gru_step, lstm_step, rnn_step
+from .precision import gemm
 
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -70,6 +71,8 @@ class Recurrent(nn.Module):
         self.recorded_states: list[Tensor] | None = None
         # run layers on the fused C++ kernels where they apply (float32 on the CPU, no recording)
         self.use_fused = True
+        # bf16 mixed precision (precision.py): the dtype GEMM inputs take, or None for plain fp32
+        self.gemm_dtype: torch.dtype | None = None
         g = GATES[mode] * hidden_size
         out = proj_size or hidden_size  # the size of h, which the next step and layer read
         factory = {"device": device, "dtype": dtype}
@@ -217,6 +220,8 @@ class Recurrent(nn.Module):
             table = self._input_table(layer, for_kernels, direction)
             return table if for_kernels else F.embedding(x, table)
         w_ih = self.layer_parameters(layer, direction)[0]
+        if self.gemm_dtype is not None:
+            return gemm(x, w_ih, self._input_bias(layer, for_kernels, direction), self.gemm_dtype)
         linear = fused.linear if for_kernels else F.linear
         return linear(x, w_ih, self._input_bias(layer, for_kernels, direction))
 
@@ -227,25 +232,27 @@ class Recurrent(nn.Module):
         _, w_hh, _, b_hh = self.layer_parameters(layer, direction)
         recorded = self.recorded_states if record else None
         relu = self.nonlinearity == "relu"
-        if self.use_fused and recorded is None and not self.proj_size and fused.applies(x, w_hh):
+        low = self.gemm_dtype  # the fused kernels run fp32: bf16 takes the per-step path
+        fusable = self.use_fused and recorded is None and not self.proj_size and low is None
+        if fusable and fused.applies(x, w_hh):
             ids = None if x.is_floating_point() else x
             gi = self._project(layer, x, for_kernels=True, direction=direction)
             output, h, c = fused.run_layer(self.mode, gi, w_hh, b_hh, h, c, lengths, relu, ids=ids)
             return (output if mask is None else output * mask), h, c
         w_hr = getattr(self, f"weight_hr_l{layer}{'_reverse' if direction else ''}", None)
         gi_all = self._project(layer, x, direction=direction)
-        w_hh_t = w_hh.t()
+        w_hh_t = w_hh.t() if low is None else w_hh.t().to(low)  # cast once for all steps
         outputs = []
         # unbind(0) hands out views in one call; indexing gi_all[t] per step was measured slower
         for t, gi in enumerate(gi_all.unbind(0)):
             if self.mode == "rnn":
-                h_new, c_new = rnn_step(gi, h, w_hh_t, None, relu), None
+                h_new, c_new = rnn_step(gi, h, w_hh_t, None, relu, low), None
             elif self.mode == "gru":
-                h_new, c_new = gru_step(gi, h, w_hh_t, b_hh), None
+                h_new, c_new = gru_step(gi, h, w_hh_t, b_hh, low), None
             else:
-                h_new, c_new = lstm_step(gi, h, c, w_hh_t, None)
+                h_new, c_new = lstm_step(gi, h, c, w_hh_t, None, low)
                 if w_hr is not None:
-                    h_new = h_new @ w_hr.t()  # LSTM with projections: h = W_hr (o * tanh(c))
+                    h_new = gemm(h_new, w_hr, None, low)  # LSTM with projections: h = W_hr (o * tanh(c))
             if mask is not None:
                 m = mask[t]
                 h_new = torch.where(m, h_new, h)

@@ -48,8 +48,10 @@ from .events import (
     Sink,
     StepFinished,
 )
-from .models import count_parameters, detach_state, state_to
+from .models import count_parameters, detach_state, set_gemm_dtype, state_to
 from .optimizers import build_optimizer
+from .precision import autocast, fast_bf16
+from .precision import resolve as resolve_precision
 from .runs import new_run_id
 from .sampling import classify, generate
 from .service import RunService
@@ -142,6 +144,14 @@ class Trainer:
 
         self.model: nn.Module = ckpt_io.build_model(config, len(self.vocab), len(self.labels))
         self.model.to(device=self.device, dtype=self.dtype)
+        self.precision, self.precision_why = resolve_precision(config.precision, self.device, config.dtype)
+        if (self.precision == "bf16" and config.impl == "torch" and config.cell == "lstm"
+                and self.device.type == "cpu" and not fast_bf16(self.device)[0]):
+            # torch.nn.LSTM under CPU autocast needs oneDNN's bf16 LSTM, which such a CPU lacks
+            self.precision, self.precision_why = "fp32", "torch.nn.LSTM has no bf16 path on this CPU"
+        scratch_bf16 = self.precision == "bf16" and config.impl == "scratch"
+        if scratch_bf16 and not set_gemm_dtype(self.model, torch.bfloat16):
+            self.precision, self.precision_why = "fp32", f"the tutorial model {config.arch} runs in fp32"
         # what the steps call: the model itself, or DDP around it, which averages the gradients
         self.net: nn.Module = self.model
         if dist is not None:
@@ -290,6 +300,9 @@ class Trainer:
                 path = fused.status()
             else:
                 path = f"PyTorch ops ({self.device.type}, {self.config.dtype})"
+            if self.precision == "bf16" and self.config.impl == "scratch" and self.device.type == "cpu":
+                path = "bf16 GEMMs on the per-step path (the fused kernels run fp32)"
+            path += f"; precision {self.precision} ({self.precision_why})"
             if self.dist is not None:
                 ranks = self.dist.gather_objects({"rank": self.dist.rank, "pid": os.getpid(),
                                                   "host": socket.gethostname()})
@@ -575,14 +588,19 @@ class Trainer:
             # the classic tutorials start every batch from zeros (carry_state no)
             state = None if self._state is None or not c.carry_state else detach_state(self._state)
             start_state = state
-            logits, new_state = self.net(x, state)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            with self._autocast():
+                logits, new_state = self.net(x, state)
+            if self.precision == "bf16":  # torch.nn under autocast hands back bf16: carry fp32
+                new_state = tuple(t.to(self.dtype) for t in new_state) if isinstance(new_state, tuple) \
+                    else new_state.to(self.dtype)
+            loss = F.cross_entropy(logits.to(self.dtype).reshape(-1, logits.shape[-1]), y.reshape(-1))
             items, lengths, weight = x.numel(), None, 1.0
             scaled = loss
         else:
             x, lengths, y, weight = batch
             x, lengths, y = x.to(self.device), lengths.to(self.device), y.to(self.device)
-            logits = self.net(x, lengths)
+            with self._autocast():
+                logits = self.net(x, lengths).to(self.dtype)
             weights = None if self._class_weights is None else self._class_weights.to(logits.device)
             loss = F.cross_entropy(logits, y, weight=weights)
             items = y.numel() if weight > 0 else 0
@@ -676,6 +694,10 @@ class Trainer:
         self._needs_restore = False
 
     # -- evaluation, epochs, end --------------------------------------------------------------------
+    def _autocast(self) -> Any:
+        """torch.autocast for torch.nn layers in a bf16 run; the scratch models cast their own GEMMs."""
+        return autocast(self.precision if self.config.impl == "torch" else "fp32", self.device)
+
     @torch.no_grad()
     def evaluate(self, full: bool = False) -> dict[str, Any]:
         """Validation loss (nats per char or per name), plus accuracy and balanced accuracy for names.
@@ -685,10 +707,8 @@ class Trainer:
         """
         self.model.eval()
         try:
-            if self.corpus is not None:
-                result = self._evaluate_text(full)
-            else:
-                result = self._evaluate_names()
+            with self._autocast():
+                result = self._evaluate_text(full) if self.corpus is not None else self._evaluate_names()
         finally:
             self.model.train()
         if not result["full"]:
@@ -713,7 +733,7 @@ class Trainer:
                 raise EvaluationCancelled
             x, y = x.to(self.device), y.to(self.device)
             logits, state = self.model(x, state)
-            total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+            total += float(F.cross_entropy(logits.to(self.dtype).reshape(-1, logits.shape[-1]), y.reshape(-1),
                                            reduction="sum"))
             count += y.numel()
             progress(count)
@@ -835,7 +855,7 @@ class Trainer:
             "elapsed": round(self.elapsed(), 2), "train_loss": self.train_loss(),
             "checkpoint": str(path), "device": str(self.device),
             "parameters": count_parameters(self.model),
-            "world_size": self.world, "impl": self.config.impl,
+            "world_size": self.world, "impl": self.config.impl, "precision": self.precision,
         }
         if self.corpus is not None:
             summary.update(val_loss=result["val_loss"], best_val_loss=self.best_val_loss,

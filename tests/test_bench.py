@@ -44,3 +44,14 @@ def test_bench_quick_json(tmp_path):
     assert set(report["efficiency_all_gemms"]) == {"rnn", "gru", "lstm"}
     assert report["names"]["names_per_s"] > 0
     assert "a/b" in r.stdout
+
+
+def test_bench_bf16_quick_json():
+    r = subprocess.run([sys.executable, "-m", "workbench", "bench", "--precision", "bf16", "--quick", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert set(report["ratios"]) == set(report["speedup_vs_fp32"]) == {"rnn", "gru", "lstm"}
+    assert all(v > 0 for v in report["speedup_vs_fp32"].values())
+    assert {r["variant"] for r in report["results"]} == {"scratch bf16", "torch bf16", "scratch fp32"}
+    assert "scratch bf16" in r.stdout.splitlines()[2]  # the table's header

@@ -1,0 +1,85 @@
+"""bf16 mixed precision: which devices do it fast, what `auto` picks, and a bf16 GEMM for the models.
+
+bf16 here means the GEMM inputs (weights, inputs, the hidden state as a GEMM operand) in bf16 and
+everything else in fp32: master weights and optimizer state, gate arithmetic, the carried hidden
+and cell state, softmax and loss, clipping and the gradient norms shown. `gemm` is the one place a
+scratch model drops to bf16; torch.nn layers (--impl torch) run under torch.autocast instead.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .config import PRECISIONS  # noqa: F401  (the settings, for importers of this module)
+
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 instructions that make bf16 GEMMs fast
+
+
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def fast_bf16(device: torch.device) -> tuple[bool, str]:
+    """Whether `device` runs bf16 GEMMs faster than fp32, and what says so.
+
+    RNN_WORKBENCH_BF16=0 turns the detection off (as on hardware without bf16).
+    """
+    if os.environ.get("RNN_WORKBENCH_BF16") == "0":
+        return False, "bf16 detection turned off (RNN_WORKBENCH_BF16=0)"
+    if device.type == "cpu":
+        found = sorted(set(BF16_FLAGS) & cpu_flags())
+        if found:
+            return True, f"this CPU has {' and '.join(f.upper() for f in found)}"
+        return False, "this CPU has no AVX512_BF16 or AMX-BF16: its bf16 GEMMs are emulated, slower than fp32"
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        if major >= 8:
+            return True, f"compute capability {major}.{minor} (tensor cores with bf16)"
+        return False, f"compute capability {major}.{minor}: bf16 needs 8.0 or later to be fast"
+    return False, f"no fast bf16 path on {device.type}"
+
+
+def resolve(requested: str, device: torch.device, dtype: str = "float32") -> tuple[str, str]:
+    """("fp32" or "bf16", why) for a run's `precision` setting on `device`.
+
+    `auto` picks bf16 only where it has been measured to pay and to train as well as fp32, which
+    is nowhere yet: on the CPU the fused kernels run fp32 and bf16 takes the slower per-step path,
+    and no CUDA device has run the tests. It says what the hardware offers, so a user can try.
+    """
+    if dtype == "float64":
+        return "fp32", "float64 parameters run without mixed precision"
+    fast, why = fast_bf16(device)
+    if requested == "bf16":
+        return "bf16", "asked for" + ("" if fast else f"; note: {why}")
+    if requested == "fp32":
+        return "fp32", "asked for"
+    if fast:
+        return "fp32", f"auto: {why}, but bf16 is not yet measured faster here; --precision bf16 tries it"
+    return "fp32", f"auto: {why}"
+
+
+def gemm(x: Tensor, weight: Tensor, bias: Tensor | None, low: torch.dtype | None) -> Tensor:
+    """x W^T + b: with `low` (bf16), x and W enter the GEMM as bf16 and the result returns to x's dtype."""
+    if low is None:
+        return F.linear(x, weight, bias)
+    y = F.linear(x.to(low), weight.to(low)).to(x.dtype)
+    return y if bias is None else y + bias
+
+
+def autocast(precision: str, device: torch.device) -> AbstractContextManager:
+    """torch.autocast to bf16 for torch.nn layers (--impl torch) in a bf16 run; nothing otherwise."""
+    if precision != "bf16":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
