@@ -47,8 +47,8 @@ def test_bench_quick_json(tmp_path):
 
 
 def test_bench_bf16_quick_json():
-    r = subprocess.run([sys.executable, "-m", "workbench", "bench", "--precision", "bf16", "--quick", "--json"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-m", "workbench", "bench", "--precision", "bf16", "--quick",
+                        "--json"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout.strip().splitlines()[-1])
     assert set(report["ratios"]) == set(report["speedup_vs_fp32"]) == {"rnn", "gru", "lstm"}
