@@ -117,6 +117,9 @@ def trace(model: nn.Module, vocab: Vocab, text: str, chunked: bool = True) -> Tr
     rnn.eval()
     try:
         ids = vocab.encode(text).to(next(rnn.parameters()).device)[:, None]  # (T, 1)
+        if getattr(rnn, "bidirectional", False):
+            raise ValueError("a bidirectional model reads the text from both ends at once: its units have "
+                             "no state after character t to show")
         if not isinstance(rnn, Recurrent):  # a tutorial's one-layer recurrence: every h_t, no gates
             out, _ = rnn(ids)
             return Trace(rnn.mode, [out[:, 0].float().cpu()], [{}])

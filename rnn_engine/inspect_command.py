@@ -54,9 +54,12 @@ def inspect_run(args: argparse.Namespace, fail: Any) -> int:
         except RunNotFound as exc:
             fail(f"inspect: {exc}")
     live = path.is_dir() and run_state(path).live
-    # a live run may not have saved yet: its shape comes from config.json
-    config = (RunConfig.from_dict(json.loads((path / "config.json").read_text())) if live
-              else (ck := load(path)).config)
+    if live:  # a live run may not have saved yet: its shape comes from config.json
+        config = RunConfig.from_dict(json.loads((path / "config.json").read_text()))
+        # a live classifier answers the Inside view's letter-by-letter question, not this one
+        live = config.task == "charlm"
+    if not live:
+        config = (ck := load(path)).config
     text = args.prime if args.prime is not None else read_text(args.text)[: max(1, args.chars)]
     if not text:
         fail("inspect: the text is empty")
@@ -65,6 +68,9 @@ def inspect_run(args: argparse.Namespace, fail: Any) -> int:
     if live:
         text = text[-MAX_LIVE:]
         shown, sat, seconds, where = _read_live(path, text, wanted, args.top, fail)
+    elif ck.config.bidirectional:
+        fail("inspect: a bidirectional model reads the text from both ends at once; its units have no "
+             "state after character t to show")
     else:
         shown, sat, seconds, where = _read_saved(ck, text, wanted, args.top)
     if args.json:

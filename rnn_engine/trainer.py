@@ -140,7 +140,7 @@ class Trainer:
             present = [counts.get(i, 0) for i in range(len(self.labels))]
             self._class_weights = (torch.tensor([sum(present) / (len(present) * max(n, 1)) for n in present])
                                    if config.balance else None)
-            self._shown_names = _spread(self.names.test, len(self.labels), 8)
+            self._shown_names = _spread(self.names.test, 8)
 
         self.model: nn.Module = ckpt_io.build_model(config, len(self.vocab), len(self.labels))
         self.model.to(device=self.device, dtype=self.dtype)
@@ -901,7 +901,7 @@ def error_message(exc: Exception) -> str:
 __all__ = ["Trainer", "DeviceError", "resolve_device", "available_devices", "DataError"]
 
 
-def _spread(items: list[tuple[str, int]], classes: int, count: int) -> list[tuple[str, int]]:
+def _spread(items: list[tuple[str, int]], count: int) -> list[tuple[str, int]]:
     """One item from each of the `count` largest classes, so the shown names cover many languages."""
     by_class: dict[int, list[str]] = {}
     for name, label in items:
