@@ -141,6 +141,22 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _interleaved(runs: dict[str, Callable[[], None]], rounds: int, reps: int, device: torch.device
+                 ) -> dict[str, list[float]]:
+    """Seconds per run of each variant, round by round, so a machine's slow spells hit them all."""
+    _sync(device)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                run()
+            _sync(device)
+            times[name].append((time.perf_counter() - t0) / reps)
+    return times
+
+
 def bench_shape(cell: str, hidden: int, batch: int, steps: int, rounds: int, device: torch.device,
                 reps: int = 2) -> list[dict[str, Any]]:
     """chars/s of the five variants at one shape, median over interleaved rounds."""
@@ -163,16 +179,7 @@ def bench_shape(cell: str, hidden: int, batch: int, steps: int, rounds: int, dev
     for run in runs.values():  # warm-up: allocator, oneDNN primitives, lazy init
         run()
         run()
-    _sync(device)
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, run in runs.items():
-            _sync(device)
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                run()
-            _sync(device)
-            times[name].append((time.perf_counter() - t0) / reps)
+    times = _interleaved(runs, rounds, reps, device)
     chars = steps * batch
     out = []
     for name, ts in times.items():
@@ -215,15 +222,7 @@ def bench_bf16(cell: str, hidden: int, batch: int, steps: int, rounds: int, devi
         except RuntimeError as exc:
             failed[name] = str(exc).splitlines()[0][:120]
             del runs[name]
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, run in runs.items():
-            _sync(device)
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                run()
-            _sync(device)
-            times[name].append((time.perf_counter() - t0) / reps)
+    times = _interleaved(runs, rounds, reps, device)
     out = [{"cell": cell, "hidden": hidden, "variant": name,
             "chars_per_s": steps * batch / statistics.median(ts)} for name, ts in times.items()]
     out += [{"cell": cell, "hidden": hidden, "variant": name, "chars_per_s": None, "failed": why}

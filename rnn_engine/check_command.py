@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 MAX_BATCH = 16  # streams (charlm) or names a check reads
@@ -84,14 +83,12 @@ def run_batch(config: Any, vocab: Any, labels: list[str]) -> tuple[tuple[Any, ..
 def check_run(args: argparse.Namespace, fail: Any) -> int:
     from .checkpoint import load
     from .errors import DataError
-    from .runs import RunNotFound, resolve_run
+    from .runs import RunNotFound, resolve_model
 
-    path = Path(args.run)
-    if not (path.suffix == ".pt" and path.is_file()):
-        try:
-            path = resolve_run(args.run, args.runs_dir)
-        except RunNotFound as exc:
-            fail(f"check: {exc}")
+    try:
+        path = resolve_model(args.run, args.runs_dir)
+    except RunNotFound as exc:
+        fail(f"check: {exc}")
     ck = load(path)
     try:
         batch, what = run_batch(ck.config, ck.vocab, list(ck.labels))

@@ -43,16 +43,14 @@ def inspect_run(args: argparse.Namespace, fail: Any) -> int:
     from .config import RunConfig
     from .data import read_text
     from .liveness import run_state
-    from .runs import RunNotFound, resolve_run
+    from .runs import RunNotFound, resolve_model
 
     if args.top < 0:
         fail("inspect: --top must be >= 0")
-    path = Path(args.run)
-    if not (path.suffix == ".pt" and path.is_file()):
-        try:
-            path = resolve_run(args.run, args.runs_dir)
-        except RunNotFound as exc:
-            fail(f"inspect: {exc}")
+    try:
+        path = resolve_model(args.run, args.runs_dir)
+    except RunNotFound as exc:
+        fail(f"inspect: {exc}")
     live = path.is_dir() and run_state(path).live
     if live:  # a live run may not have saved yet: its shape comes from config.json
         config = RunConfig.from_dict(json.loads((path / "config.json").read_text()))

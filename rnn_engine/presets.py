@@ -24,35 +24,33 @@ class Preset:
     reported: str
 
 
+# how the character tutorials trained, and how the names tutorial did (for both of its models)
+CHAR_TRAINING = {"num_layers": 1, "seq_len": 25, "batch_size": 64, "carry_state": False,
+                 "optimizer": "rmsprop", "lr": 1e-3, "lr_schedule": "constant", "clip": 3.0, "dropout": 0.0}
+NAMES_TRAINING = {"batch_size": 1, "epochs": 2, "time_budget": 0.0, "optimizer": "adam", "lr": 1e-3,
+                  "lr_schedule": "constant", "clip": 1.0, "dropout": 0.0}
+
 PRESETS = {p.name: p for p in [
     Preset("tutorial-index-rnn", "charlm",
            "character LM reading each character's index as one number: Linear(1, H) without bias, "
            "h = tanh(i2h + h2h), h2o readout; hidden 256, sequences of 25, batch 64, the hidden state "
            "zeroed at every batch, RMSprop lr 1e-3, gradient norm clipped at 3, a sample per epoch",
-           {"arch": "index-rnn", "hidden_size": 256, "num_layers": 1, "seq_len": 25, "batch_size": 64,
-            "carry_state": False, "optimizer": "rmsprop", "lr": 1e-3, "lr_schedule": "constant", "clip": 3.0,
-            "dropout": 0.0},
+           {"arch": "index-rnn", "hidden_size": 256, **CHAR_TRAINING},
            "no loss figure reported (trained on a list of dinosaur names)"),
     Preset("tutorial-tensor-rnn", "charlm",
            "character LM from raw tensors: an embedding table (randn) of 100, h = tanh(x Wxh + h Whh + bh), "
            "hidden 100; trained like tutorial-index-rnn",
-           {"arch": "tensor-rnn", "hidden_size": 100, "num_layers": 1, "seq_len": 25, "batch_size": 64,
-            "carry_state": False, "optimizer": "rmsprop", "lr": 1e-3, "lr_schedule": "constant", "clip": 3.0,
-            "dropout": 0.0},
+           {"arch": "tensor-rnn", "hidden_size": 100, **CHAR_TRAINING},
            "no loss figure reported"),
     Preset("tutorial-concat-rnn", "names",
            "name classifier on one-hot letters: hidden = sigmoid(Linear([x, h])), output = Linear([x, h]) "
            "at the last letter, kaiming-uniform initial hidden, hidden 128; one name at a time, 2 epochs, "
            "Adam lr 1e-3, gradient norm clipped at 1, stratified 90/10 split",
-           {"arch": "concat-rnn", "hidden_size": 128, "num_layers": 1, "batch_size": 1, "epochs": 2,
-            "time_budget": 0.0, "optimizer": "adam", "lr": 1e-3, "lr_schedule": "constant", "clip": 1.0,
-            "dropout": 0.0},
+           {"arch": "concat-rnn", "hidden_size": 128, "num_layers": 1, **NAMES_TRAINING},
            "72.2% test accuracy"),
     Preset("tutorial-gru", "names",
            "the same data and training with a 2-layer GRU (hidden 256) and a linear head",
-           {"arch": "workbench", "cell": "gru", "hidden_size": 256, "num_layers": 2, "batch_size": 1,
-            "epochs": 2, "time_budget": 0.0, "optimizer": "adam", "lr": 1e-3, "lr_schedule": "constant",
-            "clip": 1.0, "dropout": 0.0},
+           {"arch": "workbench", "cell": "gru", "hidden_size": 256, "num_layers": 2, **NAMES_TRAINING},
            "81.4% test accuracy"),
 ]}
 

@@ -110,6 +110,14 @@ def scan_runs(runs_dir: str | Path) -> list[RunInfo]:
     return sorted(runs, key=lambda r: (r.started, r.run_id), reverse=True)
 
 
+def resolve_model(spec: str, runs_dir: str | Path = "runs") -> Path:
+    """A .pt checkpoint as it is, or else a run directory as `resolve_run` finds it."""
+    path = Path(spec)
+    if path.suffix == ".pt" and path.is_file():
+        return path
+    return resolve_run(spec, runs_dir)
+
+
 def resolve_run(spec: str, runs_dir: str | Path = "runs") -> Path:
     """A run directory from a path, a run id under `runs_dir`, or 'latest' (the newest run)."""
     if spec == "latest":
