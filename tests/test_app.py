@@ -140,6 +140,10 @@ async def test_invalid_hyperparameter_is_shown_and_nothing_starts(tiny_corpus, t
         await pilot.pause()
         assert form.error_text("lr") == ""
         assert "learning rate" in text_of(app.query_one("#note-lr"))
+        app.query_one("#hp-bidirectional").value = "yes"  # a cross-field rule: an LM reads one way
+        await pilot.press("s")
+        await pilot.pause()
+        assert "reads one way" in form.error_text("bidirectional") and app.view is None
 
 
 async def test_q_stops_and_saves_by_default(tiny_corpus, tmp_path, reaper):
