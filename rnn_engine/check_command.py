@@ -36,6 +36,8 @@ def compare(config: Any, vocab: Any, labels: list[str], state: dict[str, Any],
     from .checkpoint import build_model
     from .torch_layers import REFERENCES
 
+    if config.arch != "workbench":
+        raise ValueError(f"the tutorial model {config.arch} has no torch.nn layer to check against")
     results = {}
     for impl in ("scratch", "torch"):
         model = build_model(config.updated(impl=impl), len(vocab), len(labels))
@@ -94,7 +96,10 @@ def check_run(args: argparse.Namespace, fail: Any) -> int:
         batch, what = run_batch(ck.config, ck.vocab, list(ck.labels))
     except (DataError, OSError, ValueError) as exc:
         fail(f"check: the run's data cannot be read: {exc}")
-    report = compare(ck.config, ck.vocab, list(ck.labels), ck.model_state, batch)
+    try:
+        report = compare(ck.config, ck.vocab, list(ck.labels), ck.model_state, batch)
+    except ValueError as exc:
+        fail(f"check: {exc}")
     report["batch"] = what
     if args.json:
         print(json.dumps(report))

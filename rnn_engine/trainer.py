@@ -571,7 +571,7 @@ class Trainer:
                 report = {**compare(self.config, self.vocab, self.labels, self.model.state_dict(), batch),
                           "batch": what}
             except (DataError, OSError, ValueError) as exc:
-                report = {"error": f"the run's data cannot be read: {exc}"}
+                report = {"error": str(exc)}
             self.emit(Checked(self.step, report, q.request))
 
     def train_step(self, batch: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -106,3 +107,6 @@ def test_presets_command_and_flag(tiny_corpus, tmp_path):
     assert r.returncode == 0, r.stderr
     wrong = workbench("train", "--corpus", str(tiny_corpus), "--preset", "tutorial-gru")
     assert wrong.returncode == 2 and "train-names" in wrong.stderr
+    run = json.loads(r.stdout.strip().splitlines()[-1])["run_dir"]
+    check = workbench("check", run)  # a tutorial's own model has no torch.nn twin
+    assert check.returncode == 2 and "no torch.nn layer" in check.stderr
