@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-# the scratch layers run one small kernel per gate per step on a GPU; torch.nn's are cuDNN's fused ones
+# on a GPU the scratch layers launch several small kernels a step; torch.nn's layers run cuDNN's fused ones
 CUDA_NOTE = ("On CUDA, impl torch (Hyperparameters tab, or --impl torch) trains the same model, with "
              "the same weights and checkpoints, on cuDNN: much faster there than the scratch layers, "
              "which issue their per-step operations one by one. On the CPU the scratch layers run fused "
