@@ -61,20 +61,27 @@ def compare(config: Any, vocab: Any, labels: list[str], state: dict[str, Any],
             "loss_torch": loss_t, "dtype": config.dtype}
 
 
-def run_batch(config: Any, vocab: Any, labels: list[str]) -> tuple[tuple[Any, ...], str]:
-    """A batch of the run's own data (its validation text or its test names), and what it is."""
+def run_batch(config: Any, vocab: Any, labels: list[str], data: Any = None) -> tuple[tuple[Any, ...], str]:
+    """A batch of the run's own data (its validation text or its test names), and what it is.
+
+    `data` is the CharCorpus or NamesData a live run has loaded already; without it the files are read.
+    """
     import torch
 
-    from .data import NamesData, pad_batch, read_text
+    from .data import NamesData, pad_batch, read_text, train_end
 
     if config.task == "charlm":
-        text = read_text(config.data)
-        val = text[len(text) - int(len(text) * 0.1):]
+        if data is not None:  # ids already; a text is encoded only as far as the batch reads
+            val, encode = data.val, (lambda part: part.long())
+        else:
+            text = read_text(config.data)
+            val, encode = text[train_end(len(text)):], vocab.encode
         window = config.seq_len + 1
         streams = max(1, min(MAX_BATCH, config.batch_size, (len(val) - 1) // window))
-        ids = vocab.encode(val[: streams * window]).view(streams, window).t()  # (T+1, B)
+        ids = encode(val[: streams * window]).reshape(streams, window).t()  # (T+1, B)
         return (ids[:-1], ids[1:]), f"{streams} x {config.seq_len} characters of the validation text"
-    data = NamesData.from_dir(config.data, seed=config.seed, dedupe=config.dedupe)
+    if data is None:
+        data = NamesData.from_dir(config.data, seed=config.seed, dedupe=config.dedupe)
     if data.labels != labels:
         raise ValueError(f"{config.data}: its languages differ from the checkpoint's")
     pairs = data.test[:MAX_BATCH]
@@ -82,9 +89,20 @@ def run_batch(config: Any, vocab: Any, labels: list[str]) -> tuple[tuple[Any, ..
     return (tokens, lengths, torch.tensor([c for _, c in pairs])), f"{len(pairs)} test names"
 
 
+def check_model(config: Any, vocab: Any, labels: list[str], state: dict[str, Any], data: Any = None
+                ) -> dict[str, Any]:
+    """`compare` on a batch of the run's own data (`data`, when loaded already); ValueError says why not."""
+    from .errors import DataError
+
+    try:
+        batch, what = run_batch(config, vocab, labels, data)
+    except (DataError, OSError, ValueError) as exc:
+        raise ValueError(f"the run's data cannot be read: {exc}") from None
+    return {**compare(config, vocab, labels, state, batch), "batch": what}
+
+
 def check_run(args: argparse.Namespace, fail: Any) -> int:
     from .checkpoint import load
-    from .errors import DataError
     from .runs import RunNotFound, resolve_model
 
     try:
@@ -93,14 +111,9 @@ def check_run(args: argparse.Namespace, fail: Any) -> int:
         fail(f"check: {exc}")
     ck = load(path)
     try:
-        batch, what = run_batch(ck.config, ck.vocab, list(ck.labels))
-    except (DataError, OSError, ValueError) as exc:
-        fail(f"check: the run's data cannot be read: {exc}")
-    try:
-        report = compare(ck.config, ck.vocab, list(ck.labels), ck.model_state, batch)
+        report = check_model(ck.config, ck.vocab, list(ck.labels), ck.model_state)
     except ValueError as exc:
         fail(f"check: {exc}")
-    report["batch"] = what
     if args.json:
         print(json.dumps(report))
         return 0
@@ -109,7 +122,7 @@ def check_run(args: argparse.Namespace, fail: Any) -> int:
     verdict = "equal within rounding" if max(report["max_abs_diff_output"],
                                              report["max_abs_diff_grad"]) < tol else "DIFFERENT"
     print(f"{path}: {c.cell} {c.num_layers}x{c.hidden_size}{' bidirectional' if c.bidirectional else ''}, "
-          f"{c.dtype}, on {what}\n"
+          f"{c.dtype}, on {report['batch']}\n"
           f"  reference            {report['reference']} with the same state_dict\n"
           f"  loss                 scratch {report['loss_scratch']:.6f}, torch {report['loss_torch']:.6f}\n"
           f"  max |Δ output|       {report['max_abs_diff_output']:.3g}\n"

@@ -422,7 +422,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _sample_lines(args: argparse.Namespace, ck: Any, model: Any, g: Any) -> int:
     """Complete lines, each marked + when the training text does not hold it (a new name, say)."""
-    from .data import read_text
+    from .data import read_text, train_end
     from .errors import DataError
     from .sampling import generate_lines
 
@@ -432,7 +432,7 @@ def _sample_lines(args: argparse.Namespace, ck: Any, model: Any, g: Any) -> int:
         text = read_text(ck.config.data)
     except (DataError, OSError) as exc:
         raise CliError(f"sample --lines: the training text is needed to tell new lines: {exc}") from None
-    seen = {line.strip() for line in text[: len(text) - int(len(text) * 0.1)].splitlines()}
+    seen = {line.strip() for line in text[: train_end(len(text))].splitlines()}
     lines = generate_lines(model, ck.vocab, args.lines, args.temperature, args.top_k, g)
     new = 0
     for line in lines:

@@ -15,6 +15,7 @@ from typing import Any
 
 from .eventlog import EventReader
 from .events import EpochFinished, Evaluated, RunFinished, RunStarted
+from .runs import model_name
 
 
 @dataclass
@@ -64,10 +65,5 @@ def read_curves(run_dir: str | Path, points: int = 300) -> RunCurves:
 
 
 def _label(config: dict[str, Any]) -> str:
-    if config.get("preset"):
-        return config["preset"]
-    arch = config.get("arch", "workbench")
-    if arch != "workbench":
-        return arch
-    bi = " bi" if config.get("bidirectional") else ""
-    return f"{config.get('cell', '?')} {config.get('num_layers', '?')}x{config.get('hidden_size', '?')}{bi}"
+    shape = f"{config.get('num_layers', '?')}x{config.get('hidden_size', '?')}"
+    return config.get("preset") or f"{model_name(config)} {shape}"

@@ -98,6 +98,14 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8", errors: str = "s
         ) from None
 
 
+VAL_FRACTION = 0.1  # the end of a text held out for validation
+
+
+def train_end(length: int, val_fraction: float = VAL_FRACTION) -> int:
+    """Where a text of `length` characters splits: training before, validation from here on."""
+    return length - int(length * val_fraction)
+
+
 @dataclass
 class CharCorpus:
     """A text split into a training part and the last 10% for validation, encoded with one vocab."""
@@ -108,9 +116,9 @@ class CharCorpus:
     source: str = ""
 
     @classmethod
-    def from_text(cls, text: str, val_fraction: float = 0.1, source: str = "") -> CharCorpus:
+    def from_text(cls, text: str, val_fraction: float = VAL_FRACTION, source: str = "") -> CharCorpus:
         # contiguous split (validation is the end of the file), as nanoGPT does for tinyshakespeare
-        n_train = len(text) - int(len(text) * val_fraction)
+        n_train = train_end(len(text), val_fraction)
         vocab = Vocab.from_text(text, end=n_train)
         ids = vocab.encode_compact(text)
         return cls(vocab, ids[:n_train], ids[n_train:], source)

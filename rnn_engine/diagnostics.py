@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .models import eval_mode
 from .torch_layers import scratch_in_place
 
 _LAYER = re.compile(r"_l(\d+)$")
@@ -54,9 +55,8 @@ def timestep_grad_norms(model: nn.Module, tokens: Tensor, targets: Tensor,
     signal reaches: a curve that falls to ~0 within a few steps is a vanishing gradient, one that
     grows is an exploding one. The model's own gradients are left untouched.
     """
-    with scratch_in_place(model) as rnn:  # torch.nn layers do not expose every step's state
-        was_training = model.training
-        model.eval()  # no dropout noise in the picture
+    # torch.nn layers do not expose every step's state; eval mode: no dropout noise in the picture
+    with scratch_in_place(model) as rnn, eval_mode(model):
         rnn.recorded_states = []
         try:
             with torch.enable_grad():
@@ -73,4 +73,3 @@ def timestep_grad_norms(model: nn.Module, tokens: Tensor, targets: Tensor,
             return torch.stack(norms).double().cpu().tolist()
         finally:
             rnn.recorded_states = None
-            model.train(was_training)

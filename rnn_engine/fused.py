@@ -36,15 +36,25 @@ def cache_dir() -> Path:
     return Path(root) / "kernels"
 
 
-def _cpu_signature() -> str:
-    # -march=native code must not be reused on another CPU that shares the cache directory
+def _flags_line() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):
                 return line
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return ""
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (avx2, avx512_bf16, ...) where the system lists them; else empty."""
+    line = _flags_line()
+    return set(line.split(":", 1)[1].split()) if line else set()
+
+
+def _cpu_signature() -> str:
+    # -march=native code must not be reused on another CPU that shares the cache directory
+    return _flags_line() or platform.processor() or platform.machine()
 
 
 def _compile_command(source: Path, target: Path) -> list[str]:

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .data import Vocab
+from .data import Vocab, train_end
+from .models import eval_mode
 from .recurrent import Recurrent
 from .torch_layers import as_scratch
 
@@ -113,9 +114,7 @@ def trace(model: nn.Module, vocab: Vocab, text: str, chunked: bool = True) -> Tr
     cells' equations, as one GEMM per layer.
     """
     rnn = as_scratch(model.rnn)  # the same weights; torch.nn layers do not expose every step
-    was_training = rnn.training
-    rnn.eval()
-    try:
+    with eval_mode(rnn):
         ids = vocab.encode(text).to(next(rnn.parameters()).device)[:, None]  # (T, 1)
         if getattr(rnn, "bidirectional", False):
             raise ValueError("a bidirectional model reads the text from both ends at once: its units have "
@@ -132,8 +131,6 @@ def trace(model: nn.Module, vocab: Vocab, text: str, chunked: bool = True) -> Tr
             states.append(h.cpu())
             gates.append(_gates(rnn, layer, x, h) if rnn.mode != "rnn" else {})
             x = out
-    finally:
-        rnn.train(was_training)
     return Trace(rnn.mode, states, gates)
 
 
@@ -336,11 +333,8 @@ def text_gradient(model: nn.Module, vocab: Vocab, text: str, window: int = GRAD_
     start = max(0, len(inputs) - window)
     state = None
     if start:
-        with torch.no_grad():
-            was_training = model.training
-            model.eval()
+        with torch.no_grad(), eval_mode(model):
             _, state = model(inputs[:start])
-            model.train(was_training)
     norms = timestep_grad_norms(model, inputs[start:], targets[start:], state=state)
     # h_t is the state after reading character t; the last character is only a target
     return [None] * start + [float(f"{v:.4g}") for v in norms] + [None]
@@ -365,9 +359,9 @@ def letter_predictions(model: nn.Module, vocab: Vocab, labels: list[str], name: 
             for result in classify(model, vocab, labels, prefixes, top)], clean
 
 
-def validation_excerpt(text: str, length: int = 1000, val_fraction: float = 0.1) -> str:
-    """The start of a corpus's validation part (its last tenth, as training splits it), from a line start."""
-    val = text[len(text) - int(len(text) * val_fraction):]
+def validation_excerpt(text: str, length: int = 1000) -> str:
+    """The start of a corpus's validation part (as training splits it), from a line start."""
+    val = text[train_end(len(text)):]
     cut = val.find("\n")
     if 0 <= cut < len(val) // 2:
         val = val[cut + 1:]

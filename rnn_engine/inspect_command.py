@@ -20,6 +20,16 @@ SCALE = [(21, 231), (27, 231), (33, 16), (75, 16), (117, 16), (255, 16), (224, 1
 MARKS = [(-0.5, "="), (-0.1, "-"), (0.1, " "), (0.5, "+"), (2.0, "#")]
 
 
+def unpack_activations(packed: str) -> list[float]:
+    """Activations as inside.inspection sends them (base64 bytes, signed, h*127) back in [-1, 1]."""
+    return [(b - 256 if b > 127 else b) / 127 for b in base64.b64decode(packed)]
+
+
+def scale_step(value: float, low: float, high: float, steps: int) -> int:
+    """Which of `steps` shades a value in [low, high] takes (clamped)."""
+    return round((min(high, max(low, value)) - low) / (high - low) * (steps - 1))
+
+
 def add_parser(sub: Any, parser_class: type) -> None:
     i = sub.add_parser("inspect", help="what a trained model's units track, character by character")
     i.add_argument("run", help="run directory, run id under --runs-dir, 'latest', or a .pt checkpoint")
@@ -134,7 +144,7 @@ def _read_live(run_dir: Path, text: str, wanted: list[tuple[int, int]], top: int
         if packed is None:
             continue  # beyond what one answer carries
         feature, r = ranked[(layer, unit)]
-        values = [round((b - 256 if b > 127 else b) / 127, 4) for b in base64.b64decode(packed)]
+        values = [round(v, 4) for v in unpack_activations(packed)]
         units.append({"layer": layer, "unit": unit, "feature": feature, "score": round(abs(r), 4),
                       "correlation": r, "activations": values})
     return units, result["saturation"], result["seconds"], f"by the live run at step {event['step']}"
@@ -156,7 +166,7 @@ def render(text: str, values: list[float], colour: bool, out: TextIO, width: int
         if colour:
             cells = []
             for ch, v in zip(line, vals):
-                bg, fg = SCALE[round((max(-1.0, min(1.0, v)) + 1) / 2 * (len(SCALE) - 1))]
+                bg, fg = SCALE[scale_step(v, -1.0, 1.0, len(SCALE))]
                 cells.append(f"\x1b[38;5;{fg};48;5;{bg}m{ch}")
             out.write("  " + "".join(cells) + "\x1b[0m\n")
         else:

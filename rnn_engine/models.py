@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -76,6 +79,17 @@ class NameClassifier(nn.Module):
         if self.dropout and self.training:
             last = F.dropout(last, self.dropout, training=True)
         return gemm(last, self.head.weight, self.head.bias, getattr(self.rnn, "gemm_dtype", None))
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """`model` in eval mode (no dropout) for a while, then back in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def detach_state(state: State) -> State:

@@ -10,25 +10,15 @@ from __future__ import annotations
 
 import os
 from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .config import PRECISIONS  # noqa: F401  (the settings, for importers of this module)
+from .config import PRECISIONS, RunConfig  # noqa: F401  (the settings, for importers of this module)
+from .fused import cpu_flags
 
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 instructions that make bf16 GEMMs fast
-
-
-def cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def fast_bf16(device: torch.device) -> tuple[bool, str]:
@@ -51,20 +41,25 @@ def fast_bf16(device: torch.device) -> tuple[bool, str]:
     return False, f"no fast bf16 path on {device.type}"
 
 
-def resolve(requested: str, device: torch.device, dtype: str = "float32") -> tuple[str, str]:
-    """("fp32" or "bf16", why) for a run's `precision` setting on `device`.
+def resolve(config: RunConfig, device: torch.device) -> tuple[str, str]:
+    """("fp32" or "bf16", why) for a run's `precision` setting on `device`, every reason in one place.
 
     `auto` picks bf16 only where it has been measured to pay and to train as well as fp32, which
     is nowhere yet: on the CPU the fused kernels run fp32 and bf16 takes the slower per-step path,
     and no CUDA device has run the tests. It says what the hardware offers, so a user can try.
     """
-    if dtype == "float64":
+    if config.dtype == "float64":
         return "fp32", "float64 parameters run without mixed precision"
     fast, why = fast_bf16(device)
-    if requested == "bf16":
-        return "bf16", "asked for" + ("" if fast else f"; note: {why}")
-    if requested == "fp32":
+    if config.precision == "fp32":
         return "fp32", "asked for"
+    if config.precision == "bf16":
+        if config.arch != "workbench":
+            return "fp32", f"the tutorial model {config.arch} runs in fp32"
+        if config.impl == "torch" and config.cell == "lstm" and device.type == "cpu" and not fast:
+            # torch.nn.LSTM under CPU autocast needs oneDNN's bf16 LSTM, which such a CPU lacks
+            return "fp32", "torch.nn.LSTM has no bf16 path on this CPU"
+        return "bf16", "asked for" + ("" if fast else f"; note: {why}")
     if fast:
         return "fp32", f"auto: {why}, but bf16 is not yet measured faster here; --precision bf16 tries it"
     return "fp32", f"auto: {why}"

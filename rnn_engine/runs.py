@@ -88,7 +88,7 @@ def run_info(path: Path) -> RunInfo | None:
         except OSError:
             started = 0.0
     return RunInfo(
-        run_id=path.name, path=str(path), task=task, cell=_model(cfg),
+        run_id=path.name, path=str(path), task=task, cell=model_name(cfg),
         shape=f"{cfg.get('num_layers', '?')}x{cfg.get('hidden_size', '?')}",
         step=int(step or 0), best=_best(record, summary, task), state=state.state, pid=state.pid,
         started=float(started), reason=state.reason,
@@ -137,7 +137,7 @@ def resolve_run(spec: str, runs_dir: str | Path = "runs") -> Path:
     raise RunNotFound(f"{spec}: no such run (looked for a run directory, and for a run id in {runs_dir})")
 
 
-def _model(cfg: dict) -> str:
+def model_name(cfg: dict) -> str:
     """The cell, a tutorial model's name, and a mark for a bidirectional or torch.nn one."""
     arch = cfg.get("arch", "workbench")
     name = cfg.get("cell", "?") if arch == "workbench" else arch

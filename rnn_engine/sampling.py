@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .data import Vocab, pad_batch
-from .models import CharLM, NameClassifier
+from .models import CharLM, NameClassifier, eval_mode
 
 
 def next_token_distribution(logits: Tensor, temperature: float, top_k: int = 0) -> Tensor:
@@ -28,7 +27,7 @@ def generate(model: CharLM, vocab: Vocab, length: int = 300, prime: str = "",
              temperature: float = 0.8, top_k: int = 0,
              generator: torch.Generator | None = None) -> str:
     """`prime` followed by `length` sampled characters; unknown prime characters read as unknown."""
-    with _sampling(model):
+    with eval_mode(model):
         chars = _stream(model, vocab, prime, temperature, top_k, generator)
         return prime + "".join(next(chars) for _ in range(length))
 
@@ -43,7 +42,7 @@ def generate_lines(model: CharLM, vocab: Vocab, count: int, temperature: float =
     """
     lines: list[str] = []
     current: list[str] = []
-    with _sampling(model):
+    with eval_mode(model):
         chars = _stream(model, vocab, "", temperature, top_k, generator)
         while len(lines) < count:
             ch = next(chars)
@@ -53,16 +52,6 @@ def generate_lines(model: CharLM, vocab: Vocab, count: int, temperature: float =
             else:
                 current.append(ch)
     return lines
-
-
-@contextmanager
-def _sampling(model: nn.Module) -> Iterator[None]:
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 def _stream(model: CharLM, vocab: Vocab, prime: str, temperature: float, top_k: int,
@@ -99,9 +88,7 @@ def classify(model: NameClassifier, vocab: Vocab, labels: list[str], names: list
 
     if not names:
         return []
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         device = next(model.parameters()).device
         clean = [normalise_name(n) for n in names]
         x, lengths = pad_batch(clean, vocab)
@@ -110,5 +97,3 @@ def classify(model: NameClassifier, vocab: Vocab, labels: list[str], names: list
         values, idx = probs.topk(k, dim=-1)
         return [[(labels[i], float(v)) for v, i in zip(vs.tolist(), ix.tolist())]
                 for vs, ix in zip(values, idx)]
-    finally:
-        model.train(was_training)

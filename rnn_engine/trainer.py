@@ -50,7 +50,7 @@ from .events import (
 )
 from .models import count_parameters, detach_state, set_gemm_dtype, state_to
 from .optimizers import build_optimizer
-from .precision import autocast, fast_bf16
+from .precision import autocast
 from .precision import resolve as resolve_precision
 from .runs import new_run_id
 from .sampling import classify, generate
@@ -144,14 +144,9 @@ class Trainer:
 
         self.model: nn.Module = ckpt_io.build_model(config, len(self.vocab), len(self.labels))
         self.model.to(device=self.device, dtype=self.dtype)
-        self.precision, self.precision_why = resolve_precision(config.precision, self.device, config.dtype)
-        if (self.precision == "bf16" and config.impl == "torch" and config.cell == "lstm"
-                and self.device.type == "cpu" and not fast_bf16(self.device)[0]):
-            # torch.nn.LSTM under CPU autocast needs oneDNN's bf16 LSTM, which such a CPU lacks
-            self.precision, self.precision_why = "fp32", "torch.nn.LSTM has no bf16 path on this CPU"
-        scratch_bf16 = self.precision == "bf16" and config.impl == "scratch"
-        if scratch_bf16 and not set_gemm_dtype(self.model, torch.bfloat16):
-            self.precision, self.precision_why = "fp32", f"the tutorial model {config.arch} runs in fp32"
+        self.precision, self.precision_why = resolve_precision(config, self.device)
+        if self.precision == "bf16" and config.impl == "scratch":
+            set_gemm_dtype(self.model, torch.bfloat16)
         # what the steps call: the model itself, or DDP around it, which averages the gradients
         self.net: nn.Module = self.model
         if dist is not None:
@@ -564,13 +559,12 @@ class Trainer:
             result = inspection(self.model, self.vocab, q.text, labels, list(q.units))
             self.emit(Inspected(self.step, result, q.request))
         elif isinstance(q, CheckRequest):
-            from .check_command import compare, run_batch
+            from .check_command import check_model
 
             try:
-                batch, what = run_batch(self.config, self.vocab, self.labels)
-                report = {**compare(self.config, self.vocab, self.labels, self.model.state_dict(), batch),
-                          "batch": what}
-            except (DataError, OSError, ValueError) as exc:
+                report = check_model(self.config, self.vocab, self.labels, self.model.state_dict(),
+                                     self.corpus or self.names)
+            except ValueError as exc:
                 report = {"error": str(exc)}
             self.emit(Checked(self.step, report, q.request))
 

@@ -17,17 +17,17 @@ CPU = torch.device("cpu")
 
 def test_auto_is_fp32_without_fast_bf16(monkeypatch):
     monkeypatch.setenv("RNN_WORKBENCH_BF16", "0")
-    chosen, why = precision.resolve("auto", CPU)
+    chosen, why = precision.resolve(RunConfig(precision="auto"), CPU)
     assert chosen == "fp32" and "turned off" in why
-    assert precision.resolve("bf16", CPU)[0] == "bf16"  # asked for: honoured, with a note
-    assert precision.resolve("bf16", CPU, "float64")[0] == "fp32"
+    assert precision.resolve(RunConfig(precision="bf16"), CPU)[0] == "bf16"  # honoured, with a note
+    assert precision.resolve(RunConfig(precision="bf16", dtype="float64"), CPU)[0] == "fp32"
 
 
 def test_auto_names_fast_bf16_but_waits_for_a_measurement(monkeypatch):
     monkeypatch.delenv("RNN_WORKBENCH_BF16", raising=False)
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
     assert precision.fast_bf16(CPU) == (True, "this CPU has AVX512_BF16")
-    chosen, why = precision.resolve("auto", CPU)
+    chosen, why = precision.resolve(RunConfig(precision="auto"), CPU)
     assert chosen == "fp32" and "AVX512_BF16" in why and "--precision bf16" in why
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
     assert not precision.fast_bf16(CPU)[0]

@@ -144,6 +144,7 @@ class WorkbenchApp(App[None]):
         self._models: dict[Path, Any] = {}  # saved models opened for sampling and classifying
         self._latest_sample = ""  # the newest generated text, for the Inside tab
         self._inside_stale = True  # the Inside tab's text changed since it was last inspected
+        self._excerpts: dict[Path, str] = {}  # validation excerpts by corpus, for the Inside tab
 
     # -- layout -------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -414,15 +415,13 @@ class WorkbenchApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="check")
     def _check_saved(self, run_dir: Path) -> None:
-        from rnn_engine.check_command import compare, run_batch
+        from rnn_engine.check_command import check_model
         from rnn_engine.checkpoint import load
-        from rnn_engine.errors import DataError
 
         try:
             ck = load(run_dir / "last.pt")
-            batch, what = run_batch(ck.config, ck.vocab, list(ck.labels))
-            report = {**compare(ck.config, ck.vocab, list(ck.labels), ck.model_state, batch), "batch": what}
-        except (DataError, OSError, ValueError) as exc:
+            report = check_model(ck.config, ck.vocab, list(ck.labels), ck.model_state)
+        except (OSError, ValueError) as exc:  # CheckpointError is a ValueError
             report = {"error": str(exc)}
         self.post_message(Answered("check", report))
 
@@ -642,12 +641,13 @@ class WorkbenchApp(App[None]):
         from rnn_engine.errors import DataError
         from rnn_engine.inside import validation_excerpt
 
-        try:
-            text = validation_excerpt(read_text(path), 1000)
-        except (DataError, OSError) as exc:
-            self.post_message(Answered("inside-error", f"no validation excerpt: {exc}"))
-            return
-        self.post_message(Answered("inside-text", text, units))
+        if path not in self._excerpts:  # a corpus may be hundreds of MB: read it once
+            try:
+                self._excerpts[path] = validation_excerpt(read_text(path), 1000)
+            except (DataError, OSError) as exc:
+                self.post_message(Answered("inside-error", f"no validation excerpt: {exc}"))
+                return
+        self.post_message(Answered("inside-text", self._excerpts[path], units))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inside")
     def _inspect_saved(self, run_dir: Path, text: str, units: list[tuple[int, int]]) -> None:

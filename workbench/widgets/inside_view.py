@@ -7,7 +7,6 @@ changes; the app decides where the work runs.
 
 from __future__ import annotations
 
-import base64
 import math
 from typing import Any
 
@@ -19,7 +18,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from rnn_engine.inspect_command import SCALE, render_saturation
+from rnn_engine.inspect_command import SCALE, render_saturation, scale_step, unpack_activations
 
 SOURCES = ("sample", "validation", "typed")
 SOURCE_NAMES = {"sample": "the latest sample", "validation": "a validation excerpt", "typed": "typed text"}
@@ -204,7 +203,8 @@ class InsideView(Vertical, can_focus=True):
         head.append("←/→ unit  ↑/↓ layer  u/U next/previous ranked  G gates  c text source  e type text",
                     style="dim")
         self.query_one("#inside-head", Static).update(head)
-        values = unpack(result["activations"].get(f"{layer}:{unit}"))
+        packed = result["activations"].get(f"{layer}:{unit}")
+        values = None if packed is None else unpack_activations(packed)
         body = self.query_one("#inside-text", Static)
         if values is None:
             body.update(Text("fetching this unit's activations…", style="italic"))
@@ -241,14 +241,6 @@ class InsideView(Vertical, can_focus=True):
         self.query_one("#inside-grad", Static).update("")
 
 
-def unpack(packed: str | None) -> list[float] | None:
-    """Activations sent as base64 bytes (signed, h*127) back to floats in [-1, 1]."""
-    if packed is None:
-        return None
-    raw = base64.b64decode(packed)
-    return [(b - 256 if b > 127 else b) / 127 for b in raw]
-
-
 def shade(text: str, values: list[float | None], scale: list[tuple[int, int]], low: float,
           high: float) -> Text:
     """The text with each character's background from `scale` by its value; a newline shows as ↵."""
@@ -259,8 +251,7 @@ def shade(text: str, values: list[float | None], scale: list[tuple[int, int]], l
         if v is None:
             out.append(shown, style="dim")
         else:
-            k = (min(high, max(low, v)) - low) / (high - low)
-            out.append(shown, style=styles[round(k * (len(scale) - 1))])
+            out.append(shown, style=styles[scale_step(v, low, high, len(scale))])
         if ch == "\n":
             out.append("\n")
     return out
