@@ -96,27 +96,30 @@ def _train_step(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tens
     opt.step()
 
 
-def _gemm_ceiling(cell: str, hidden: int, batch: int, steps: int, device: torch.device) -> Callable[[], None]:
+def _gemm_ceiling(cell: str, hidden: int, batch: int, steps: int, device: torch.device,
+                  low: torch.dtype | None = None) -> Callable[[], None]:
     """The recurrent GEMMs alone: h_{t-1} W_hh^T per step forward, dG_t W_hh per step backward, dW_hh.
 
     On the CPU with the fused kernels these are the very GEMM calls the kernels make (oneDNN, packed
     weights, dW_hh as one GEMM over all steps); elsewhere torch.mm in a loop, dW_hh accumulated per step.
+    With `low` (bf16) the GEMMs read bf16 operands, the casts of h and dG included, as a bf16 layer's do.
     """
     g = GATES[cell] * hidden
-    w = torch.randn(g, hidden, device=device) / math.sqrt(hidden)
+    w = (torch.randn(g, hidden, device=device) / math.sqrt(hidden)).to(low or torch.float32)
     states = torch.randn(steps + 1, batch, hidden, device=device)
     dg = torch.randn(steps, batch, g, device=device)
     if device.type == "cpu" and fused.load():
         return lambda: fused.gemms_only(states, dg, w)
     dw = torch.zeros(g, hidden, device=device)
     w_t = w.t()
+    cast = (lambda t: t) if low is None else (lambda t: t.to(low))  # noqa: E731
 
     def run() -> None:
         for t in range(steps):
-            torch.mm(states[t], w_t)
+            torch.mm(cast(states[t]), w_t)
         for t in reversed(range(steps)):
-            torch.mm(dg[t], w)
-            dw.addmm_(dg[t].t(), states[t])
+            torch.mm(cast(dg[t]), w)
+            dw.add_(torch.mm(cast(dg[t]).t(), cast(states[t])))
 
     return run
 
@@ -190,12 +193,13 @@ def bench_shape(cell: str, hidden: int, batch: int, steps: int, rounds: int, dev
     return out
 
 
-PRECISION_VARIANTS = ("scratch bf16", "torch bf16", "scratch fp32")
+PRECISION_VARIANTS = ("scratch bf16", "torch bf16", "scratch fp32", "gemm bf16")
 
 
 def bench_bf16(cell: str, hidden: int, batch: int, steps: int, rounds: int, device: torch.device,
                reps: int = 1) -> list[dict[str, Any]]:
-    """chars/s of scratch with bf16 GEMMs, the matched torch model under autocast, and scratch fp32."""
+    """chars/s of scratch with bf16 GEMMs, the matched torch model under autocast, scratch fp32, and
+    the bf16 recurrent GEMMs alone (the ceiling for the first)."""
     from .models import set_gemm_dtype
     from .precision import autocast
 
@@ -215,6 +219,7 @@ def bench_bf16(cell: str, hidden: int, batch: int, steps: int, rounds: int, devi
                 _train_step(m, o, x, y)
 
         runs[name] = run
+    runs["gemm bf16"] = _gemm_ceiling(cell, hidden, batch, steps, device, torch.bfloat16)
     failed: dict[str, str] = {}
     for name, run in list(runs.items()):  # warm-up; torch refuses some cells in bf16 on some CPUs
         try:
@@ -250,8 +255,10 @@ def run_bench_bf16(device: str = "cpu", rounds: int = 3, quick: bool = False) ->
     fast, why = fast_bf16(dev)
     return {"device": str(dev), "threads": torch.get_num_threads(), "batch": batch, "steps": steps,
             "hidden": hidden, "precision": "bf16", "fast_bf16": fast, "fast_bf16_why": why,
+            "recurrent_path": fused.status(torch.bfloat16) if dev.type == "cpu" else "PyTorch ops",
             "ratios": {c: ratio("scratch bf16", "torch bf16", c) for c in ("rnn", "gru", "lstm")},
             "speedup_vs_fp32": {c: ratio("scratch bf16", "scratch fp32", c) for c in ("rnn", "gru", "lstm")},
+            "efficiency_vs_gemm": {c: ratio("scratch bf16", "gemm bf16", c) for c in ("rnn", "gru", "lstm")},
             "results": results}
 
 
@@ -260,18 +267,19 @@ def format_bf16_table(report: dict[str, Any]) -> str:
     lines = [f"device {report['device']}, {report['threads']} threads, B={report['batch']}, "
              f"T={report['steps']}, H={report['hidden']}; training chars/s, median; bf16 hardware: "
              f"{report['fast_bf16_why']}",
-             "scratch bf16: bf16 GEMM inputs, fp32 gates, states and master weights, on the per-step path "
-             "(the fused kernels are fp32)",
-             f"{'cell':<5} {'scratch bf16':>13} {'torch bf16':>11} {'scratch fp32':>13}  "
-             f"{'a/b':>5} {'a/c':>5}"]
+             "scratch bf16: bf16 GEMM inputs, fp32 gates, states and master weights; recurrence: "
+             f"{report.get('recurrent_path', '?')}",
+             f"{'cell':<5} {'scratch bf16':>13} {'torch bf16':>11} {'scratch fp32':>13} {'gemm bf16':>10}  "
+             f"{'a/b':>5} {'a/c':>5} {'a/d':>5}"]
     for cell in ("rnn", "gru", "lstm"):
         cells = []
         for name in PRECISION_VARIANTS:
             r = rate.get((cell, name), {})
             cells.append(f"{r['chars_per_s']:,.0f}" if r.get("chars_per_s") else "failed")
-        ab, ac = (("—" if v is None else f"{v:.2f}") for v in (report["ratios"][cell],
-                                                                report["speedup_vs_fp32"][cell]))
-        lines.append(f"{cell:<5} {cells[0]:>13} {cells[1]:>11} {cells[2]:>13}  {ab:>5} {ac:>5}")
+        ab, ac, ad = (("—" if v is None else f"{v:.2f}") for v in (
+            report["ratios"][cell], report["speedup_vs_fp32"][cell], report["efficiency_vs_gemm"][cell]))
+        lines.append(f"{cell:<5} {cells[0]:>13} {cells[1]:>11} {cells[2]:>13} {cells[3]:>10}  "
+                     f"{ab:>5} {ac:>5} {ad:>5}")
     for r in report["results"]:
         if r.get("failed"):
             lines.append(f"{r['cell']} {r['variant']}: {r['failed']}")

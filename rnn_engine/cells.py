@@ -7,16 +7,18 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .precision import low_matmul
+
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
-def _hh(h: Tensor, w_hh_t: Tensor, low: torch.dtype | None) -> Tensor:
-    """h W_hh^T in h's dtype; with `low` (bf16) the GEMM reads bf16 (w_hh_t is given in bf16)."""
-    return h @ w_hh_t if low is None else (h.to(low) @ w_hh_t).to(h.dtype)
+def _hh(h: Tensor, w_hh_t: Tensor, low: Tensor | None) -> Tensor:
+    """h W_hh^T in h's dtype; with `low`, w_hh_t's bf16 copy, the GEMM reads bf16 (precision.py)."""
+    return h @ w_hh_t if low is None else low_matmul(h, w_hh_t, low)
 
 
 def rnn_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None, relu: bool,
-             low: torch.dtype | None = None) -> Tensor:
+             low: Tensor | None = None) -> Tensor:
     """One vanilla RNN step; `gi` is the input projection W_ih x + b_ih (b_hh too when b_hh is None)."""
     if low is not None:
         pre = gi + _hh(h, w_hh_t, low) + (0 if b_hh is None else b_hh)
@@ -27,7 +29,7 @@ def rnn_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None, relu: b
 
 
 def gru_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None,
-             low: torch.dtype | None = None) -> Tensor:
+             low: Tensor | None = None) -> Tensor:
     """One GRU step, gates r, z, n; the reset gate scales (W_hn h + b_hn) as torch does."""
     if low is not None:
         gh = _hh(h, w_hh_t, low) + (0 if b_hh is None else b_hh)
@@ -43,7 +45,7 @@ def gru_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None,
 
 
 def lstm_step(
-    gi: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor, b_hh: Tensor | None, low: torch.dtype | None = None
+    gi: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor, b_hh: Tensor | None, low: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
     """One LSTM step, gates i, f, g, o; returns (h', c'). b_hh may be pre-added to gi."""
     if low is not None:

@@ -77,7 +77,8 @@ class RunConfig:
                        "balanced accuracy (names)")
     dtype: str = _f("float32", "parameter dtype", ("float32", "float64"))
     precision: str = _f("auto", "bf16: GEMM inputs in bf16 with fp32 accumulation, the rest fp32; auto picks "
-                        "bf16 only where it has been measured to pay", PRECISIONS)
+                        "bf16 for the fused kernels on a CPU with AVX512_BF16 or AMX, fp32 elsewhere",
+                        PRECISIONS)
     impl: str = _f("scratch", "recurrent layers: the hand-written ones, or torch.nn's with the same "
                    "weights (cuDNN on CUDA, much faster there)", IMPLS)
     bidirectional: bool = _f(False, "read each name both ways, forward and backward (names)")

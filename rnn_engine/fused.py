@@ -6,6 +6,9 @@ compiled with the system C++ compiler against the installed torch the first time
 (about 15 s) and cached under ~/.cache/rnn-workbench (or $RNN_WORKBENCH_CACHE). Where no compiler
 is found or the build fails, `status()` says why and the engine keeps its pure PyTorch path, which
 computes the same numbers. RNN_WORKBENCH_KERNELS=0 turns them off.
+
+With `low=torch.bfloat16` a layer's GEMMs read bf16 copies of W_hh and of their other operand and
+accumulate in float32; states, gates and every gradient returned stay float32 (precision.py).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ SOURCE = Path(__file__).resolve().parent / "kernels" / "fused_rnn.cpp"
 PACK_MIN_STEPS = 4
 
 _lock = threading.Lock()
-_state: dict[str, object] = {"loaded": None, "why": "not built yet", "dnnl": False}
+_state: dict[str, object] = {"loaded": None, "why": "not built yet", "dnnl": False, "dnnl_bf16": False,
+                             "bf16_why": ""}
 
 
 def cache_dir() -> Path:
@@ -109,6 +113,41 @@ def _build() -> Path:
     return target
 
 
+def _bf16_check() -> str:
+    """'' where oneDNN's bf16 GEMMs, as the kernels issue them, agree with at::mm's; else why not.
+
+    oneDNN runs bf16 only on CPUs with AVX512BW/VL/DQ or AVX-NE-CONVERT. Where it says it does, one
+    small GRU layer, forward and backward, runs both ways before any run relies on it.
+    """
+    try:
+        supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch built without this query
+        supported = False
+    if not supported:
+        return "oneDNN has no bf16 on this CPU"
+    ops = torch.ops.rnn_workbench
+    gen = torch.Generator().manual_seed(0)
+    steps, batch, hidden = 2 * PACK_MIN_STEPS, 4, 16
+    gi = torch.randn(steps, batch, 3 * hidden, generator=gen)
+    w = (torch.randn(3 * hidden, hidden, generator=gen) / 4).to(torch.bfloat16)
+    h0, b_hn = torch.randn(batch, hidden, generator=gen), torch.zeros(hidden)
+    dout = torch.randn(steps, batch, hidden, generator=gen)
+    results = []
+    try:
+        for packed in (True, False):
+            w_pack = torch.ops.mkldnn._reorder_linear_weight(w, batch) if packed else None
+            wt_pack = torch.ops.mkldnn._reorder_linear_weight(w.t().contiguous(), batch) if packed else None
+            states, saved = ops.gru_forward(gi, None, w, w_pack, b_hn, h0, None)
+            _, dw, _, dh0 = ops.gru_backward(dout, saved, states, w, wt_pack, None, None, 0)
+            results.append((states, dw, dh0))
+    except RuntimeError as exc:
+        return f"oneDNN's bf16 GEMMs failed here ({str(exc).splitlines()[0]})"
+    for name, a, b in zip(("states", "dW_hh", "dh0"), *results):
+        if not torch.allclose(a, b, rtol=2e-2, atol=2e-2 * float(b.abs().max())):
+            return f"oneDNN's bf16 {name} disagreed with at::mm's by {float((a - b).abs().max()):.3g}"
+    return ""
+
+
 def load() -> bool:
     """Build and load the kernels once per process; True when they can be used."""
     with _lock:
@@ -119,16 +158,21 @@ def load() -> bool:
             return False
         try:
             torch.ops.load_library(str(_build()))
-            _state.update(loaded=True, why="", dnnl=bool(torch.ops.rnn_workbench.has_dnnl()))
+            dnnl = bool(torch.ops.rnn_workbench.has_dnnl())
+            bf16_why = _bf16_check() if dnnl else "torch has no oneDNN"
+            _state.update(loaded=True, why="", dnnl=dnnl, dnnl_bf16=not bf16_why, bf16_why=bf16_why)
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             _state.update(loaded=False, why=str(exc))
         return bool(_state["loaded"])
 
 
-def status() -> str:
+def status(low: torch.dtype | None = None) -> str:
     """One line for logs and the benchmark: which recurrent path runs on the CPU, and why."""
     if not load():
         return f"PyTorch ops (fused kernels unavailable: {_state['why']})"
+    if low is not None:
+        return "fused C++ kernels, " + ("oneDNN bf16 GEMMs" if _state["dnnl_bf16"]
+                                        else f"ATen bf16 GEMMs ({_state['bf16_why']})")
     return "fused C++ kernels, " + ("oneDNN GEMMs" if _state["dnnl"] else "ATen GEMMs")
 
 
@@ -138,15 +182,26 @@ def applies(x: Tensor, w_hh: Tensor) -> bool:
     return x.device.type == "cpu" and w_hh.dtype == torch.float32 and float_ok and load()
 
 
+def dnnl_bf16() -> tuple[bool, str]:
+    """Whether the kernels' bf16 GEMMs run on oneDNN (fast where the CPU has bf16), and if not, why."""
+    if not load():
+        return False, f"fused kernels unavailable: {_state['why']}"
+    return bool(_state["dnnl_bf16"]), str(_state["bf16_why"])
+
+
 def pack(w: Tensor, batch: int, steps: int) -> Tensor | None:
-    """w reordered for oneDNN at this batch size, or None where the kernels use plain at::mm."""
-    if not _state["dnnl"] or steps < PACK_MIN_STEPS:
+    """w (float32 or bf16) reordered for oneDNN at this batch size, or None where the kernels use at::mm."""
+    usable = _state["dnnl_bf16"] if w.dtype == torch.bfloat16 else _state["dnnl"]
+    if not usable or steps < PACK_MIN_STEPS:
         return None
     return torch.ops.mkldnn._reorder_linear_weight(w.detach().contiguous(), batch)
 
 
 def gemms_only(states: Tensor, dg: Tensor, w_hh: Tensor) -> None:
-    """Run only the GEMMs a layer's forward and backward issue, packing included (a speed ceiling)."""
+    """Run only the GEMMs a layer's forward and backward issue, packing included (a speed ceiling).
+
+    With w_hh in bf16, the bf16 GEMMs of a bf16 layer, operand casts included.
+    """
     if not load():
         raise RuntimeError(f"fused kernels unavailable: {_state['why']}")
     steps, batch = dg.shape[:2]
@@ -188,11 +243,17 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return y.view(*x.shape[:-1], weight.shape[0])
 
 
+def _gemm_weight(w_hh: Tensor, low: torch.dtype | None) -> Tensor:
+    """The W_hh the kernels read: the parameter itself, or its bf16 copy (made once per sequence)."""
+    return w_hh if low is None else w_hh.detach().to(low)
+
+
 class _RNN(torch.autograd.Function):
     @staticmethod
     def forward(ctx, gi: Tensor, ids: Tensor | None, w_hh: Tensor, h0: Tensor, lengths: Tensor | None,
-                relu: bool) -> Tensor:
+                relu: bool, low: torch.dtype | None) -> Tensor:
         steps, batch = (ids if ids is not None else gi).shape[:2]
+        w_hh = _gemm_weight(w_hh, low)
         states = torch.ops.rnn_workbench.rnn_forward(gi, ids, w_hh, pack(w_hh, batch, steps), h0, lengths,
                                                      relu)
         ctx.save_for_backward(ids, states, w_hh, lengths)
@@ -206,14 +267,15 @@ class _RNN(torch.autograd.Function):
         wt = pack(w_hh.t(), states.shape[1], states.shape[0] - 1)
         dgi, dw, dh0 = torch.ops.rnn_workbench.rnn_backward(dout, states, w_hh, wt, lengths, ctx.relu, ids,
                                                             ctx.table_rows)
-        return dgi, None, dw, dh0, None, None
+        return dgi, None, dw, dh0, None, None, None
 
 
 class _GRU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, gi: Tensor, ids: Tensor | None, w_hh: Tensor, b_hn: Tensor, h0: Tensor,
-                lengths: Tensor | None) -> Tensor:
+                lengths: Tensor | None, low: torch.dtype | None) -> Tensor:
         steps, batch = (ids if ids is not None else gi).shape[:2]
+        w_hh = _gemm_weight(w_hh, low)
         states, saved = torch.ops.rnn_workbench.gru_forward(gi, ids, w_hh, pack(w_hh, batch, steps), b_hn,
                                                             h0, lengths)
         ctx.save_for_backward(ids, saved, states, w_hh, lengths)
@@ -226,14 +288,15 @@ class _GRU(torch.autograd.Function):
         wt = pack(w_hh.t(), states.shape[1], states.shape[0] - 1)
         dgi, dw, db_hn, dh0 = torch.ops.rnn_workbench.gru_backward(dout, saved, states, w_hh, wt, lengths,
                                                                    ids, ctx.table_rows)
-        return dgi, None, dw, db_hn, dh0, None
+        return dgi, None, dw, db_hn, dh0, None, None
 
 
 class _LSTM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, gi: Tensor, ids: Tensor | None, w_hh: Tensor, h0: Tensor, c0: Tensor,
-                lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+                lengths: Tensor | None, low: torch.dtype | None) -> tuple[Tensor, Tensor]:
         steps, batch = (ids if ids is not None else gi).shape[:2]
+        w_hh = _gemm_weight(w_hh, low)
         states, cells, gates = torch.ops.rnn_workbench.lstm_forward(
             gi, ids, w_hh, pack(w_hh, batch, steps), h0, c0, lengths)
         ctx.save_for_backward(ids, gates, cells, states, w_hh, lengths)
@@ -246,13 +309,13 @@ class _LSTM(torch.autograd.Function):
         wt = pack(w_hh.t(), states.shape[1], states.shape[0] - 1)
         dgi, dw, dh0, dc0 = torch.ops.rnn_workbench.lstm_backward(dout, dc_last, gates, cells, states, w_hh,
                                                                   wt, lengths, ids, ctx.table_rows)
-        return dgi, None, dw, dh0, dc0, None
+        return dgi, None, dw, dh0, dc0, None, None
 
 
 def run_layer(mode: str, gi: Tensor, w_hh: Tensor, b_hh: Tensor | None, h0: Tensor, c0: Tensor | None,
-              lengths: Tensor | None, relu: bool, ids: Tensor | None = None
+              lengths: Tensor | None, relu: bool, ids: Tensor | None = None, low: torch.dtype | None = None
               ) -> tuple[Tensor, Tensor, Tensor | None]:
-    """(output, h_T, c_T) of one layer.
+    """(output, h_T, c_T) of one layer, its recurrent GEMMs in `low` (bf16) when given.
 
     `gi` holds W_ih x + b_ih for every step, (T, B, G*H), with b_hh folded in (for GRU only its r
     and z parts). With token `ids` (T, B), `gi` is instead the (V, G*H) table whose row id is that
@@ -267,12 +330,12 @@ def run_layer(mode: str, gi: Tensor, w_hh: Tensor, b_hh: Tensor | None, h0: Tens
     if lengths is not None:
         lengths = lengths.to(device="cpu", dtype=torch.long)
     if mode == "rnn":
-        out = _RNN.apply(gi, ids, w_hh, h0, lengths, relu)
+        out = _RNN.apply(gi, ids, w_hh, h0, lengths, relu, low)
         return out, out[-1], None
     if mode == "gru":
         h = w_hh.shape[1]
         b_hn = b_hh[2 * h:] if b_hh is not None else w_hh.new_zeros(h)
-        out = _GRU.apply(gi, ids, w_hh, b_hn, h0, lengths)
+        out = _GRU.apply(gi, ids, w_hh, b_hn, h0, lengths, low)
         return out, out[-1], None
-    out, c_last = _LSTM.apply(gi, ids, w_hh, h0, c0.contiguous(), lengths)
+    out, c_last = _LSTM.apply(gi, ids, w_hh, h0, c0.contiguous(), lengths, low)
     return out, out[-1], c_last

@@ -232,25 +232,26 @@ class Recurrent(nn.Module):
         _, w_hh, _, b_hh = self.layer_parameters(layer, direction)
         recorded = self.recorded_states if record else None
         relu = self.nonlinearity == "relu"
-        low = self.gemm_dtype  # the fused kernels run fp32: bf16 takes the per-step path
-        fusable = self.use_fused and recorded is None and not self.proj_size and low is None
+        low = self.gemm_dtype
+        fusable = self.use_fused and recorded is None and not self.proj_size
         if fusable and fused.applies(x, w_hh):
             ids = None if x.is_floating_point() else x
             gi = self._project(layer, x, for_kernels=True, direction=direction)
-            output, h, c = fused.run_layer(self.mode, gi, w_hh, b_hh, h, c, lengths, relu, ids=ids)
+            output, h, c = fused.run_layer(self.mode, gi, w_hh, b_hh, h, c, lengths, relu, ids=ids, low=low)
             return (output if mask is None else output * mask), h, c
         w_hr = getattr(self, f"weight_hr_l{layer}{'_reverse' if direction else ''}", None)
         gi_all = self._project(layer, x, direction=direction)
-        w_hh_t = w_hh.t() if low is None else w_hh.t().to(low)  # cast once for all steps
+        w_hh_t = w_hh.t()
+        w_low = None if low is None else w_hh_t.detach().to(low)  # cast once for all steps
         outputs = []
         # unbind(0) hands out views in one call; indexing gi_all[t] per step was measured slower
         for t, gi in enumerate(gi_all.unbind(0)):
             if self.mode == "rnn":
-                h_new, c_new = rnn_step(gi, h, w_hh_t, None, relu, low), None
+                h_new, c_new = rnn_step(gi, h, w_hh_t, None, relu, w_low), None
             elif self.mode == "gru":
-                h_new, c_new = gru_step(gi, h, w_hh_t, b_hh, low), None
+                h_new, c_new = gru_step(gi, h, w_hh_t, b_hh, w_low), None
             else:
-                h_new, c_new = lstm_step(gi, h, c, w_hh_t, None, low)
+                h_new, c_new = lstm_step(gi, h, c, w_hh_t, None, w_low)
                 if w_hr is not None:
                     h_new = gemm(h_new, w_hr, None, low)  # LSTM with projections: h = W_hr (o * tanh(c))
             if mask is not None:

@@ -292,11 +292,9 @@ class Trainer:
             elif self.device.type == "cpu" and self.dtype == torch.float32:
                 if self.service is not None and fused.needs_build():
                     self.service.note("building the fused CPU kernels (first run only, about 15 s)")
-                path = fused.status()
+                path = fused.status(torch.bfloat16 if self.precision == "bf16" else None)
             else:
                 path = f"PyTorch ops ({self.device.type}, {self.config.dtype})"
-            if self.precision == "bf16" and self.config.impl == "scratch" and self.device.type == "cpu":
-                path = "bf16 GEMMs on the per-step path (the fused kernels run fp32)"
             path += f"; precision {self.precision} ({self.precision_why})"
             if self.dist is not None:
                 ranks = self.dist.gather_objects({"rank": self.dist.rank, "pid": os.getpid(),

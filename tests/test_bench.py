@@ -53,5 +53,9 @@ def test_bench_bf16_quick_json():
     report = json.loads(r.stdout.strip().splitlines()[-1])
     assert set(report["ratios"]) == set(report["speedup_vs_fp32"]) == {"rnn", "gru", "lstm"}
     assert all(v > 0 for v in report["speedup_vs_fp32"].values())
-    assert {r["variant"] for r in report["results"]} == {"scratch bf16", "torch bf16", "scratch fp32"}
+    assert {r["variant"] for r in report["results"]} == {"scratch bf16", "torch bf16", "scratch fp32",
+                                                         "gemm bf16"}
+    # the scratch bf16 step runs on the fused kernels and cannot beat its own GEMMs
+    assert "fused C++ kernels" in report["recurrent_path"] and "bf16 GEMMs" in report["recurrent_path"]
+    assert all(0 < v < 1.2 for v in report["efficiency_vs_gemm"].values())
     assert "scratch bf16" in r.stdout.splitlines()[2]  # the table's header

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnn_engine import Trainer, precision
+from rnn_engine import Trainer, fused, precision
 from rnn_engine import checkpoint as ckpt_io
 from rnn_engine.config import RunConfig
 from rnn_engine.events import RunStarted
@@ -23,14 +23,41 @@ def test_auto_is_fp32_without_fast_bf16(monkeypatch):
     assert precision.resolve(RunConfig(precision="bf16", dtype="float64"), CPU)[0] == "fp32"
 
 
-def test_auto_names_fast_bf16_but_waits_for_a_measurement(monkeypatch):
+def test_auto_picks_bf16_on_a_bf16_cpu_whose_fused_kernels_run_it(monkeypatch):
     monkeypatch.delenv("RNN_WORKBENCH_BF16", raising=False)
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
     assert precision.fast_bf16(CPU) == (True, "this CPU has AVX512_BF16")
+    monkeypatch.setattr(fused, "dnnl_bf16", lambda: (True, ""))
     chosen, why = precision.resolve(RunConfig(precision="auto"), CPU)
-    assert chosen == "fp32" and "AVX512_BF16" in why and "--precision bf16" in why
+    assert chosen == "bf16" and "AVX512_BF16" in why and "oneDNN bf16" in why
+    # not for torch.nn layers, tutorial models or float64, and not where oneDNN failed its check
+    assert precision.resolve(RunConfig(precision="auto", impl="torch"), CPU)[0] == "fp32"
+    assert precision.resolve(RunConfig(precision="auto", arch="index-rnn"), CPU)[0] == "fp32"
+    assert precision.resolve(RunConfig(precision="auto", dtype="float64"), CPU)[0] == "fp32"
+    monkeypatch.setattr(fused, "dnnl_bf16", lambda: (False, "oneDNN's bf16 GEMMs failed here (x)"))
+    chosen, why = precision.resolve(RunConfig(precision="auto"), CPU)
+    assert chosen == "fp32" and "failed here" in why
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
     assert not precision.fast_bf16(CPU)[0]
+
+
+def test_auto_stays_fp32_on_cuda_until_measured_there(monkeypatch):
+    monkeypatch.setattr(precision, "fast_bf16", lambda device: (True, "compute capability 9.0"))
+    chosen, why = precision.resolve(RunConfig(precision="auto"), torch.device("cuda"))
+    assert chosen == "fp32" and "not yet measured on cuda" in why and "--precision bf16" in why
+    assert precision.resolve(RunConfig(precision="bf16"), torch.device("cuda"))[0] == "bf16"
+
+
+def test_onednn_bf16_is_checked_before_the_kernels_use_it(monkeypatch):
+    assert fused.load()
+    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        # a CPU with bf16: the packed oneDNN path agrees with at::mm, so the kernels use it
+        assert fused._bf16_check() == "" and fused.dnnl_bf16() == (True, "")
+        return
+    assert fused.dnnl_bf16() == (False, "oneDNN has no bf16 on this CPU")
+    # a oneDNN that claims bf16 but cannot run it is caught by the check, not by a run
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert fused._bf16_check().startswith("oneDNN's bf16 GEMMs failed here")
 
 
 @pytest.mark.parametrize("mode", ["rnn", "gru", "lstm"])
@@ -55,6 +82,40 @@ def test_bf16_gemms_match_torch_under_autocast_and_keep_fp32_state(mode):
     torch.testing.assert_close(out, ref_out.float(), atol=3e-2, rtol=0)
 
 
+def _run(model: Recurrent, x: torch.Tensor, fused_path: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    model.use_fused = fused_path
+    out, h_n = model(x)
+    states = h_n if isinstance(h_n, tuple) else (h_n,)
+    loss = (out * out.detach().sin()).sum() + sum((s * s).sum() for s in states)
+    inputs = [*model.parameters()] + ([x] if x.is_floating_point() else [])
+    return out, list(torch.autograd.grad(loss, inputs))
+
+
+@pytest.mark.parametrize("mode", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("tokens", [False, True])
+def test_fused_bf16_kernels_equal_the_per_step_bf16_path(mode, tokens):
+    torch.manual_seed(3)
+    model = Recurrent(mode, 6, 48, num_layers=2)
+    model.gemm_dtype = torch.bfloat16
+    steps, batch = 20, 5
+    # token ids: the first layer reads rows of its input table, and only W_hh's GEMMs run in bf16
+    x = torch.randint(0, 6, (steps, batch)) if tokens else torch.randn(steps, batch, 6, requires_grad=True)
+    out_f, g_f = _run(model, x, fused_path=True)
+    out_s, g_s = _run(model, x, fused_path=False)
+    assert fused.applies(x, model.weight_hh_l0)
+    # the same bf16 GEMMs; the kernels' tanh and sigmoid differ from torch's by ~1e-7, which can move
+    # an h_t across a bf16 rounding boundary: agreement to bf16's tolerance, not float32's
+    torch.testing.assert_close(out_f, out_s, rtol=1.6e-2, atol=2e-3)
+    for a, b in zip(g_f, g_s):
+        # each step's dW rounds to bf16 on the per-step path, dW over all steps once in the kernels
+        assert (a - b).norm() <= 1e-2 * b.norm() + 1e-6
+    model.gemm_dtype = None
+    out_32, g_32 = _run(model, x, fused_path=True)
+    assert 1e-4 < (out_f - out_32).abs().max() < 3e-2  # bf16 really ran, and stayed close to fp32
+    for a, b in zip(g_f, g_32):
+        assert (a - b).norm() <= 3e-2 * b.norm() + 1e-6
+
+
 def tiny(corpus, cell, prec):
     return RunConfig(task="charlm", data=str(corpus), cell=cell, hidden_size=32, num_layers=1, seq_len=16,
                      batch_size=8, lr=1e-2, time_budget=0.0, epochs=100, max_steps=40, sample_length=0,
@@ -62,9 +123,11 @@ def tiny(corpus, cell, prec):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
-def test_bf16_training_tracks_fp32(cell, tiny_corpus, tmp_path):
+@pytest.mark.parametrize("path", ["fused", "per-step"])
+def test_bf16_training_tracks_fp32(cell, path, tiny_corpus, tmp_path):
     events = []
     bf16 = Trainer(tiny(tiny_corpus, cell, "bf16"), runs_dir=tmp_path, run_id="bf16", sink=events.append)
+    bf16.model.rnn.use_fused = path == "fused"  # per-step: the path CUDA and the fallback take
     summary = bf16.run()
     fp32 = Trainer(tiny(tiny_corpus, cell, "fp32"), runs_dir=tmp_path, run_id="fp32").run()
     assert summary["precision"] == "bf16" and fp32["precision"] == "fp32"
@@ -72,6 +135,7 @@ def test_bf16_training_tracks_fp32(cell, tiny_corpus, tmp_path):
     assert abs(summary["val_loss"] - fp32["val_loss"]) <= 0.02 * fp32["val_loss"]
     started = next(e for e in events if isinstance(e, RunStarted))
     assert "precision bf16" in started.recurrent_path
+    assert "fused C++ kernels" in started.recurrent_path and "bf16 GEMMs" in started.recurrent_path
     # master weights, optimizer state and checkpoints stay fp32
     assert all(p.dtype == torch.float32 for p in bf16.model.parameters())
     assert all(t.dtype == torch.float32 for s in bf16.optimizer.state.values() for t in s.values()

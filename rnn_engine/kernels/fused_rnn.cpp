@@ -10,6 +10,10 @@
 // once per sequence by the caller: at B = 64 that ran 2-3x faster than at::mm here, whose MKL takes a
 // slow path on AMD CPUs. Without it they fall back to at::mm. Optional per-sequence lengths keep the
 // state of a finished sequence unchanged through its padding steps, as torch's packed sequences do.
+//
+// bf16 mixed precision: when the caller passes W_hh in bf16, every GEMM (forward, dh, dW_hh) reads its
+// operands in bf16 and accumulates in float32, and its product returns to float32 before any gate
+// arithmetic, so the states, cells, saved gates and gradients all stay float32 as in the plain path.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -87,9 +91,28 @@ Tensor call(const c10::OperatorHandle* op, std::vector<c10::IValue> stack) {
   return stack[0].toTensor();
 }
 
-// y = x w^T (+ add). `packed` is w reordered by mkldnn::_reorder_linear_weight, or undefined.
+// W_hh in bf16 asks for bf16 GEMMs; in float32 for plain ones
+bool low(const Tensor& w_hh) {
+  TORCH_CHECK(w_hh.scalar_type() == at::kFloat || w_hh.scalar_type() == at::kBFloat16,
+              "w_hh must be float32 or bfloat16");
+  return w_hh.scalar_type() == at::kBFloat16;
+}
+
+// y = x w^T (+ add), with x read in bf16 when w is (the result is float32 either way). `packed` is w
+// reordered by mkldnn::_reorder_linear_weight, or undefined. A bf16 GEMM goes to oneDNN only with a
+// packed weight: the caller packs one only where oneDNN runs bf16 (it refuses CPUs without AVX512BW/VL/DQ
+// or AVX-NE-CONVERT), and otherwise at::mm computes the same products more slowly.
 Tensor project(const Tensor& x, const Tensor& w, const std::optional<Tensor>& packed,
               const Tensor* add = nullptr) {
+  if (low(w)) {
+    const Tensor xl = x.to(at::kBFloat16);
+    Tensor y = packed && packed->defined()
+                   ? call(dnnl_linear(), {xl, *packed, c10::IValue(), "none",
+                                          c10::List<std::optional<at::Scalar>>(), c10::IValue()})
+                   : at::mm(xl, w.t());
+    y = y.to(at::kFloat);
+    return add != nullptr ? y.add_(*add) : y;
+  }
   if (packed && packed->defined()) {
     if (add != nullptr) return call(dnnl_linear_add(), {x, *add, *packed, c10::IValue(), "add"});
     return call(dnnl_linear(), {x, *packed, c10::IValue(), "none",
@@ -99,10 +122,21 @@ Tensor project(const Tensor& x, const Tensor& w, const std::optional<Tensor>& pa
 }
 
 // dW = sum_t dG_t^T h_{t-1}, all steps in one GEMM: (G*H, T*B) x (T*B, H). states[t] is h_{t-1}.
-Tensor weight_grad(const Tensor& dg, const Tensor& states) {
+// With w_hh in bf16, both operands enter it in bf16 and dW returns as float32; oneDNN runs it where the
+// caller packed W_hh^T (see project).
+Tensor weight_grad(const Tensor& dg, const Tensor& states, const Tensor& w_hh,
+                   const std::optional<Tensor>& wt_pack) {
   const int64_t T = dg.size(0), B = dg.size(1), H = states.size(2);
   Tensor h_prev = states.narrow(0, 0, T).view({T * B, H});
   Tensor dg_flat = dg.view({T * B, dg.size(2)});
+  if (low(w_hh)) {
+    h_prev = h_prev.to(at::kBFloat16);
+    dg_flat = dg_flat.to(at::kBFloat16);
+    if (!(wt_pack && wt_pack->defined())) return at::mm(dg_flat.t(), h_prev).to(at::kFloat);
+    Tensor dw_t = call(dnnl_linear(), {h_prev.t(), dg_flat.t(), c10::IValue(), "none",
+                                       c10::List<std::optional<at::Scalar>>(), c10::IValue()});
+    return dw_t.t().to(at::kFloat).contiguous();
+  }
   if (dnnl_linear() != nullptr) {
     // as a linear layer with an unpacked weight: dW^T = h_prev^T dG, operands read through their strides
     Tensor dw_t = call(dnnl_linear(), {h_prev.t(), dg_flat.t(), c10::IValue(), "none",
@@ -152,6 +186,7 @@ struct Inputs {
 void check_inputs(const Inputs& in, const Tensor& w_hh, const Tensor& h0, int64_t gates,
                   const std::optional<Tensor>& lengths) {
   TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) == gates * w_hh.size(1), "w_hh must be (G*H, H)");
+  low(w_hh);  // checks its dtype
   TORCH_CHECK(in.width == w_hh.size(0), "gi and w_hh disagree on G*H");
   TORCH_CHECK(h0.dim() == 2 && h0.size(1) == w_hh.size(1), "h0 must be (B, H)");
   if (lengths && lengths->defined()) {
@@ -408,7 +443,7 @@ std::tuple<Tensor, Tensor, Tensor> rnn_backward(const Tensor& dout_in, const Ten
     });
     r.carry(dpre[t], w_hh, wt_pack, r.steps.masked());
   }
-  return {r.input_grad(dpre), weight_grad(dpre, states), r.dh};
+  return {r.input_grad(dpre), weight_grad(dpre, states, w_hh, wt_pack), r.dh};
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -485,7 +520,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_backward(const Tensor& dout_in, c
     r.carry(dgh[t], w_hh, wt_pack, true);
   }
   Tensor db_hn = dgh.view({T * B, 3 * H}).narrow(1, 2 * H, H).sum(0);
-  return {r.input_grad(dgi), weight_grad(dgh, states), db_hn, r.dh};
+  return {r.input_grad(dgi), weight_grad(dgh, states, w_hh, wt_pack), db_hn, r.dh};
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -562,7 +597,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_backward(const Tensor& dout_in, 
     });
     r.carry(dgates[t], w_hh, wt_pack, r.steps.masked());
   }
-  return {r.input_grad(dgates), weight_grad(dgates, states), r.dh, dc};
+  return {r.input_grad(dgates), weight_grad(dgates, states, w_hh, wt_pack), r.dh, dc};
 }
 
 // The GEMMs of one layer's forward and backward and nothing else, as the kernels above issue them:
@@ -573,7 +608,7 @@ void gemms_only(const Tensor& states, const Tensor& dg, const Tensor& w_hh, cons
   Tensor w_t = w_hh.t();
   for (int64_t t = 0; t < T; ++t) project(states[t], w_hh, w_pack);
   for (int64_t t = T - 1; t >= 0; --t) project(dg[t], w_t, wt_pack);
-  weight_grad(dg, states);
+  weight_grad(dg, states, w_hh, wt_pack);
 }
 
 bool has_dnnl() { return dnnl_linear() != nullptr && dnnl_linear_add() != nullptr; }
