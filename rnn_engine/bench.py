@@ -118,8 +118,12 @@ def _gemm_ceiling(cell: str, hidden: int, batch: int, steps: int, device: torch.
         for t in range(steps):
             torch.mm(cast(states[t]), w_t)
         for t in reversed(range(steps)):
-            torch.mm(cast(dg[t]), w)
-            dw.add_(torch.mm(cast(dg[t]).t(), cast(states[t])))
+            d = cast(dg[t])
+            torch.mm(d, w)
+            if low is None:
+                dw.addmm_(d.t(), states[t])
+            else:  # bf16 product, fp32 sum, as the per-step path sums W_hh's gradient
+                dw.add_(torch.mm(d.t(), cast(states[t])))
 
     return run
 
