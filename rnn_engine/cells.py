@@ -12,29 +12,31 @@ from .precision import low_matmul
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
-def _hh(h: Tensor, w_hh_t: Tensor, low: Tensor | None) -> Tensor:
-    """h W_hh^T in h's dtype; with `low`, w_hh_t's bf16 copy, the GEMM reads bf16 (precision.py)."""
-    return h @ w_hh_t if low is None else low_matmul(h, w_hh_t, low)
+def _hidden_side(h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None, low: Tensor | None) -> Tensor:
+    """h W_hh^T (+ b_hh); with `low`, w_hh_t's bf16 copy, the GEMM reads bf16 (precision.py)."""
+    if low is not None:
+        return low_matmul(h, w_hh_t, low) + (0 if b_hh is None else b_hh)
+    return h @ w_hh_t if b_hh is None else torch.addmm(b_hh, h, w_hh_t)
+
+
+def _preactivation(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None, low: Tensor | None) -> Tensor:
+    """gi + h W_hh^T (+ b_hh); with b_hh already folded into gi and fp32 GEMMs, a single addmm."""
+    if b_hh is None and low is None:
+        return torch.addmm(gi, h, w_hh_t)
+    return gi + _hidden_side(h, w_hh_t, b_hh, low)
 
 
 def rnn_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None, relu: bool,
              low: Tensor | None = None) -> Tensor:
     """One vanilla RNN step; `gi` is the input projection W_ih x + b_ih (b_hh too when b_hh is None)."""
-    if low is not None:
-        pre = gi + _hh(h, w_hh_t, low) + (0 if b_hh is None else b_hh)
-    else:
-        # with b_hh already folded into gi, the step is a single addmm
-        pre = torch.addmm(gi, h, w_hh_t) if b_hh is None else gi + torch.addmm(b_hh, h, w_hh_t)
+    pre = _preactivation(gi, h, w_hh_t, b_hh, low)
     return torch.relu(pre) if relu else torch.tanh(pre)
 
 
 def gru_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None,
              low: Tensor | None = None) -> Tensor:
     """One GRU step, gates r, z, n; the reset gate scales (W_hn h + b_hn) as torch does."""
-    if low is not None:
-        gh = _hh(h, w_hh_t, low) + (0 if b_hh is None else b_hh)
-    else:
-        gh = h @ w_hh_t if b_hh is None else torch.addmm(b_hh, h, w_hh_t)
+    gh = _hidden_side(h, w_hh_t, b_hh, low)
     i_r, i_z, i_n = gi.chunk(3, dim=-1)
     h_r, h_z, h_n = gh.chunk(3, dim=-1)
     r = torch.sigmoid(i_r + h_r)
@@ -48,10 +50,7 @@ def lstm_step(
     gi: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor, b_hh: Tensor | None, low: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
     """One LSTM step, gates i, f, g, o; returns (h', c'). b_hh may be pre-added to gi."""
-    if low is not None:
-        gates = gi + _hh(h, w_hh_t, low) + (0 if b_hh is None else b_hh)
-    else:
-        gates = torch.addmm(gi, h, w_hh_t) if b_hh is None else gi + torch.addmm(b_hh, h, w_hh_t)
+    gates = _preactivation(gi, h, w_hh_t, b_hh, low)
     i, f, g, o = gates.chunk(4, dim=-1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h = torch.sigmoid(o) * torch.tanh(c)

@@ -49,6 +49,10 @@ def check_live(changes: dict[str, Any]) -> None:
         raise ValueError(f"{', '.join(fixed)} cannot change mid-run; restart the run instead")
 
 
+
+# what the trainer answers between two batches
+Query = SampleRequest | ClassifyRequest | InspectRequest | CheckRequest | EvaluateRequest
+
 class Controls:
     """Pause, resume, single step, stop, live hyperparameters, device switch and on-demand queries.
 
@@ -66,7 +70,7 @@ class Controls:
         self._single_steps = 0
         self._updates: dict[str, Any] = {}
         self._device: str | None = None
-        self._queries: list[Any] = []  # Sample-, Classify-, Inspect-, Check- and EvaluateRequest
+        self._queries: list[Query] = []
 
     # -- requests -------------------------------------------------------------------------------
     def pause(self) -> None:
@@ -108,44 +112,35 @@ class Controls:
             self._device = device
             self._wake.notify_all()
 
-    def request_sample(self, prime: str = "", temperature: float = 0.8, length: int = 300,
-                       top_k: int = 0, request: str = "") -> None:
-        with self._wake:
-            self._queries.append(SampleRequest(prime, temperature, length, top_k, request))
-            self._wake.notify_all()
-
-    def request_classify(self, names: list[str], top_k: int = 5, request: str = "",
-                         replaces: str | None = None) -> None:
-        """Queue a query; one still waiting whose request starts with `replaces` is dropped.
+    def _queue(self, query: Query, replaces: str | None = None) -> None:
+        """Queue a query; one of the same kind still waiting whose request starts with `replaces` is dropped.
 
         While someone types, only their newest query matters; another asker's stay queued.
         """
         with self._wake:
             if replaces is not None:
                 self._queries = [q for q in self._queries if not (
-                    isinstance(q, ClassifyRequest) and q.request.startswith(replaces))]
-            self._queries.append(ClassifyRequest(tuple(names), top_k, request))
+                    type(q) is type(query) and q.request.startswith(replaces))]
+            self._queries.append(query)
             self._wake.notify_all()
+
+    def request_sample(self, prime: str = "", temperature: float = 0.8, length: int = 300,
+                       top_k: int = 0, request: str = "") -> None:
+        self._queue(SampleRequest(prime, temperature, length, top_k, request))
+
+    def request_classify(self, names: list[str], top_k: int = 5, request: str = "",
+                         replaces: str | None = None) -> None:
+        self._queue(ClassifyRequest(tuple(names), top_k, request), replaces)
 
     def request_inspect(self, text: str, units: list[tuple[int, int]], request: str = "",
                         replaces: str | None = None) -> None:
-        """Queue an inspection; an older one from the same asker (`replaces`) is dropped, as for classify."""
-        with self._wake:
-            if replaces is not None:
-                self._queries = [q for q in self._queries if not (
-                    isinstance(q, InspectRequest) and q.request.startswith(replaces))]
-            self._queries.append(InspectRequest(text, tuple(tuple(u) for u in units), request))
-            self._wake.notify_all()
+        self._queue(InspectRequest(text, tuple(tuple(u) for u in units), request), replaces)
 
     def request_check(self, request: str = "") -> None:
-        with self._wake:
-            self._queries.append(CheckRequest(request))
-            self._wake.notify_all()
+        self._queue(CheckRequest(request))
 
     def request_evaluate(self, full: bool = False) -> None:
-        with self._wake:
-            self._queries.append(EvaluateRequest(full))
-            self._wake.notify_all()
+        self._queue(EvaluateRequest(full))
 
     # -- what the trainer reads -----------------------------------------------------------------
     @property
@@ -166,7 +161,7 @@ class Controls:
             out, self._device = self._device, None
             return out
 
-    def take_queries(self) -> list[SampleRequest | ClassifyRequest | EvaluateRequest]:
+    def take_queries(self) -> list[Query]:
         with self._lock:
             out, self._queries = self._queries, []
             return out

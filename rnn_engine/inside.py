@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from .data import Vocab, train_end
 from .models import eval_mode
+from .protocol import MAX_INSPECT
 from .recurrent import Recurrent
 from .torch_layers import as_scratch
 
@@ -275,7 +276,6 @@ def activations(tr: Trace, layer: int, unit: int) -> list[float]:
 
 
 # -- one inspection, for the Inside view: computed in the run's process or on a saved model ------------
-MAX_CHARS = 2000  # characters of text one inspection reads
 GRAD_WINDOW = 500  # the per-step gradient covers at most the text's last this many characters
 # activations one answer carries (one byte each, ~400 KB as base64): with the ranking and the
 # saturation it stays under the 1 MB a client may have waiting (endpoint.MAX_OUTBOX)
@@ -296,7 +296,7 @@ def inspection(model: nn.Module, vocab: Vocab, text: str, labels: list[str] | No
         letters, name = letter_predictions(model, vocab, labels, text)
         return {"kind": "names", "text": name, "letters": letters,
                 "seconds": round(time.perf_counter() - t0, 3)}
-    text = text[-MAX_CHARS:]
+    text = text[-MAX_INSPECT:]
     tr = trace(model, vocab, text)
     ranked = rank_units(tr, text)
     hidden = tr.states[0].shape[1]

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from .protocol import MAX_INSPECT
+
 # 256-colour backgrounds from strong blue (h = -1) through near-white (0) to strong red (+1); the
 # foreground is set too, black on the pale ones and white on the strong ones, so the text reads
 # the same on dark and on light terminals
@@ -74,13 +76,13 @@ def inspect_run(args: argparse.Namespace, fail: Any) -> int:
     layers, hidden = config.num_layers, config.hidden_size
     wanted = [_parse_unit(spec, layers, hidden, fail) for spec in args.unit]
     if live:
-        text = text[-MAX_LIVE:]
+        text = text[-MAX_INSPECT:]  # what a live run reads for one request
         shown, sat, seconds, where = _read_live(path, text, wanted, args.top, fail)
-    elif ck.config.bidirectional:
-        fail("inspect: a bidirectional model reads the text from both ends at once; its units have no "
-             "state after character t to show")
     else:
-        shown, sat, seconds, where = _read_saved(ck, text, wanted, args.top)
+        try:
+            shown, sat, seconds, where = _read_saved(ck, text, wanted, args.top)
+        except ValueError as exc:  # a bidirectional model has no state after character t
+            fail(f"inspect: {exc}")
     if args.json:
         print(json.dumps({"run": str(path), "cell": config.cell, "characters": len(text),
                           "seconds": round(seconds, 3), "read_by": where, "units": shown, "saturation": sat}))
@@ -98,9 +100,6 @@ def inspect_run(args: argparse.Namespace, fail: Any) -> int:
     if sat:
         out.write(render_saturation(sat))
     return 0
-
-
-MAX_LIVE = 2000  # characters a live run reads for one request (protocol.MAX_INSPECT)
 
 
 def _read_saved(ck: Any, text: str, wanted: list[tuple[int, int]], top: int

@@ -104,12 +104,13 @@ def count_parameters(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def state_to(state: State | None, device: torch.device) -> State | None:
+def state_to(state: State | None, target: torch.device | torch.dtype) -> State | None:
+    """A carried state (h, or (h, c)) moved to a device or cast to a dtype."""
     if state is None:
         return None
     if isinstance(state, tuple):
-        return tuple(s.to(device) for s in state)  # type: ignore[return-value]
-    return state.to(device)
+        return tuple(s.to(target) for s in state)  # type: ignore[return-value]
+    return state.to(target)
 
 
 def set_gemm_dtype(model: nn.Module, low: torch.dtype | None) -> bool:

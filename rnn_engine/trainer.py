@@ -583,8 +583,7 @@ class Trainer:
             with self._autocast():
                 logits, new_state = self.net(x, state)
             if self.precision == "bf16":  # torch.nn under autocast hands back bf16: carry fp32
-                new_state = tuple(t.to(self.dtype) for t in new_state) if isinstance(new_state, tuple) \
-                    else new_state.to(self.dtype)
+                new_state = state_to(new_state, self.dtype)
             loss = F.cross_entropy(logits.to(self.dtype).reshape(-1, logits.shape[-1]), y.reshape(-1))
             items, lengths, weight = x.numel(), None, 1.0
             scaled = loss
@@ -881,6 +880,17 @@ class _EvaluationProgress:
             self.trainer.emit(EvaluationProgress(self.trainer.step, done, self.total, self.full))
 
 
+def _spread(items: list[tuple[str, int]], count: int) -> list[tuple[str, int]]:
+    """One item from each of the `count` largest classes, so the shown names cover many languages."""
+    by_class: dict[int, list[str]] = {}
+    for name, label in items:
+        by_class.setdefault(label, []).append(name)
+    out: list[tuple[str, int]] = []
+    for label in sorted(by_class, key=lambda k: -len(by_class[k]))[:count]:
+        out.append((by_class[label][len(by_class[label]) // 2], label))
+    return out
+
+
 def error_message(exc: Exception) -> str:
     """One line for the user: the message of the errors we raise, the type too for others."""
     if isinstance(exc, ConfigError):
@@ -892,13 +902,3 @@ def error_message(exc: Exception) -> str:
 
 __all__ = ["Trainer", "DeviceError", "resolve_device", "available_devices", "DataError"]
 
-
-def _spread(items: list[tuple[str, int]], count: int) -> list[tuple[str, int]]:
-    """One item from each of the `count` largest classes, so the shown names cover many languages."""
-    by_class: dict[int, list[str]] = {}
-    for name, label in items:
-        by_class.setdefault(label, []).append(name)
-    out: list[tuple[str, int]] = []
-    for label in sorted(by_class, key=lambda k: -len(by_class[k]))[:count]:
-        out.append((by_class[label][len(by_class[label]) // 2], label))
-    return out

@@ -47,6 +47,7 @@ from rnn_engine.events import (
     event_from_dict,
 )
 from rnn_engine.launch import start_run, training_argv
+from rnn_engine.protocol import MAX_INSPECT
 from rnn_engine.run_commands import describe_check, describe_resources
 from rnn_engine.runs import new_run_id, run_name, scan_runs
 
@@ -629,7 +630,7 @@ class WorkbenchApp(App[None]):
                 self.query_one(InsideView).show_message("the run is still starting; this tab reads its model "
                                                         "once it trains")
             else:
-                self._send("inspect", {"text": text[-2000:], "units": [list(u) for u in units]})
+                self._send("inspect", {"text": text[-MAX_INSPECT:], "units": [list(u) for u in units]})
         elif (view.run_dir / "last.pt").exists():
             self._inspect_saved(view.run_dir, text, units)
         else:
