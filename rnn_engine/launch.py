@@ -9,6 +9,7 @@ killed does not reach it. Its own output goes to runs/<id>/output.log.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -22,6 +23,8 @@ OUTPUT = "output.log"
 
 
 def _flag_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     return repr(value) if isinstance(value, float) else str(value)
 
 
@@ -35,11 +38,17 @@ def training_argv(config: RunConfig, runs_dir: str | os.PathLike, run_id: str,
     if not lm and config.dedupe:
         argv.append("--dedupe")
     for name, *_ in field_info():
-        if name not in COMMAND_FIELDS:
-            argv += ["--" + name.replace("_", "-"), _flag_value(getattr(config, name))]
+        value = getattr(config, name)
+        if name not in COMMAND_FIELDS and value != "":  # "" is no preset, which is the default
+            argv += ["--" + name.replace("_", "-"), _flag_value(value)]
     if resume:
         argv += ["--resume", str(Path(resume).resolve())]
     return argv
+
+
+def command_line(argv: list[str]) -> str:
+    """`training_argv` as a person would type it: `workbench ...`, quoted for a POSIX shell."""
+    return "workbench " + shlex.join(argv[3:])
 
 
 def start_run(argv: list[str], run_dir: Path) -> subprocess.Popen:

@@ -95,3 +95,26 @@ def test_latin1_corpus_trains_with_encoding_flag(tmp_path):
     r = run("train", "--corpus", str(latin), "--encoding", "latin-1", "--epochs", "1", "--json",
             "--runs-dir", str(tmp_path / "runs"), *TINY)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("task,preset", [("charlm", ""), ("names", "tutorial-gru")])
+def test_the_command_a_started_run_logs_parses_back_to_its_settings(task, preset, tiny_corpus, names_dir,
+                                                                     tmp_path):
+    import shlex
+
+    from rnn_engine.cli import _config_from_args, build_parser
+    from rnn_engine.config import default_config
+    from rnn_engine.launch import command_line, training_argv
+    from rnn_engine.presets import apply_preset
+
+    data = str((tiny_corpus if task == "charlm" else names_dir).resolve())
+    config = default_config(task, data=data, hidden_size=48, balance=task == "names")
+    if preset:
+        config = apply_preset(config, preset)
+    argv = training_argv(config, tmp_path, "r1")
+    assert "" not in argv  # no flag without its value
+    # what the app shows as "same as: workbench ...", pasted into a shell
+    typed = shlex.split(command_line(argv))
+    assert typed[0] == "workbench"
+    args = build_parser().parse_args(typed[1:])
+    assert _config_from_args(args, task, data) == config

@@ -46,7 +46,7 @@ from rnn_engine.events import (
     Sampled,
     event_from_dict,
 )
-from rnn_engine.launch import start_run, training_argv
+from rnn_engine.launch import command_line, start_run, training_argv
 from rnn_engine.protocol import MAX_INSPECT
 from rnn_engine.run_commands import describe_check, describe_resources
 from rnn_engine.runs import new_run_id, run_name, scan_runs
@@ -331,7 +331,7 @@ class WorkbenchApp(App[None]):
         self._children.append(process)
         self.action_tab("train")
         self.attach(self.runs_dir / run_id, process)
-        self.log_activity(Text("same as: workbench " + " ".join(argv[3:]), style="dim"))
+        self.log_activity(Text("same as: " + command_line(argv), style="dim"))
 
     def action_pause(self) -> None:
         if not self._steerable():
