@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import checkpoint as ckpt_io
@@ -21,7 +20,7 @@ from . import fused
 from .allocator import keep_freed_memory
 from .config import ConfigError, RunConfig, check_world
 from .controls import CheckRequest, ClassifyRequest, Controls, EvaluateRequest, InspectRequest, SampleRequest
-from .data import CharCorpus, DataError, NamesData, StreamBatches, bucket_names, bucketed_batches, pad_batch
+from .data import CharCorpus, DataError, NamesData
 from .devices import DeviceError, available_devices, resolve_device
 from .diagnostics import grad_norms, is_finite, timestep_grad_norms
 from .distributed import Dist, DistributedError, collective_failure
@@ -48,24 +47,24 @@ from .events import (
     Sink,
     StepFinished,
 )
-from .models import count_parameters, detach_state, set_gemm_dtype, state_to
+from .models import count_parameters, set_gemm_dtype, state_to
 from .optimizers import build_optimizer
 from .precision import autocast
 from .precision import resolve as resolve_precision
 from .runs import new_run_id
 from .sampling import classify, generate
 from .service import RunService
+from .tasks import EvalContext, EvaluationCancelled, TextTask, make_task
 
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
-
-
-class EvaluationCancelled(Exception):
-    """A requested full evaluation was cut short by a stop."""
 
 
 class Trainer:
     """Trains a CharLM on a corpus or a NameClassifier on a names directory.
 
+    What differs between the two (data, batches, loss, evaluation, the epoch's sample) is the
+    task object (`tasks`); the trainer holds what they share: the loop, controls, events,
+    checkpoints, device and precision.
     Construction loads data and builds the model, so bad input fails before anything runs.
     `run()` trains until the epochs or the time budget are used up or `controls.stop()` is called,
     reporting every step, evaluation, sample, checkpoint and pause to `sink` and to
@@ -113,34 +112,9 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.rng = random.Random(config.seed)
 
-        self.corpus: CharCorpus | None = None
-        self.names: NamesData | None = None
-        if config.task == "charlm":
-            self.corpus = data if isinstance(data, CharCorpus) else CharCorpus.from_file(config.data)
-            if resumed is not None:
-                self._adopt_vocab(resumed)
-            self.corpus.check_fits(config.batch_size, config.seq_len)
-            self.stream = StreamBatches(self.corpus.train, config.batch_size, config.seq_len)
-            if dist is not None:
-                # rank r reads streams r*B/N ... (r+1)*B/N-1 of exactly the streams one process would
-                self.stream = self.stream.rows(dist.share(config.batch_size))
-            self.vocab = self.corpus.vocab
-            self.labels: list[str] = []
-            self._class_weights: Tensor | None = None
-            self._shown_names: list[tuple[str, int]] = []
-        else:
-            self.names = data if isinstance(data, NamesData) else NamesData.from_dir(
-                config.data, seed=config.seed, dedupe=config.dedupe)
-            if resumed is not None:
-                self._adopt_vocab(resumed)
-            self.vocab = self.names.vocab
-            self.labels = self.names.labels
-            # --balance: each language weighs the same in the loss, whatever its number of names
-            counts = self.names.class_counts()
-            present = [counts.get(i, 0) for i in range(len(self.labels))]
-            self._class_weights = (torch.tensor([sum(present) / (len(present) * max(n, 1)) for n in present])
-                                   if config.balance else None)
-            self._shown_names = _spread(self.names.test, 8)
+        self.task = make_task(config, data, resumed, dist)
+        self.vocab = self.task.vocab
+        self.labels = self.task.labels
 
         self.model: nn.Module = ckpt_io.build_model(config, len(self.vocab), len(self.labels))
         self.model.to(device=self.device, dtype=self.dtype)
@@ -158,7 +132,7 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         self.step = 0
         self.epoch = 0
-        self.window = 0  # next batch index inside the epoch (charlm)
+        self.window = 0  # next batch index inside the epoch
         self.best_val_loss = math.inf
         self.elapsed_before = 0.0
         self.resumed_from_step = 0
@@ -169,7 +143,7 @@ class Trainer:
         self._log: EventLog | None = None
         self.service: RunService | None = None
         self._needs_restore = False
-        self._state = None  # carried hidden state (charlm)
+        self._state = None  # what the task carries from batch to batch (the LM's hidden state)
         self._recent_losses: list[float] = []
         self._last_val: dict[str, Any] = {}
         self._last_val_step = -1
@@ -185,21 +159,6 @@ class Trainer:
         self._lr = config.lr  # this step's learning rate, as rank 0 computed it
 
     # -- setup helpers ------------------------------------------------------------------------------
-    def _adopt_vocab(self, resumed: ckpt_io.Checkpoint) -> None:
-        """Encode this data with the checkpoint's vocabulary so ids keep their meaning."""
-        if self.corpus is not None:
-            vocab, old = resumed.vocab, self.corpus.vocab
-            if vocab != old:
-                # map each id of the data's vocab to the checkpoint's (unknown where it has none)
-                remap = torch.tensor([vocab.stoi.get(c, 0) for c in old.itos])
-                self.corpus = CharCorpus(vocab, remap[self.corpus.train.long()],
-                                         remap[self.corpus.val.long()], self.corpus.source)
-        elif self.names is not None:
-            if resumed.labels != self.names.labels:
-                raise ckpt_io.CheckpointError(
-                    f"checkpoint languages {resumed.labels} differ from the data's {self.names.labels}")
-            self.names.vocab = resumed.vocab
-
     def _make_optimizer(self) -> torch.optim.Optimizer:
         c = self.config
         return build_optimizer(c.optimizer, self.model.parameters(), c.lr, c.weight_decay)
@@ -241,7 +200,7 @@ class Trainer:
 
     @property
     def items_name(self) -> str:
-        return "chars" if self.config.task == "charlm" else "names"
+        return self.task.items_name
 
     def elapsed(self) -> float:
         if not self._started:
@@ -261,11 +220,7 @@ class Trainer:
         return min(1.0, max(parts)) if parts else 0.0
 
     def batches_per_epoch(self) -> int:
-        c = self.config
-        if self.corpus is not None:
-            return len(self.stream)
-        assert self.names is not None
-        return math.ceil(len(self.names.train) / c.batch_size)
+        return self.task.batches_per_epoch(self.config)
 
     def lr_now(self) -> float:
         c = self.config
@@ -304,9 +259,7 @@ class Trainer:
             self._started = time.perf_counter()
             self.emit(RunStarted(
                 self.run_id, str(self.run_dir), self.config.task, self.config.to_dict(), str(self.device),
-                count_parameters(self.model),
-                len(self.corpus.train) if self.corpus is not None else len(self.names.train),
-                len(self.corpus.val) if self.corpus is not None else len(self.names.test),
+                count_parameters(self.model), *self.task.sizes(),
                 self.resumed_from_step, path, self.world, torch.get_num_threads()))
             summary = self.finish(self._loop())
             final, reason = ("finished" if summary["reason"] == "completed" else "stopped"), ""
@@ -391,34 +344,9 @@ class Trainer:
         return self._tell(due)
 
     def _epoch_batches(self) -> Iterator[Any]:
-        c = self.config
-        if self.corpus is not None:
-            if self.window == 0:
-                self._state = None
-            for i in range(self.window, len(self.stream)):
-                yield self.stream.window(i)
-        else:
-            assert self.names is not None
-            rng = random.Random(c.seed * 1000 + self.epoch)
-            groups = bucket_names(self.names.train, c.batch_size, rng)
-            for group in groups[self.window:]:
-                yield self._names_batch(group)
-
-    def _names_batch(self, group: list[tuple[str, int]]) -> tuple[Tensor, Tensor, Tensor, float]:
-        """(x, lengths, y, loss weight): this rank's part of one batch of names.
-
-        DDP averages gradients over ranks, so a part of n_r of the batch's n names weighs
-        world * n_r / n: the average is then the gradient of the whole batch's mean loss.
-        A rank whose part is empty (a last batch smaller than the world) computes a weight-0 loss
-        on one name, because every rank must take part in the all-reduce.
-        """
-        weight = 1.0
-        if self.dist is not None:
-            part = group[self.dist.share(len(group))]
-            weight = self.dist.world * len(part) / len(group)
-            group = part or group[:1]
-        x, lengths = pad_batch([n for n, _ in group], self.names.vocab)
-        return x, lengths, torch.tensor([label for _, label in group], dtype=torch.long), weight
+        if self.window == 0:
+            self._state = None  # a new epoch starts from a zero state
+        yield from self.task.epoch_batches(self.config, self.epoch, self.window)
 
     def _between_batches(self) -> str:
         """Honour controls; blocks while paused. Returns 'stop' or 'go'.
@@ -543,25 +471,24 @@ class Trainer:
                     state[key] = value.to(device)
 
     def _answer(self, q: SampleRequest | ClassifyRequest | InspectRequest | CheckRequest) -> None:
-        if isinstance(q, SampleRequest) and self.corpus is not None:
+        if isinstance(q, SampleRequest) and isinstance(self.task, TextTask):
             g = torch.Generator().manual_seed(self.rng.randrange(2**31))
             text = generate(self.model, self.vocab, q.length, q.prime, q.temperature, q.top_k, g)
             self.emit(Sampled(self.step, text, q.temperature, q.prime, q.request, "asked"))
-        elif isinstance(q, ClassifyRequest) and self.names is not None:
+        elif isinstance(q, ClassifyRequest) and not isinstance(self.task, TextTask):
             results = classify(self.model, self.vocab, self.labels, list(q.names), q.top_k)
             self.emit(Classified(self.step, list(q.names), results, q.request))
         elif isinstance(q, InspectRequest):
             from .inside import inspection
 
-            labels = self.labels if self.names is not None else None
-            result = inspection(self.model, self.vocab, q.text, labels, list(q.units))
+            result = inspection(self.model, self.vocab, q.text, self.labels or None, list(q.units))
             self.emit(Inspected(self.step, result, q.request))
         elif isinstance(q, CheckRequest):
             from .check_command import check_model
 
             try:
                 report = check_model(self.config, self.vocab, self.labels, self.model.state_dict(),
-                                     self.corpus or self.names)
+                                     self.task.data)
             except ValueError as exc:
                 report = {"error": str(exc)}
             self.emit(Checked(self.step, report, q.request))
@@ -574,31 +501,10 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
-        if self.corpus is not None:
-            x, y = batch
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            # the classic tutorials start every batch from zeros (carry_state no)
-            state = None if self._state is None or not c.carry_state else detach_state(self._state)
-            start_state = state
-            with self._autocast():
-                logits, new_state = self.net(x, state)
-            if self.precision == "bf16":  # torch.nn under autocast hands back bf16: carry fp32
-                new_state = state_to(new_state, self.dtype)
-            loss = F.cross_entropy(logits.to(self.dtype).reshape(-1, logits.shape[-1]), y.reshape(-1))
-            items, lengths, weight = x.numel(), None, 1.0
-            scaled = loss
-        else:
-            x, lengths, y, weight = batch
-            x, lengths, y = x.to(self.device), lengths.to(self.device), y.to(self.device)
-            with self._autocast():
-                logits = self.net(x, lengths).to(self.dtype)
-            weights = None if self._class_weights is None else self._class_weights.to(logits.device)
-            loss = F.cross_entropy(logits, y, weight=weights)
-            items = y.numel() if weight > 0 else 0
-            new_state = start_state = None
-            scaled = loss if weight == 1.0 else loss * weight
+        out = self.task.forward(self.net, batch, self._state, c, self.device, self.dtype, self._autocast)
+        loss, items = out.loss, out.items
         self.optimizer.zero_grad(set_to_none=True)
-        scaled.backward()  # under DDP this also averages the gradients over the ranks
+        out.scaled.backward()  # under DDP this also averages the gradients over the ranks
         measure = (self.main and self.diag_every > 0 and self.step % self.diag_every == 0
                    and time.monotonic() - self._last_diag >= self.diag_interval)
         if measure:
@@ -624,7 +530,7 @@ class Trainer:
             self._on_non_finite(loss_v, norm_v)
             return
         self.optimizer.step()
-        self._state = new_state
+        self._state = out.state
         self.step += 1
         dt = time.perf_counter() - t0
         self._train_time += dt
@@ -640,7 +546,7 @@ class Trainer:
             self.emit(StepFinished(self.step, self.epoch + 1, loss_v, norm_v, min(norm_v, max_norm), lr,
                                    self._rate, elapsed, p, eta, 1, self.world, rank_rates))
         if measure:
-            per_t = timestep_grad_norms(self.model, x, y, lengths, start_state)
+            per_t = timestep_grad_norms(self.model, *out.probe)
             # four significant digits are what the panel shows; full floats would double the log
             self.emit(GradientsMeasured(self.step, total, _rounded(per_param), _rounded(per_layer),
                                         [_round(v) for v in per_t]))
@@ -697,9 +603,11 @@ class Trainer:
         of it when `full`; a full evaluation stops early (EvaluationCancelled) if the run is stopped.
         """
         self.model.eval()
+        ctx = EvalContext(self.device, self.dtype, self.dist, lambda: self.controls.stopped,
+                          _EvaluationProgress(self, full))
         try:
             with self._autocast():
-                result = self._evaluate_text(full) if self.corpus is not None else self._evaluate_names()
+                result = self.task.evaluate(self.model, self.config, full, ctx)
         finally:
             self.model.train()
         if not result["full"]:
@@ -707,71 +615,14 @@ class Trainer:
         self._last_eval_time = self.elapsed()
         return result
 
-    def _evaluate_text(self, full: bool) -> dict[str, Any]:
-        assert self.corpus is not None
-        c = self.config
-        val = self.corpus.val
-        batch = max(1, min(c.batch_size, (len(val) - 1) // c.seq_len))
-        streams = StreamBatches.spread(val, batch, c.seq_len, 0 if full else c.val_chars)
-        whole = streams.tokens >= len(val) - batch
-        if self.dist is not None:
-            streams = streams.rows(self.dist.share(batch))  # each rank its streams; sums all-reduced
-        progress = _EvaluationProgress(self, streams.tokens, full)
-        total, count, state = 0.0, 0, None
-        for x, y in (streams if streams.batch_size else ()):
-            # under torchrun every rank must reach the all-reduce below: no cancelling there
-            if full and self.dist is None and self.controls.stopped:
-                raise EvaluationCancelled
-            x, y = x.to(self.device), y.to(self.device)
-            logits, state = self.model(x, state)
-            total += float(F.cross_entropy(logits.to(self.dtype).reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                           reduction="sum"))
-            count += y.numel()
-            progress(count)
-        if self.dist is not None:
-            total, count = self.dist.sum(torch.tensor([total, count], dtype=torch.float64)).tolist()
-            count = int(count)
-        return {"val_loss": total / max(count, 1), "items": count, "full": full or whole}
-
-    def _evaluate_names(self) -> dict[str, Any]:
-        assert self.names is not None
-        n = len(self.labels)
-        confusion = torch.zeros(n, n, dtype=torch.long)
-        total_loss, count = 0.0, 0
-        test = self.names.test
-        if self.dist is not None:
-            test = test[self.dist.share(len(test))]  # each rank a part; the counts are all-reduced
-        for x, lengths, y in bucketed_batches(test, 512, self.names.vocab, None):
-            logits = self.model(x.to(self.device), lengths.to(self.device)).cpu().double()
-            total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
-            count += len(y)
-            pred = logits.argmax(-1)
-            confusion.index_put_((y, pred), torch.ones_like(y), accumulate=True)
-        if self.dist is not None:
-            confusion = self.dist.sum(confusion)
-            total_loss, count = self.dist.sum(torch.tensor([total_loss, count], dtype=torch.float64)).tolist()
-            count = int(count)
-        correct = confusion.diag().sum().item()
-        per_class = confusion.sum(1)
-        recalls = [confusion[i, i].item() / per_class[i].item() for i in range(n) if per_class[i] > 0]
-        return {
-            "val_loss": total_loss / max(count, 1),
-            "val_accuracy": correct / max(count, 1),
-            "balanced_accuracy": sum(recalls) / max(len(recalls), 1),
-            "confusion": confusion.tolist(),
-            "labels": list(self.labels),
-            "items": count,
-            "full": True,  # the test split is small: always all of it
-        }
-
     def _periodic(self) -> None:
         """Between epochs that take long: evaluate, sample and save on the `eval_interval` cadence."""
         c = self.config
         result = self.evaluate()
         self.emit(Evaluated(self.step, self.epoch, **result))
-        if self.main and self.corpus is not None and c.sample_length > 0:
-            g = torch.Generator().manual_seed(c.seed + self.step)
-            text = generate(self.model, self.vocab, c.sample_length, "", c.temperature, c.top_k, g)
+        # a classifier's held-out names wait for the epoch's end
+        if self.main and isinstance(self.task, TextTask) and c.sample_length > 0:
+            text = self.task.sample(self.model, c, c.seed + self.step)
             self.emit(Sampled(self.step, text, c.temperature, reason="periodic"))
         improved = result["val_loss"] < self.best_val_loss
         if improved:
@@ -791,12 +642,7 @@ class Trainer:
         self.epoch += 1
         self.window = 0
         result = self.evaluate()
-        sample = ""
-        if self.main and self.corpus is not None and c.sample_length > 0:
-            g = torch.Generator().manual_seed(c.seed + self.epoch)
-            sample = generate(self.model, self.vocab, c.sample_length, "", c.temperature, c.top_k, g)
-        elif self.main and self.names is not None:
-            sample = self._held_out_predictions()
+        sample = self.task.sample(self.model, c, c.seed + self.epoch) if self.main else ""
         improved = result["val_loss"] < self.best_val_loss
         if improved:
             self.best_val_loss = result["val_loss"]
@@ -805,17 +651,6 @@ class Trainer:
                                 result.get("balanced_accuracy"), result.get("confusion", []),
                                 list(self.labels)))
         self.save_checkpoint("epoch", best=improved)
-
-    def _held_out_predictions(self) -> str:
-        """The same few test names after every epoch with the model's top guess: a classifier's sample."""
-        names = [n for n, _ in self._shown_names]
-        rows = []
-        answers = classify(self.model, self.vocab, self.labels, names, 1)
-        for (name, label), top in zip(self._shown_names, answers):
-            guess, p = top[0]
-            mark = "✓" if guess == self.labels[label] else f"✗ (is {self.labels[label]})"
-            rows.append(f"{name:<16} → {guess} {p:.0%} {mark}")
-        return "\n".join(rows)
 
     def save_checkpoint(self, reason: str, best: bool = False) -> Path:
         """last.pt (and best.pt); under torchrun rank 0 writes them, and they fit any world size."""
@@ -848,12 +683,7 @@ class Trainer:
             "parameters": count_parameters(self.model),
             "world_size": self.world, "impl": self.config.impl, "precision": self.precision,
         }
-        if self.corpus is not None:
-            summary.update(val_loss=result["val_loss"], best_val_loss=self.best_val_loss,
-                           val_chars=result["items"], chars_per_s=round(rate, 1))
-        else:
-            summary.update(test_loss=result["val_loss"], test_accuracy=result["val_accuracy"],
-                           balanced_accuracy=result["balanced_accuracy"], names_per_s=round(rate, 1))
+        summary.update(self.task.summary(result, self.best_val_loss, rate))
         self.emit(RunFinished(self.step, reason, summary))
         return summary
 
@@ -869,26 +699,15 @@ def _rounded(values: dict[str, float]) -> dict[str, float]:
 class _EvaluationProgress:
     """Reports how far a long evaluation has got, at most twice a second, and only if it is long."""
 
-    def __init__(self, trainer: Trainer, total: int, full: bool) -> None:
-        self.trainer, self.total, self.full = trainer, total, full
+    def __init__(self, trainer: Trainer, full: bool) -> None:
+        self.trainer, self.full = trainer, full
         self.last = time.monotonic()
 
-    def __call__(self, done: int) -> None:
+    def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if now - self.last >= 0.5 and done < self.total:
+        if now - self.last >= 0.5 and done < total:
             self.last = now
-            self.trainer.emit(EvaluationProgress(self.trainer.step, done, self.total, self.full))
-
-
-def _spread(items: list[tuple[str, int]], count: int) -> list[tuple[str, int]]:
-    """One item from each of the `count` largest classes, so the shown names cover many languages."""
-    by_class: dict[int, list[str]] = {}
-    for name, label in items:
-        by_class.setdefault(label, []).append(name)
-    out: list[tuple[str, int]] = []
-    for label in sorted(by_class, key=lambda k: -len(by_class[k]))[:count]:
-        out.append((by_class[label][len(by_class[label]) // 2], label))
-    return out
+            self.trainer.emit(EvaluationProgress(self.trainer.step, done, total, self.full))
 
 
 def error_message(exc: Exception) -> str:

@@ -98,7 +98,7 @@ def test_names_on_two_ranks_score_what_one_process_measures(names_dir, tmp_path)
     assert result["val_accuracy"] == summary["test_accuracy"]
     assert result["balanced_accuracy"] == summary["balanced_accuracy"]
     assert result["val_loss"] == pytest.approx(summary["test_loss"], rel=1e-6)
-    assert result["items"] == len(alone.names.test)
+    assert result["items"] == len(alone.task.data.test)
 
 
 @pytest.fixture

@@ -358,7 +358,7 @@ def test_routine_evaluation_reads_a_fixed_subset_and_full_is_asked_for(tmp_path)
     finally:
         time.monotonic = real_monotonic
     full = next(e for e in events if isinstance(e, Evaluated))
-    assert full.full and full.items >= len(trainer.corpus.val) - trainer.config.batch_size
+    assert full.full and full.items >= len(trainer.task.data.val) - trainer.config.batch_size
     progress = [e for e in events if isinstance(e, EvaluationProgress)]
     assert progress and all(p.full and 0 < p.done < p.total == full.items for p in progress)
 
@@ -395,8 +395,8 @@ def test_balance_weights_each_language_by_its_inverse_frequency(names_dir, tmp_p
                          balance=True)
     events = []
     trainer = Trainer(cfg, runs_dir=tmp_path, sink=events.append)
-    counts = trainer.names.class_counts()
-    weights = trainer._class_weights
+    counts = trainer.task.data.class_counts()
+    weights = trainer.task.class_weights
     rare = trainer.labels.index("Rare")
     # weight x count is the same for every language: each one adds up to the same share of the loss
     shares = [float(weights[i]) * counts[i] for i in range(len(trainer.labels))]
