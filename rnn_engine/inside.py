@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import fused
 from .data import Vocab, train_end
 from .models import eval_mode
 from .protocol import MAX_INSPECT
@@ -127,22 +129,41 @@ def trace(model: nn.Module, vocab: Vocab, text: str, chunked: bool = True) -> Tr
         states, gates = [], []
         for layer in range(rnn.num_layers):
             chunks = min(MAX_CHUNKS, len(text) // CHUNK) if chunked else 1
-            out = _read_layer(rnn, layer, x, max(1, chunks))  # (T, 1, H)
+            gi = _projection(rnn, layer, x)
+            out = _read_layer(rnn, layer, x, gi, max(1, chunks))  # (T, 1, H)
             h = out[:, 0].float()
             states.append(h.cpu())
-            gates.append(_gates(rnn, layer, x, h) if rnn.mode != "rnn" else {})
+            gates.append(_gates(rnn, layer, gi, h) if rnn.mode != "rnn" else {})
             x = out
     return Trace(rnn.mode, states, gates)
 
 
-def _read_layer(rnn: nn.Module, layer: int, x: Tensor, chunks: int) -> Tensor:
-    """One layer's outputs (T, 1, H) over its inputs x (T, 1[, D]), from a zero state, in `chunks`."""
+def _projection(rnn: Recurrent, layer: int, x: Tensor) -> Tensor:
+    """W_ih x_t + b for every t, (T, 1, G*H), with the part of b_hh that can move there (GRU: b_hr, b_hz)."""
+    gi = rnn._project(layer, x, for_kernels=True)
+    return gi if x.is_floating_point() else F.embedding(x, gi)  # token input: rows of the table
+
+
+def _read_layer(rnn: Recurrent, layer: int, x: Tensor, gi: Tensor, chunks: int) -> Tensor:
+    """One layer's outputs (T, 1, H) over its inputs x (T, 1[, D]), from a zero state, in `chunks`.
+
+    Where the fused kernels run, the chunks are cut from the layer's input projection `gi`, made
+    once: the passes that re-read chunks then repeat only the recurrence, not a GEMM as large as it.
+    """
     h0 = rnn.initial_state(1)
     h0, c0 = h0 if isinstance(h0, tuple) else (h0, None)
     h0, c0 = h0[layer], None if c0 is None else c0[layer]
+    _, w_hh, _, b_hh = rnn.layer_parameters(layer)
+    relu = rnn.nonlinearity == "relu"
+    on_kernels = rnn.use_fused and not rnn.proj_size and fused.applies(gi, w_hh)
 
     def read(inputs: Tensor, h: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
+        if on_kernels:
+            return fused.run_layer(rnn.mode, inputs, w_hh, b_hh, h, c, None, relu, low=rnn.gemm_dtype)
         return rnn._run_layer(layer, inputs, h, c, None, None, record=False)
+
+    if on_kernels:
+        x = gi
 
     if chunks == 1:
         return read(x, h0, c0)[0]
@@ -199,18 +220,15 @@ def _unchunk(out: Tensor, steps: int) -> Tensor:
     return out.transpose(0, 1).reshape(-1, 1, out.shape[-1])[:steps]
 
 
-def _gates(rnn: nn.Module, layer: int, x: Tensor, h: Tensor) -> dict[str, Tensor]:
-    """Gate activations (T, H) of one layer from its input x and its outputs h."""
-    _, w_hh, _, b_hh = rnn.layer_parameters(layer)
-    gi = rnn._project(layer, x)[:, 0].float()  # W_ih x_t + b_ih, (T, G*H)
+def _gates(rnn: Recurrent, layer: int, gi: Tensor, h: Tensor) -> dict[str, Tensor]:
+    """Gate activations (T, H) of one layer from its input projection gi (`_projection`) and outputs h."""
+    w_hh = rnn.layer_parameters(layer)[1]
+    gi = gi[:, 0].float()  # (T, G*H), b_hh folded in where it can be (GRU: b_hr and b_hz only)
     h_prev = torch.cat([torch.zeros_like(h[:1]), h[:-1]])
     if rnn.mode == "gru":
-        # r and z only (the candidate n is not a gate); GRU keeps b_hh on the hidden side, as
-        # b_hn sits inside r * (...), while LSTM's _project has folded it into gi
+        # r and z only: the candidate n is not a gate
         two = 2 * rnn.hidden_size
         gh = h_prev @ w_hh[:two].float().t()
-        if b_hh is not None:
-            gh = gh + b_hh[:two].float()
         i_r, i_z = gi[:, :two].chunk(2, -1)
         h_r, h_z = gh.chunk(2, -1)
         return {"r": torch.sigmoid(i_r + h_r).cpu(), "z": torch.sigmoid(i_z + h_z).cpu()}
