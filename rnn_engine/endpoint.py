@@ -190,22 +190,19 @@ class ControlEndpoint:
         client = self._clients.get(cid)
         if client is None:
             return
-        try:
-            if mask & selectors.EVENT_READ:
-                data = client.sock.recv(65536)
-                if not data:
-                    self._drop(cid)
-                    return
+        if mask & selectors.EVENT_READ:
+            try:
+                data: bytes | None = client.sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                data = None
+            except OSError:
+                data = b""
+            if data == b"":  # closed by the client, or broken
+                self._drop(cid)
+                return
+            if data:
                 self._take(cid, client, data)
-            if mask & selectors.EVENT_WRITE and client.outbox:
-                sent = client.sock.send(client.outbox)
-                del client.outbox[:sent]
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError:
-            self._drop(cid)
-            return
-        self._watch(cid)
+        self._flush(cid)  # the replies go out now, or once the socket can take them
 
     def _take(self, cid: int, client: _Client, data: bytes) -> None:
         """Split what arrived into lines and answer each complete one."""

@@ -183,7 +183,8 @@ def _wait_until(cond, timeout=30.0):
     raise AssertionError("condition not reached")
 
 
-def test_nan_loss_pauses_and_keeps_last_checkpoint(tiny_corpus, tmp_path):
+def _poisoned_run(tiny_corpus, tmp_path) -> tuple[Trainer, Controls, list, threading.Thread]:
+    """A run whose weights turn NaN inside epoch 2 (after a checkpoint), running until it pauses."""
     controls = Controls()
     events = []
     trainer = Trainer(tiny_lm(tiny_corpus, epochs=3), sink=events.append, runs_dir=tmp_path,
@@ -193,7 +194,7 @@ def test_nan_loss_pauses_and_keeps_last_checkpoint(tiny_corpus, tmp_path):
 
     def poisoned(batch):
         calls["n"] += 1
-        if calls["n"] == trainer.batches_per_epoch() + 3:  # inside epoch 2, after a checkpoint
+        if calls["n"] == trainer.batches_per_epoch() + 3:
             with torch.no_grad():
                 trainer.model.head.bias.fill_(float("nan"))
         return original_step(batch)
@@ -202,6 +203,11 @@ def test_nan_loss_pauses_and_keeps_last_checkpoint(tiny_corpus, tmp_path):
     worker = threading.Thread(target=trainer.run, daemon=True)
     worker.start()
     _wait_until(lambda: any(isinstance(e, RunPaused) for e in events))
+    return trainer, controls, events, worker
+
+
+def test_nan_loss_pauses_and_keeps_last_checkpoint(tiny_corpus, tmp_path):
+    trainer, controls, events, worker = _poisoned_run(tiny_corpus, tmp_path)
     pause = next(e for e in events if isinstance(e, RunPaused))
     assert "non-finite loss" in pause.reason and f"step {pause.step + 1}" in pause.reason
     saved = ckpt_io.load(trainer.run_dir / "last.pt")
@@ -364,24 +370,7 @@ def test_routine_evaluation_reads_a_fixed_subset_and_full_is_asked_for(tmp_path)
 
 
 def test_stop_during_a_nan_pause_saves_the_good_weights(tiny_corpus, tmp_path):
-    controls = Controls()
-    events = []
-    trainer = Trainer(tiny_lm(tiny_corpus, epochs=3), sink=events.append, runs_dir=tmp_path,
-                      controls=controls)
-    original_step = trainer.train_step
-    calls = {"n": 0}
-
-    def poisoned(batch):
-        calls["n"] += 1
-        if calls["n"] == trainer.batches_per_epoch() + 3:
-            with torch.no_grad():
-                trainer.model.head.bias.fill_(float("nan"))
-        return original_step(batch)
-
-    trainer.train_step = poisoned
-    worker = threading.Thread(target=trainer.run, daemon=True)
-    worker.start()
-    _wait_until(lambda: any(isinstance(e, RunPaused) for e in events))
+    trainer, controls, events, worker = _poisoned_run(tiny_corpus, tmp_path)
     controls.stop()
     worker.join(60)
     saved = ckpt_io.load(trainer.run_dir / "last.pt")
