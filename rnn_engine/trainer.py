@@ -54,7 +54,7 @@ from .precision import resolve as resolve_precision
 from .runs import new_run_id
 from .sampling import classify, generate
 from .service import RunService
-from .tasks import EvalContext, EvaluationCancelled, TextTask, make_task
+from .tasks import EvalContext, EvaluationCancelled, NamesTask, TextTask, make_task
 
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
@@ -475,7 +475,7 @@ class Trainer:
             g = torch.Generator().manual_seed(self.rng.randrange(2**31))
             text = generate(self.model, self.vocab, q.length, q.prime, q.temperature, q.top_k, g)
             self.emit(Sampled(self.step, text, q.temperature, q.prime, q.request, "asked"))
-        elif isinstance(q, ClassifyRequest) and not isinstance(self.task, TextTask):
+        elif isinstance(q, ClassifyRequest) and isinstance(self.task, NamesTask):
             results = classify(self.model, self.vocab, self.labels, list(q.names), q.top_k)
             self.emit(Classified(self.step, list(q.names), results, q.request))
         elif isinstance(q, InspectRequest):
