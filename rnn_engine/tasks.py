@@ -53,7 +53,6 @@ Cast = Callable[[], AbstractContextManager[Any]]
 class TextTask:
     """The character language model: a corpus read as parallel streams, truncated BPTT, val loss."""
 
-    task = "charlm"
     items_name = "chars"
 
     def __init__(self, config: RunConfig, data: CharCorpus | None, resumed: ckpt_io.Checkpoint | None,
@@ -136,7 +135,6 @@ class TextTask:
 class NamesTask:
     """The surname classifier: length-bucketed batches of names, a loss per name, test accuracy."""
 
-    task = "names"
     items_name = "names"
 
     def __init__(self, config: RunConfig, data: NamesData | None, resumed: ckpt_io.Checkpoint | None,
