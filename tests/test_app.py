@@ -18,6 +18,7 @@ from rnn_engine.config import default_config
 from rnn_engine.liveness import run_state
 from workbench.app import make_app
 from workbench.widgets.sample_log import SampleLog
+from workbench.widgets.status_line import StatusLine
 
 from .conftest import kill_runs, logged_steps, track, wait_until, workbench
 
@@ -318,6 +319,7 @@ async def test_classifier_answers_live_then_from_the_saved_model(names_dir, tmp_
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s")
         await until(pilot, lambda: app.state == "training" and logged_steps(app.view.run_dir) > 150)
+        await until(pilot, lambda: "names/s" in text_of(app.query_one(StatusLine)))
         await pilot.press("3")
         box = app.query_one("#clf-input", Input)
         box.focus()

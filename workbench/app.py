@@ -262,7 +262,7 @@ class WorkbenchApp(App[None]):
         self._latest_sample = ""
         self._inside_stale = True
         status = self.query_one(StatusLine)
-        status.reset(view.run_id, "chars" if view.task == "charlm" else "names")
+        status.reset(view.run_id, _unit(view.task))
         self.set_state("starting" if process is not None else "attaching")
         if view.config is not None:
             self.query_one(HyperparameterForm).set_config(view.config)
@@ -842,7 +842,10 @@ class WorkbenchApp(App[None]):
         if isinstance(e, RunStarted):
             view.world_size = e.world_size
             ranks = f" x {e.world_size} ranks" if e.world_size > 1 else ""
-            self.query_one(StatusLine).device = e.device + ranks
+            status = self.query_one(StatusLine)
+            status.device = e.device + ranks
+            # a run this app has just started had no config.json yet when its view opened
+            status.unit = _unit(e.task)
             view.config = RunConfig.from_dict(e.config)
             self.set_state("training")
             resumed = f", resumed at step {e.resumed_from_step}" if e.resumed_from_step else ""
@@ -928,3 +931,8 @@ def make_app(config: RunConfig | None = None, runs_dir: Path | str = "runs",
     """The app for a config (defaults: char LM on the bundled corpus), optionally showing a run."""
     config = config or default_config("charlm", data=str(default_data("charlm")))
     return WorkbenchApp(config, runs_dir, attach)
+
+
+def _unit(task: str) -> str:
+    """What a task's speed is counted in."""
+    return "chars" if task == "charlm" else "names"
