@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from . import checkpoint as ckpt_io
 from .config import RunConfig
-from .data import CharCorpus, NamesData, StreamBatches, Vocab, bucket_names, bucketed_batches, pad_batch
+from .data import CharCorpus, NamesData, StreamBatches, bucket_names, bucketed_batches, pad_batch
 from .distributed import Dist
 from .models import detach_state, state_to
 from .sampling import classify, generate
@@ -66,8 +66,7 @@ class TextTask:
                                 corpus.source)
         corpus.check_fits(config.batch_size, config.seq_len)
         self.data = corpus
-        self.vocab: Vocab = corpus.vocab
-        self.labels: list[str] = []
+        self.labels: list[str] = []  # a language model has no classes
         self.stream = StreamBatches(corpus.train, config.batch_size, config.seq_len)
         if dist is not None:
             # rank r reads streams r*B/N ... (r+1)*B/N-1 of exactly the streams one process would
@@ -125,7 +124,7 @@ class TextTask:
         if config.sample_length <= 0:
             return ""
         g = torch.Generator().manual_seed(seed)
-        return generate(model, self.vocab, config.sample_length, "", config.temperature, config.top_k, g)
+        return generate(model, self.data.vocab, config.sample_length, "", config.temperature, config.top_k, g)
 
     def summary(self, result: dict[str, Any], best: float, rate: float) -> dict[str, Any]:
         return {"val_loss": result["val_loss"], "best_val_loss": best, "val_chars": result["items"],
@@ -147,7 +146,6 @@ class NamesTask:
                     f"checkpoint languages {resumed.labels} differ from the data's {names.labels}")
             names.vocab = resumed.vocab
         self.data = names
-        self.vocab: Vocab = names.vocab
         self.labels: list[str] = names.labels
         self.dist = dist
         # --balance: each language weighs the same in the loss, whatever its number of names
@@ -182,7 +180,7 @@ class NamesTask:
             part = group[self.dist.share(len(group))]
             weight = self.dist.world * len(part) / len(group)
             group = part or group[:1]
-        x, lengths = pad_batch([n for n, _ in group], self.vocab)
+        x, lengths = pad_batch([n for n, _ in group], self.data.vocab)
         return x, lengths, torch.tensor([label for _, label in group], dtype=torch.long), weight
 
     def forward(self, net: nn.Module, batch: Any, carried: Any, config: RunConfig, device: torch.device,
@@ -204,7 +202,7 @@ class NamesTask:
         test = self.data.test
         if ctx.dist is not None:
             test = test[ctx.dist.share(len(test))]  # each rank a part; the counts are all-reduced
-        for x, lengths, y in bucketed_batches(test, 512, self.vocab, None):
+        for x, lengths, y in bucketed_batches(test, 512, self.data.vocab, None):
             logits = model(x.to(ctx.device), lengths.to(ctx.device)).cpu().double()
             total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
             count += len(y)
@@ -231,7 +229,7 @@ class NamesTask:
         """The same few test names after every epoch with the model's top guess: a classifier's sample."""
         names = [n for n, _ in self.shown]
         rows = []
-        for (name, label), top in zip(self.shown, classify(model, self.vocab, self.labels, names, 1)):
+        for (name, label), top in zip(self.shown, classify(model, self.data.vocab, self.labels, names, 1)):
             guess, p = top[0]
             mark = "✓" if guess == self.labels[label] else f"✗ (is {self.labels[label]})"
             rows.append(f"{name:<16} → {guess} {p:.0%} {mark}")

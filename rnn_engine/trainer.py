@@ -20,7 +20,7 @@ from . import fused
 from .allocator import keep_freed_memory
 from .config import ConfigError, RunConfig, check_world
 from .controls import CheckRequest, ClassifyRequest, Controls, EvaluateRequest, InspectRequest, SampleRequest
-from .data import CharCorpus, DataError, NamesData
+from .data import CharCorpus, DataError, NamesData, Vocab
 from .devices import DeviceError, available_devices, resolve_device
 from .diagnostics import grad_norms, is_finite, timestep_grad_norms
 from .distributed import Dist, DistributedError, collective_failure
@@ -113,8 +113,6 @@ class Trainer:
         self.rng = random.Random(config.seed)
 
         self.task = make_task(config, data, resumed, dist)
-        self.vocab = self.task.vocab
-        self.labels = self.task.labels
 
         self.model: nn.Module = ckpt_io.build_model(config, len(self.vocab), len(self.labels))
         self.model.to(device=self.device, dtype=self.dtype)
@@ -201,6 +199,14 @@ class Trainer:
     @property
     def items_name(self) -> str:
         return self.task.items_name
+
+    @property
+    def vocab(self) -> Vocab:
+        return self.task.data.vocab
+
+    @property
+    def labels(self) -> list[str]:
+        return self.task.labels
 
     def elapsed(self) -> float:
         if not self._started:
