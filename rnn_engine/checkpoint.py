@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,13 @@ def load(path: str | os.PathLike) -> Checkpoint:
     if not path.exists():
         raise CheckpointError(f"{path}: no such file")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch.save writes pickle protocol 2, which is what our checkpoints hold; a file in
+            # another protocol is someone else's pickle, which the weights-only unpickler reads as
+            # strictly as any (anything but tensors and plain data is refused below), so torch's
+            # warning that it "might not support" that protocol tells the user nothing to act on
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
         raise CheckpointError(

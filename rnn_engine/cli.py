@@ -252,10 +252,28 @@ def _detach(args: argparse.Namespace, argv: list[str], task: str) -> int:
     return 0
 
 
+def _check_resume(resume: str | None) -> None:
+    """A run directory given to --resume must hold a run that has ended: a live one's last.pt moves on."""
+    from pathlib import Path
+
+    from .liveness import run_state
+    from .runs import run_name
+
+    if not resume or not Path(resume).is_dir():
+        return
+    state = run_state(Path(resume))
+    if state.live:
+        name = run_name(resume)
+        raise CliError(f"--resume {resume}: that run is {state.state} (pid {state.pid}); stop it first "
+                       f"(workbench ctl {name} stop --wait), or fork its latest checkpoint with "
+                       f"--resume {Path(resume) / 'last.pt'}")
+
+
 def _train(args: argparse.Namespace, task: str, argv: list[str]) -> int:
     from .distributed import launched
 
     _check_run_id(args.run_id)
+    _check_resume(args.resume)
     data_path = args.corpus if task == "charlm" else args.data
     config = _config_from_args(args, task, data_path)
     if not launched():
@@ -484,6 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             task = "charlm" if args.command == "train" else "names"
             if args.detach:
                 _check_run_id(args.run_id)
+                _check_resume(args.resume)
                 return _detach(args, argv, task)
             return _train(args, task, argv)
         if args.command == "runs":

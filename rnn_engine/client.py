@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .liveness import run_state
+from .liveness import endpoint_note, run_state, stop_hint
 from .protocol import request_line
 
 
@@ -48,11 +48,17 @@ class RunClient:
         if not state.live:
             why = f" ({state.reason})" if state.reason else ""
             raise RunUnavailable(f"{Path(run_dir).name} is {state.state}{why}, not a live run")
+        name = Path(run_dir).name
         path = state.record.get("socket")
         if not path:
-            error = state.record.get("socket_error") or "it has not opened its control endpoint yet"
-            raise RunUnavailable(f"{Path(run_dir).name}: {error}")
-        return cls(path, timeout)
+            if state.record.get("socket_error"):
+                raise RunUnavailable(f"{name} trains on, but has {endpoint_note(state.record)}")
+            raise RunUnavailable(f"{name}: it has not opened its control endpoint yet")
+        try:
+            return cls(path, timeout)
+        except RunUnavailable as exc:
+            # the endpoint may have failed a moment ago: its process still answers to a signal
+            raise RunUnavailable(f"{name}: {exc}; if it stays so, {stop_hint(state.record)}") from None
 
     def close(self) -> None:
         self._closed = True
@@ -96,7 +102,7 @@ class RunClient:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise RunUnavailable(f"no answer within {timeout:.0f} s")
+                raise RunUnavailable(f"no answer within {timeout:g} s")
             message = self.read(left)
             if message is None:
                 raise RunUnavailable("the run closed the connection")
@@ -113,7 +119,7 @@ class RunClient:
             try:
                 data = self._sock.recv(65536)
             except TimeoutError:
-                raise RunUnavailable(f"no answer within {timeout:.0f} s") from None
+                raise RunUnavailable(f"no answer within {timeout:g} s") from None
             except OSError:
                 return None
             if not data:

@@ -4,11 +4,19 @@ The thread multiplexes any number of clients with non-blocking sockets, so a cli
 floods, disconnects mid-line or sends a 100 MB line costs that client its connection or its
 request, never the trainer a wait. Requests are checked by `protocol` and handed to a handler
 that only queues work for the trainer; replies and answers go back through per-client buffers.
+
+Whatever a client sends, it gets an error reply or its own disconnect: an exception while
+reading, parsing, checking or answering one request is caught there, and one while serving a
+client drops that client only. Connections that send nothing, or half a line, are dropped after
+`LINE_TIMEOUT`, and when every slot is taken the longest-idle client makes room for a new one,
+so idle connections cannot lock the run's owner out. If the thread ends all the same, `alive`
+turns false and `error` says why; the run's service notices and starts a new endpoint.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import selectors
 import socket
@@ -28,6 +36,14 @@ MAX_SOCKET_PATH = 100
 MAX_CLIENTS = 64
 MAX_OUTBOX = 1 << 20  # bytes waiting for a client that does not read; beyond it, the client goes
 RATE = 100.0  # requests a second a client may keep up (a burst of twice that is allowed)
+# seconds a new connection may take to send its first whole request, and a started line to end
+LINE_TIMEOUT = 10.0
+# serving rounds in a row that fail before the thread gives up, for its supervisor to start anew
+MAX_ROUND_FAILURES = 20
+
+# client ids stay unique across endpoints of one process, so that an answer queued for a client
+# of an endpoint that has since been restarted cannot reach a newcomer that got the same number
+_CLIENT_IDS = itertools.count(1)
 
 Handler = Callable[[Request, int], dict[str, Any]]
 
@@ -58,7 +74,8 @@ def peer_uid(sock: socket.socket) -> int | None:
 
 
 class _Client:
-    __slots__ = ("sock", "inbox", "outbox", "skipping", "tokens", "stamp")
+    __slots__ = ("sock", "inbox", "outbox", "skipping", "tokens", "stamp", "active", "served",
+                 "waiting_since")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -67,6 +84,11 @@ class _Client:
         self.skipping = False  # inside a line that was too long, until its newline
         self.tokens = 2 * RATE
         self.stamp = time.monotonic()
+        self.active = self.stamp  # the last time it sent a whole request (or connected)
+        self.served = False  # it has sent a whole request
+        # since when the endpoint waits for it to finish a line: from the start for a new
+        # connection, which owes its first request, and from the first byte of every later line
+        self.waiting_since: float | None = self.stamp
 
     def allow(self) -> bool:
         now = time.monotonic()
@@ -85,7 +107,6 @@ class ControlEndpoint:
         self.path = path
         self.handler = handler
         self._clients: dict[int, _Client] = {}
-        self._next_id = 1
         self._outgoing: list[tuple[int, bytes]] = []
         self._lock = threading.Lock()
         self._closing = False
@@ -93,6 +114,12 @@ class ControlEndpoint:
         self._selector = selectors.DefaultSelector()
         self._listener: socket.socket | None = None
         self._wake_r, self._wake_w = socket.socketpair()
+        self.error = ""  # why the serving thread ended, when it ended on its own
+
+    @property
+    def alive(self) -> bool:
+        """True while the serving thread runs (after `start`, until `close` or a failure)."""
+        return self._thread is not None and self._thread.is_alive()
 
     # -- lifetime -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -109,7 +136,7 @@ class ControlEndpoint:
         self._wake_w.setblocking(False)
         self._selector.register(listener, selectors.EVENT_READ, "listen")
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
-        self._thread = threading.Thread(target=self._serve, name="rnn-workbench-control", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="rnn-workbench-control", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -136,18 +163,26 @@ class ControlEndpoint:
             self._wake_w.send(b"\0")
 
     # -- the serving thread -------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._serve()
+        except BaseException as exc:  # noqa: BLE001 - recorded for the supervisor, which restarts
+            self.error = f"{type(exc).__name__}: {exc}"[:300]
+
     def _serve(self) -> None:
+        failures = 0
         try:
             while not self._closing:
-                for key, mask in self._selector.select(timeout=1.0):
-                    if key.data == "listen":
-                        self._accept()
-                    elif key.data == "wake":
-                        with contextlib.suppress(OSError):
-                            self._wake_r.recv(4096)
-                    else:
-                        self._service(key.data, mask)
-                self._deliver()
+                try:
+                    self._round()
+                    failures = 0
+                except Exception:
+                    # a fault outside any one client (the selector, the wake-up pipe): try again,
+                    # and give up only if it persists, so that a fresh endpoint takes over
+                    failures += 1
+                    if failures >= MAX_ROUND_FAILURES:
+                        raise
+                    time.sleep(0.05)
         finally:
             for cid in list(self._clients):
                 self._drop(cid)
@@ -157,6 +192,18 @@ class ControlEndpoint:
                         sock.close()
             self._selector.close()
 
+    def _round(self) -> None:
+        for key, mask in self._selector.select(timeout=1.0):
+            if key.data == "listen":
+                self._accept()
+            elif key.data == "wake":
+                with contextlib.suppress(OSError):
+                    self._wake_r.recv(4096)
+            else:
+                self._service(key.data, mask)
+        self._deliver()
+        self._expire()
+
     def _accept(self) -> None:
         assert self._listener is not None
         while True:
@@ -165,28 +212,63 @@ class ControlEndpoint:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
+                # out of file descriptors, say: those waiting stay in the backlog; make room for them
+                self._evict_idlest("the run is out of connections")
                 return
-            sock.setblocking(False)
             try:
-                uid = peer_uid(sock)
-            except OSError:
-                uid = None
-            refusal = None
-            if uid is not None and uid != os.geteuid():
-                refusal = "refused: only the user who owns this run can steer it"
-            elif len(self._clients) >= MAX_CLIENTS:
-                refusal = f"refused: {MAX_CLIENTS} clients are connected already"
-            if refusal:
+                self._admit(sock)
+            except Exception:  # noqa: BLE001 - this connection only
                 with contextlib.suppress(OSError):
-                    sock.send(encode({"id": None, "ok": False, "error": refusal}))
-                sock.close()
-                continue
-            cid = self._next_id
-            self._next_id += 1
-            self._clients[cid] = _Client(sock)
-            self._selector.register(sock, selectors.EVENT_READ, cid)
+                    sock.close()
+
+    def _admit(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        try:
+            uid = peer_uid(sock)
+        except OSError:
+            uid = None
+        if uid is not None and uid != os.geteuid():
+            with contextlib.suppress(OSError):
+                sock.send(encode({"id": None, "ok": False,
+                                  "error": "refused: only the user who owns this run can steer it"}))
+            sock.close()
+            return
+        if len(self._clients) >= MAX_CLIENTS:
+            self._evict_idlest(f"{MAX_CLIENTS} clients were connected and this one was idle longest")
+        cid = next(_CLIENT_IDS)
+        self._clients[cid] = _Client(sock)
+        self._selector.register(sock, selectors.EVENT_READ, cid)
+
+    def _evict_idlest(self, why: str) -> None:
+        if not self._clients:
+            return
+        cid = min(self._clients, key=lambda c: self._clients[c].active)
+        self._goodbye(cid, f"disconnected: {why}")
+
+    def _goodbye(self, cid: int, error: str) -> None:
+        """Drop a client, telling it why when its socket takes one more line."""
+        client = self._clients.get(cid)
+        if client is not None:
+            with contextlib.suppress(OSError):
+                client.sock.send(encode({"id": None, "ok": False, "error": error}))
+        self._drop(cid)
+
+    def _expire(self) -> None:
+        """Drop clients that owe the end of a line (or their first request) for too long."""
+        now = time.monotonic()
+        for cid, client in list(self._clients.items()):
+            if client.waiting_since is not None and now - client.waiting_since > LINE_TIMEOUT:
+                what = "the request line was not finished" if client.inbox or client.skipping \
+                    else "no request came"
+                self._goodbye(cid, f"disconnected: {what} within {LINE_TIMEOUT:g} s")
 
     def _service(self, cid: int, mask: int) -> None:
+        try:
+            self._serve_client(cid, mask)
+        except Exception as exc:  # noqa: BLE001 - a fault while serving one client costs it alone
+            self._goodbye(cid, f"internal error: {type(exc).__name__}; disconnected")
+
+    def _serve_client(self, cid: int, mask: int) -> None:
         client = self._clients.get(cid)
         if client is None:
             return
@@ -225,6 +307,7 @@ class ControlEndpoint:
             del client.inbox[:end + 1]
             if not line.strip():
                 continue
+            client.active, client.served = time.monotonic(), True
             if not client.allow():
                 # answering each line of a flood would keep this thread, and the GIL, busy
                 self._queue(client, {"id": None, "ok": False, "error":
@@ -233,10 +316,17 @@ class ControlEndpoint:
                 self._drop(cid)
                 return
             self._answer(cid, line)
+            if cid not in self._clients:
+                return
         if len(client.inbox) > MAX_LINE:
             client.inbox.clear()
             client.skipping = True
             self._too_long(client)
+        if client.inbox or client.skipping:
+            if client.waiting_since is None:
+                client.waiting_since = time.monotonic()  # a line has begun: it must end in time
+        elif client.served:
+            client.waiting_since = None  # between lines: a client that has been served may idle
 
     def _too_long(self, client: _Client) -> None:
         self._queue(client, {"id": None, "ok": False,
@@ -247,12 +337,14 @@ class ControlEndpoint:
             request = parse_request(line)
         except ProtocolError as exc:
             reply = {"id": None, "ok": False, "error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - whatever the line holds, it gets a reply
+            reply = {"id": None, "ok": False, "error": f"unreadable request ({type(exc).__name__})"}
         else:
             try:
                 reply = {"id": request.id, **self.handler(request, cid)}
             except Exception as exc:  # a bug answering one request must not end the endpoint
                 reply = {"id": request.id, "ok": False,
-                         "error": f"internal error: {type(exc).__name__}: {exc}"}
+                         "error": f"internal error: {type(exc).__name__}: {str(exc)[:200]}"}
         client = self._clients.get(cid)
         if client is not None:
             self._queue(client, reply)

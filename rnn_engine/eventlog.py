@@ -55,6 +55,8 @@ class EventLog:
         if not event.logged:
             return
         with self._lock:
+            if self._fh.closed:
+                return  # the run has ended; a late report from another thread has no place left
             if isinstance(event, StepFinished):
                 self._pending = event
                 self._loss_sum += event.loss
@@ -68,12 +70,14 @@ class EventLog:
     def flush(self) -> None:
         """Write a held step now (the run is about to wait, or to end)."""
         with self._lock:
-            self._write_pending()
+            if not self._fh.closed:
+                self._write_pending()
 
     def close(self) -> None:
         with self._lock:
-            self._write_pending()
-            self._fh.close()
+            if not self._fh.closed:
+                self._write_pending()
+                self._fh.close()
 
     def _write_pending(self) -> None:
         if self._pending is None:

@@ -184,6 +184,16 @@ class Inspected(Event):
 
 
 @dataclass(frozen=True)
+class ControlEndpointFailed(Event):
+    """The thread serving the control socket ended while the run was alive."""
+
+    step: int
+    error: str
+    failures: int  # how many times it has failed in this process
+    restarted: bool  # False once the restarts are used up: the run trains on, unsteerable
+
+
+@dataclass(frozen=True)
 class RunFailed(Event):
     step: int
     error: str

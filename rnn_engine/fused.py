@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -113,12 +114,14 @@ def _build() -> Path:
     return target
 
 
-def _bf16_check() -> str:
+def _bf16_check(reorder: Callable[[Tensor, int], Tensor | None] | None = None) -> str:
     """'' where oneDNN's bf16 GEMMs, as the kernels issue them, agree with at::mm's; else why not.
 
     oneDNN runs bf16 only on CPUs with AVX512BW/VL/DQ or AVX-NE-CONVERT. Where it says it does, one
-    small GRU layer, forward and backward, runs both ways before any run relies on it.
+    small GRU layer, forward and backward, runs both ways before any run relies on it. `reorder`
+    packs a weight for oneDNN (oneDNN's own by default; returning None sends that GEMM to at::mm).
     """
+    reorder = reorder or torch.ops.mkldnn._reorder_linear_weight
     try:
         supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # a torch built without this query
@@ -135,14 +138,19 @@ def _bf16_check() -> str:
     results = []
     try:
         for packed in (True, False):
-            w_pack = torch.ops.mkldnn._reorder_linear_weight(w, batch) if packed else None
-            wt_pack = torch.ops.mkldnn._reorder_linear_weight(w.t().contiguous(), batch) if packed else None
+            w_pack = reorder(w, batch) if packed else None
+            wt_pack = reorder(w.t().contiguous(), batch) if packed else None
             states, saved = ops.gru_forward(gi, None, w, w_pack, b_hn, h0, None)
             _, dw, _, dh0 = ops.gru_backward(dout, saved, states, w, wt_pack, None, None, 0)
             results.append((states, dw, dh0))
     except RuntimeError as exc:
         return f"oneDNN's bf16 GEMMs failed here ({str(exc).splitlines()[0]})"
-    for name, a, b in zip(("states", "dW_hh", "dh0"), *results):
+    return _disagreement(*results)
+
+
+def _disagreement(packed: tuple[Tensor, ...], plain: tuple[Tensor, ...]) -> str:
+    """'' when oneDNN's (states, dW_hh, dh0) match at::mm's to bf16's tolerance, else which did not."""
+    for name, a, b in zip(("states", "dW_hh", "dh0"), packed, plain):
         if not torch.allclose(a, b, rtol=2e-2, atol=2e-2 * float(b.abs().max())):
             return f"oneDNN's bf16 {name} disagreed with at::mm's by {float((a - b).abs().max()):.3g}"
     return ""

@@ -29,8 +29,11 @@ ACTIVE = ("starting", "running", "paused")
 FINAL = ("finished", "stopped", "failed")
 
 
-def _proc_start(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (Linux), or None where there is no /proc."""
+def process_start(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux), or None where there is no /proc.
+
+    With the pid and the boot, it names one process: a pid reused later has another start time.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -116,7 +119,7 @@ class LivenessWriter:
         pid = os.getpid()
         self._record: dict[str, Any] = {
             "version": 1, "pid": pid, "host": socket.gethostname(), "uid": os.geteuid(),
-            "boot_id": _boot_id(), "pid_start": _proc_start(pid), "started": time.time(),
+            "boot_id": _boot_id(), "pid_start": process_start(pid), "started": time.time(),
             "state": "starting", **fields}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -205,10 +208,32 @@ def process_alive(record: dict[str, Any]) -> bool | None:
     except PermissionError:
         pass  # someone else's process holds the pid now, or ours under another uid: check below
     started = record.get("pid_start")
-    now_started = _proc_start(pid)
+    now_started = process_start(pid)
     if started is not None and now_started is not None and started != now_started:
         return False  # the pid was reused
     return _proc_state(pid) not in ("Z", "X")  # a zombie has finished; only its parent has not looked
+
+
+def stop_hint(record: dict[str, Any]) -> str:
+    """How to stop a run without its control endpoint: the signal its process handles, if any."""
+    pid = record.get("pid")
+    if record.get("stop_signal"):
+        return f"kill -TERM {pid} stops it at the next batch and saves"
+    return f"kill {pid} ends it (its last checkpoint stays)"
+
+
+def endpoint_note(record: dict[str, Any]) -> str:
+    """'' while a live run's control endpoint has never failed; else what happened, and the way out."""
+    error = record.get("socket_error")
+    if not error:
+        return ""
+    at = record.get("socket_error_at")
+    when = f" at {time.strftime('%H:%M:%S', time.localtime(at))}" if isinstance(at, (int, float)) else ""
+    if record.get("socket"):
+        failures = int(record.get("endpoint_failures") or 1)
+        return (f"control endpoint restarted after {failures} failure{'s' * (failures != 1)} "
+                f"(last{when}: {error})")
+    return f"no control endpoint ({error}{when}); {stop_hint(record)}"
 
 
 def run_state(run_dir: Path) -> RunState:

@@ -22,15 +22,28 @@ from .config import PRECISIONS, RunConfig  # noqa: F401  (the settings, for impo
 from .fused import cpu_flags
 
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 instructions that make bf16 GEMMs fast
+# 0: act as if no device had fast bf16; 1: as if the CPU had it (so a machine without AVX512_BF16
+# makes the decisions, slowly, that one with it makes); unset: detect
+BF16_ENV = "RNN_WORKBENCH_BF16"
+
+
+def forced_bf16() -> bool | None:
+    """True or False when RNN_WORKBENCH_BF16 forces the bf16 detection, None when it detects."""
+    value = os.environ.get(BF16_ENV, "").strip()
+    return {"0": False, "1": True}.get(value)
 
 
 def fast_bf16(device: torch.device) -> tuple[bool, str]:
     """Whether `device` runs bf16 GEMMs faster than fp32, and what says so.
 
-    RNN_WORKBENCH_BF16=0 turns the detection off (as on hardware without bf16).
+    RNN_WORKBENCH_BF16=0 turns the detection off (as on hardware without bf16); =1 makes the CPU
+    count as one with bf16 instructions.
     """
-    if os.environ.get("RNN_WORKBENCH_BF16") == "0":
-        return False, "bf16 detection turned off (RNN_WORKBENCH_BF16=0)"
+    forced = forced_bf16()
+    if forced is False:
+        return False, f"bf16 detection turned off ({BF16_ENV}=0)"
+    if forced and device.type == "cpu":
+        return True, f"bf16 forced on ({BF16_ENV}=1), whatever this CPU has"
     if device.type == "cpu":
         found = sorted(set(BF16_FLAGS) & cpu_flags())
         if found:
@@ -73,6 +86,9 @@ def resolve(config: RunConfig, device: torch.device) -> tuple[str, str]:
                         "runs torch.nn under autocast")
     dnnl, reason = fused.dnnl_bf16()
     if not dnnl:
+        if forced_bf16():
+            # what a CPU with bf16 decides, reproduced on one without: its bf16 GEMMs are emulated
+            return "bf16", f"auto: {why}; the fused kernels run ATen bf16 GEMMs ({reason})"
         return "fp32", f"auto: {why}, but the fused kernels cannot run bf16 on oneDNN here: {reason}"
     return "bf16", f"auto: {why}; the fused kernels run oneDNN bf16 GEMMs"
 

@@ -63,6 +63,9 @@ def parse_request(line: bytes | str) -> Request:
         data = json.loads(line)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"not a JSON object: {str(exc)[:120]}") from None
+    except RecursionError:
+        # a few KB of brackets reach the decoder's depth limit; no request nests more than 3 deep
+        raise ProtocolError("not a request: nested too deeply") from None
     if not isinstance(data, dict):
         raise ProtocolError("a request is a JSON object like {\"cmd\": \"pause\"}")
     rid = data.get("id")

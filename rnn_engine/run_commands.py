@@ -94,8 +94,11 @@ def list_runs(args: argparse.Namespace) -> int:
              str(r.step), r.best, r.state,
              str(r.pid) if r.pid else "", resources(r)) for r in runs]
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    for row in (header, *rows):
+    print("  ".join(cell.ljust(w) for cell, w in zip(header, widths)).rstrip())
+    for run, row in zip(runs, rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if run.endpoint:
+            print(f"  ↳ {run.endpoint}")
     return 0
 
 
@@ -125,7 +128,7 @@ def _request_args(args: argparse.Namespace, fail: Any) -> dict[str, Any]:
 def control(args: argparse.Namespace, fail: Any) -> int:
     """Send one command; `fail(message)` raises the caller's one-line error (exit status 2)."""
     from .client import RunClient, RunUnavailable
-    from .liveness import run_state
+    from .liveness import process_alive, run_state
     from .runs import RunNotFound, resolve_run
 
     cmd = args.ctl_command
@@ -146,8 +149,11 @@ def control(args: argparse.Namespace, fail: Any) -> int:
         deadline = time.monotonic() + 600
         while (state := run_state(run_dir)).live and time.monotonic() < deadline:
             time.sleep(0.2)
+        # the final record comes a moment before the process exits: wait for the process too
+        while process_alive(state.record) and time.monotonic() < deadline:
+            time.sleep(0.05)
         final = state.state
-        if state.live:
+        if state.live or process_alive(state.record):
             fail(f"ctl stop: {run_dir.name} acknowledged but had not ended after 600 s")
     if args.json:
         print(json.dumps({"run": run_dir.name, "reply": reply, "event": event, "state": final}))

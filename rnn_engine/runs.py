@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .eventlog import last_record
-from .liveness import run_state
+from .liveness import endpoint_note, run_state
 
 
 class RunNotFound(LookupError):
@@ -50,6 +50,7 @@ class RunInfo:
     items_per_s: float | None = None
     activity: str = ""
     world_size: int = 1  # ranks of a torchrun job; pid and resources are then rank 0's
+    endpoint: str = ""  # a live run's control endpoint that failed: restarted, or down and how to stop it
 
     @property
     def live(self) -> bool:
@@ -98,6 +99,7 @@ def run_info(path: Path) -> RunInfo | None:
         items_per_s=record.get("items_per_s") if state.live else None,
         activity=record.get("activity", "") if state.live else "",
         world_size=int(record.get("world_size") or 1),
+        endpoint=endpoint_note(record) if state.live else "",
     )
 
 

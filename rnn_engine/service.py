@@ -3,6 +3,11 @@
 The trainer hands every event to `observe` (state, step, best metric, answers to route) and
 never waits on a client: requests only queue work on `Controls`, which the trainer reads between
 batches, and answers go out through the endpoint's own thread.
+
+The endpoint is supervised: should its thread ever end while the run is alive, the service
+records it (a ControlEndpointFailed event, `socket_error` and its time in live.json, a line on
+stderr) and serves a fresh endpoint on the same socket, up to `ENDPOINT_RESTARTS` times. After
+that the run trains on without one, and live.json says how to stop it with a signal.
 """
 
 from __future__ import annotations
@@ -10,6 +15,10 @@ from __future__ import annotations
 import contextlib
 import math
 import shutil
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +29,7 @@ from .endpoint import ControlEndpoint, socket_path_for
 from .events import (
     Checked,
     Classified,
+    ControlEndpointFailed,
     DeviceSwitched,
     EpochFinished,
     Evaluated,
@@ -35,7 +45,17 @@ from .events import (
     StepFinished,
 )
 from .liveness import HEARTBEAT, LivenessWriter, ResourceMeter
+from .liveness import stop_hint as record_stop_hint
 from .protocol import Request, check_changes
+
+ENDPOINT_RESTARTS = 5  # fresh endpoints a run starts after failures before it goes on without one
+SUPERVISE_EVERY = 0.5  # seconds between looks at the endpoint's thread
+
+
+def stop_signal() -> str:
+    """The signal that stops this process cleanly (at a batch, saving), or '' when none is handled."""
+    handler = signal.getsignal(signal.SIGTERM)
+    return "SIGTERM" if callable(handler) else ""
 
 
 def _ok(**fields: Any) -> dict[str, Any]:
@@ -51,8 +71,11 @@ class RunService:
 
     def __init__(self, run_dir: Path, run_id: str, task: str, controls: Controls,
                  config: Callable[[], RunConfig], device: str = "cpu",
-                 heartbeat: float = HEARTBEAT, world_size: int = 1) -> None:
+                 heartbeat: float = HEARTBEAT, world_size: int = 1,
+                 record: Callable[[Event], None] | None = None) -> None:
         self.run_dir = run_dir
+        self.run_id = run_id
+        self.record = record  # where an event the service itself reports goes (the run's log)
         self.task = task
         self.controls = controls
         self.config = config
@@ -64,6 +87,10 @@ class RunService:
         self._waiting: dict[str, tuple[int, Any]] = {}  # request token -> (client, its id)
         self._counter = 0
         self.endpoint: ControlEndpoint | None = None
+        self.endpoint_failures = 0
+        self._endpoint_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._supervisor: threading.Thread | None = None
         self.liveness = LivenessWriter(
             run_dir, {"run_id": run_id, "task": task, "step": 0, "device": device, "socket": None,
                       "world_size": world_size},
@@ -80,17 +107,69 @@ class RunService:
             # the run still trains and logs; it just cannot be steered from outside
             socket_error = f"control endpoint unavailable: {exc.strerror or exc}"
         self.liveness.update(socket=str(self.endpoint.path) if self.endpoint else None,
-                             socket_error=socket_error)
+                             socket_error=socket_error, stop_signal=stop_signal())
         self.liveness.start()
+        if self.endpoint is not None:
+            self._supervisor = threading.Thread(target=self._supervise, name="rnn-workbench-supervisor",
+                                                daemon=True)
+            self._supervisor.start()
 
     def close(self, state: str, reason: str = "") -> None:
         """The final record, then no more endpoint; its socket (and private directory) removed."""
         self.state = state
+        self._closed.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=5)
         self.liveness.close(state=state, reason=reason, step=self.step, socket=None, activity="")
-        if self.endpoint is not None:
-            self.endpoint.close()
+        with self._endpoint_lock:
+            if self.endpoint is not None:
+                self.endpoint.close()
         if self._private_dir is not None:
             shutil.rmtree(self._private_dir, ignore_errors=True)
+
+    # -- supervision of the endpoint ------------------------------------------------------------
+    def _supervise(self) -> None:
+        while not self._closed.wait(SUPERVISE_EVERY):
+            endpoint = self.endpoint
+            if endpoint is not None and not endpoint.alive:
+                try:
+                    self._endpoint_failed(endpoint)
+                except Exception as exc:  # noqa: BLE001 - the supervisor itself must go on
+                    print(f"workbench: run {self.run_id}: supervising the control endpoint failed "
+                          f"({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)
+
+    def _endpoint_failed(self, old: ControlEndpoint) -> None:
+        """Record why the endpoint's thread ended and, while restarts are left, serve a new one."""
+        error = old.error or "its thread ended"
+        with self._endpoint_lock:
+            if self._closed.is_set():
+                return
+            self.endpoint_failures += 1
+            fresh: ControlEndpoint | None = None
+            if self.endpoint_failures <= ENDPOINT_RESTARTS:
+                try:
+                    fresh = ControlEndpoint(old.path, self.handle)
+                    fresh.start()
+                except OSError as exc:
+                    fresh = None
+                    error += f"; a new endpoint could not start ({exc.strerror or exc})"
+            self.endpoint = fresh
+        self.liveness.update(write=True, socket=str(fresh.path) if fresh else None, socket_error=error,
+                             socket_error_at=time.time(), endpoint_failures=self.endpoint_failures)
+        if self.record is not None:
+            self.record(ControlEndpointFailed(self.step, error, self.endpoint_failures, fresh is not None))
+        if fresh is not None:
+            what = (f"started again ({self.endpoint_failures} of {ENDPOINT_RESTARTS} restarts used); "
+                    "clients reconnect")
+        else:
+            what = f"not started again: the run trains on without one; {self.stop_hint()}"
+        print(f"workbench: run {self.run_id}: the control endpoint failed ({error}); {what}",
+              file=sys.stderr, flush=True)
+
+    def stop_hint(self) -> str:
+        """How to stop this run without its endpoint."""
+        live = self.liveness
+        return record_stop_hint({"pid": live.get("pid"), "stop_signal": live.get("stop_signal")})
 
     def note(self, activity: str) -> None:
         """A word on what the process is doing before training (loading, building kernels)."""
@@ -223,5 +302,5 @@ class RunService:
             config = self.config().to_dict()
         return {"state": self.state, "step": self.step, "task": self.task, "device": self.device,
                 "world_size": self.world_size, "paused": self.controls.paused,
-                "pid": self.liveness.get("pid"),
+                "pid": self.liveness.get("pid"), "endpoint_failures": self.endpoint_failures,
                 "run_id": self.liveness.get("run_id"), "config": config}

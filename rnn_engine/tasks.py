@@ -59,6 +59,7 @@ class TextTask:
                  dist: Dist | None) -> None:
         corpus = data if data is not None else CharCorpus.from_file(config.data)
         if resumed is not None and resumed.vocab != corpus.vocab:
+            _check_vocabulary(corpus, resumed)
             # encode this text with the checkpoint's vocabulary so ids keep their meaning (unknown where
             # it has no such character)
             remap = torch.tensor([resumed.vocab.stoi.get(c, 0) for c in corpus.vocab.itos])
@@ -241,6 +242,22 @@ class NamesTask:
 
 
 Task = TextTask | NamesTask
+
+# a resumed model may meet a few characters it never saw (as its unknown symbol), not a foreign text
+MAX_UNKNOWN = 0.01
+
+
+def _check_vocabulary(corpus: CharCorpus, resumed: ckpt_io.Checkpoint) -> None:
+    """DataError when too much of `corpus` is made of characters the checkpoint's model never saw."""
+    known = torch.tensor([c in resumed.vocab.stoi for c in corpus.vocab.itos])
+    ids = torch.cat([corpus.train, corpus.val]).long()
+    unknown = float((~known[ids]).float().mean()) if len(ids) else 0.0
+    if unknown > MAX_UNKNOWN:
+        new = [c for c, k in zip(corpus.vocab.itos, known.tolist()) if not k][:8]
+        raise ckpt_io.CheckpointError(
+            f"{corpus.source}: {unknown:.0%} of its characters are not in the vocabulary of the checkpoint "
+            f"being resumed ({len(resumed.vocab)} characters; new here: {' '.join(map(repr, new))}); "
+            "resume on a text like the one it was trained on, or train a new model on this one")
 
 
 def make_task(config: RunConfig, data: CharCorpus | NamesData | None, resumed: ckpt_io.Checkpoint | None,

@@ -47,7 +47,8 @@ from .events import (
     Sink,
     StepFinished,
 )
-from .models import count_parameters, set_gemm_dtype, state_to
+from .liveness import process_start
+from .models import count_parameters, detach_state, set_gemm_dtype, state_to
 from .optimizers import build_optimizer
 from .precision import autocast
 from .precision import resolve as resolve_precision
@@ -141,14 +142,18 @@ class Trainer:
         self._log: EventLog | None = None
         self.service: RunService | None = None
         self._needs_restore = False
-        self._state = None  # what the task carries from batch to batch (the LM's hidden state)
+        # what the task carries from batch to batch (the LM's hidden state); a run resumed mid-epoch
+        # goes on from the state its checkpoint saved, as if it had never stopped
+        self._state = self._resumed_state(resumed)
         self._recent_losses: list[float] = []
         self._last_val: dict[str, Any] = {}
         self._last_val_step = -1
         self._train_time = 0.0
         self._train_items = 0
         self._rate = 0.0
-        self._started = 0.0
+        self._started: float | None = None  # clock() when training began
+        # what run time is measured with: the time budget, ETA and elapsed (a test may give it a fake)
+        self.clock = time.perf_counter
         self._paused_time = 0.0
         self._in_pause = False  # a RunPaused went out and no RunResumed yet
         self._pause_clock: float | None = None  # when the current idle stretch began
@@ -196,6 +201,14 @@ class Trainer:
         if self.sink is not None:
             self.sink(event)
 
+    def _record_from_service(self, event: Event) -> None:
+        """An event the run's service reports from its own thread: to the log and the sink."""
+        log = self._log
+        if log is not None:
+            log.write(event)  # EventLog takes writers from any thread
+        if self.sink is not None:
+            self.sink(event)
+
     @property
     def items_name(self) -> str:
         return self.task.items_name
@@ -209,9 +222,12 @@ class Trainer:
         return self.task.labels
 
     def elapsed(self) -> float:
-        if not self._started:
+        if self._started is None:
             return self.elapsed_before
-        return self.elapsed_before + time.perf_counter() - self._started - self._paused_time
+        now = self.clock()
+        # an idle stretch still going on counts as paused too (a run stopped while paused, say)
+        idle = now - self._pause_clock if self._pause_clock is not None else 0.0
+        return self.elapsed_before + now - self._started - self._paused_time - idle
 
     def progress(self) -> float:
         """Fraction of the run done: the largest of the epoch, time-budget and step fractions."""
@@ -259,10 +275,11 @@ class Trainer:
             path += f"; precision {self.precision} ({self.precision_why})"
             if self.dist is not None:
                 ranks = self.dist.gather_objects({"rank": self.dist.rank, "pid": os.getpid(),
+                                                  "pid_start": process_start(os.getpid()),
                                                   "host": socket.gethostname()})
                 if self.service is not None:
                     self.service.liveness.update(write=True, world_size=self.world, ranks=ranks)
-            self._started = time.perf_counter()
+            self._started = self.clock()
             self.emit(RunStarted(
                 self.run_id, str(self.run_dir), self.config.task, self.config.to_dict(), str(self.device),
                 count_parameters(self.model), *self.task.sizes(),
@@ -301,11 +318,15 @@ class Trainer:
                             f"({exc.strerror or exc}); choose another --runs-dir") from None
         if self.serve:
             self.service = RunService(self.run_dir, self.run_id, self.config.task, self.controls,
-                                      lambda: self.config, str(self.device), world_size=self.world)
+                                      lambda: self.config, str(self.device), world_size=self.world,
+                                      record=self._record_from_service)
             self.service.start()
 
     def _loop(self) -> str:
         c = self.config
+        # a resumed run whose budget or step limit is already spent has nothing left to train
+        if self._tell(self._limits_reached() if self.main else None):
+            return "completed"
         while True:
             if c.epochs > 0 and self.epoch >= c.epochs:
                 return "completed"
@@ -344,10 +365,13 @@ class Trainer:
             # never while paused: after a NaN the weights may be bad and must not be saved
             periodic = (c.eval_interval > 0 and not self._in_pause
                         and elapsed - self._last_eval_time >= c.eval_interval)
-            done = ((c.time_budget > 0 and elapsed >= c.time_budget)
-                    or (c.max_steps > 0 and self.step >= c.max_steps))
-            due = (periodic, done)
+            due = (periodic, self._limits_reached())
         return self._tell(due)
+
+    def _limits_reached(self) -> bool:
+        """The time budget is spent or the step limit reached (the epochs are counted by the loop)."""
+        c = self.config
+        return (c.time_budget > 0 and self.elapsed() >= c.time_budget) or (0 < c.max_steps <= self.step)
 
     def _epoch_batches(self) -> Iterator[Any]:
         if self.window == 0:
@@ -385,7 +409,7 @@ class Trainer:
             if not self._in_pause:
                 self._announce_pause("paused by user")
             if self._pause_clock is None:
-                self._pause_clock = time.perf_counter()
+                self._pause_clock = self.clock()
             if ctl.take_single_step():
                 # one batch runs and the run stays paused; the wait so far does not count as run time
                 self._stop_pause_clock()
@@ -432,7 +456,7 @@ class Trainer:
 
     def _stop_pause_clock(self) -> None:
         if self._pause_clock is not None:
-            self._paused_time += time.perf_counter() - self._pause_clock
+            self._paused_time += self.clock() - self._pause_clock
             self._pause_clock = None
 
     def _take_changes(self) -> dict[str, Any]:
@@ -660,17 +684,58 @@ class Trainer:
 
     def save_checkpoint(self, reason: str, best: bool = False) -> Path:
         """last.pt (and best.pt); under torchrun rank 0 writes them, and they fit any world size."""
+        carried = self._carried_state()  # a collective under torchrun: every rank takes part
         if not self.main:
             return self.run_dir / "last.pt"
+        extra = {"window": self.window, "elapsed": self.elapsed(), "run_id": self.run_id}
+        if carried is not None:
+            extra["state"] = carried
         ck = ckpt_io.Checkpoint(
             self.config, self.vocab, self.model.state_dict(), self.optimizer.state_dict(),
-            list(self.labels), self.step, self.epoch, self.best_val_loss,
-            {"window": self.window, "elapsed": self.elapsed(), "run_id": self.run_id})
+            list(self.labels), self.step, self.epoch, self.best_val_loss, extra)
         path = ckpt_io.save(ck, self.run_dir / "last.pt")
         self.emit(CheckpointSaved(self.step, str(path), reason))
         if best:
             ckpt_io.save(ck, self.run_dir / "best.pt")
         return path
+
+    def _carried_state(self) -> Any:
+        """Mid-epoch, the hidden state every stream carries into its next window, on the CPU.
+
+        Under torchrun each rank holds its own streams' rows: they are gathered in rank order,
+        which is the streams' order, so the checkpoint holds all of them and fits any world size.
+        """
+        if not (isinstance(self.task, TextTask) and self.config.carry_state):
+            return None  # the same on every rank: none of them gathers
+        carries = self.window > 0 and self._state is not None
+        state = state_to(detach_state(self._state), torch.device("cpu")) if carries else None
+        if self.dist is None:
+            return state
+        parts = self.dist.gather_objects(state)
+        if any(p is None for p in parts):
+            return None
+        if isinstance(parts[0], tuple):
+            return tuple(torch.cat([p[i] for p in parts], dim=1) for i in range(len(parts[0])))
+        return torch.cat(parts, dim=1)
+
+    def _resumed_state(self, resumed: ckpt_io.Checkpoint | None) -> Any:
+        """The carried state a checkpoint saved mid-epoch, this rank's rows of it; None to start from zeros.
+
+        It is used only where it fits: the same number of streams and the same layer shapes.
+        """
+        c = self.config
+        saved = resumed.extra.get("state") if resumed is not None else None
+        if saved is None or self.window == 0 or not isinstance(self.task, TextTask) \
+                or not c.carry_state or c.arch != "workbench":
+            return None
+        parts = tuple(saved) if isinstance(saved, (tuple, list)) else (saved,)
+        shape = (c.num_layers, c.batch_size, c.hidden_size)  # a language model reads one way
+        if len(parts) != (2 if c.cell == "lstm" else 1) or any(
+                not isinstance(p, Tensor) or tuple(p.shape) != shape for p in parts):
+            return None
+        rows = self.dist.share(self.config.batch_size) if self.dist is not None else slice(None)
+        parts = tuple(p[:, rows].to(self.device, self.dtype).contiguous() for p in parts)
+        return parts if len(parts) > 1 else parts[0]
 
     def finish(self, reason: str) -> dict[str, Any]:
         """Final evaluation and checkpoint; returns the run summary."""

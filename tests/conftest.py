@@ -1,4 +1,8 @@
-"""Shared fixtures: tiny corpora and names directories written to tmp_path."""
+"""Shared fixtures: tiny corpora and names directories written to tmp_path, and runs as processes.
+
+Every run a test starts states its precision: fp32 wherever paths or runs are compared, so the
+same checks run on a CPU with AVX512_BF16 (where `auto` picks bf16) and on one without.
+"""
 
 from __future__ import annotations
 
@@ -31,9 +35,20 @@ def names_dir(tmp_path: Path) -> Path:
     return d
 
 
+@pytest.fixture
+def kernels():
+    """The fused CPU kernels, for tests that compare them with the per-step path; a skip saying why
+    where they cannot be built (no C++ compiler), so that no comparison passes against itself."""
+    from rnn_engine import fused
+
+    if not fused.load():
+        pytest.skip(f"fused kernels unavailable here: {fused.status()}")
+    return fused
+
+
 # -- runs as processes of their own --------------------------------------------------------------
 TINY_FLAGS = ["--hidden-size", "24", "--num-layers", "1", "--dropout", "0", "--seq-len", "16",
-              "--batch-size", "4", "--device", "cpu"]
+              "--batch-size", "4", "--device", "cpu", "--precision", "fp32"]
 
 
 def workbench(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -69,25 +84,41 @@ def logged_steps(run_dir: Path) -> int:
     return steps[-1][0] if steps else 0
 
 
+def run_processes(root: Path) -> set[int]:
+    """Pids of the run processes recorded under `root` that are still those very processes.
+
+    A pid is taken only where `liveness` confirms it as the run's (host, boot, start time), so a
+    pid reused by another process since the run ended is left alone. A torchrun job records
+    every rank, each with its start time.
+    """
+    import os
+
+    from rnn_engine.liveness import process_alive, read_record
+
+    pids: set[int] = set()
+    for path in root.rglob("live.json"):
+        record = read_record(path.parent)
+        for proc in [record] + [{**record, **rank} for rank in record.get("ranks") or []]:
+            pid = proc.get("pid")
+            if isinstance(pid, int) and pid != os.getpid() and proc.get("pid_start") is not None \
+                    and process_alive(proc):
+                pids.add(pid)
+    return pids
+
+
 def kill_runs(root: Path, extra=()) -> None:
-    """End every run process recorded under `root` (and `extra` Popen objects), whatever state they are in."""
-    import json
+    """End the run processes under `root` and the `extra` Popen objects this suite started.
+
+    `extra` are children of this process that have not been waited for, so their pids cannot have
+    been reused; a recorded pid counts only as `run_processes` confirms it. A process that leads
+    its own session (every run does) is ended with its group: the run and what it started.
+    """
     import os
     import signal
 
-    pids = {p.pid for p in extra}
-    for record in root.rglob("live.json"):
+    children = [p for p in extra if p.poll() is None]
+    for pid in {p.pid for p in children} | run_processes(root):
         try:
-            record = json.loads(record.read_text())
-        except (OSError, ValueError):
-            continue
-        # a torchrun job records every rank's pid
-        for pid in [record.get("pid")] + [r.get("pid") for r in record.get("ranks") or []]:
-            if isinstance(pid, int) and pid != os.getpid():
-                pids.add(pid)
-    for pid in pids:
-        try:
-            # runs are started in sessions of their own: the group holds the run and anything it started
             if os.getpgid(pid) == pid:
                 os.killpg(pid, signal.SIGKILL)
             else:
@@ -119,7 +150,7 @@ def _kill_tracked() -> None:
     for root in _ROOTS:
         kill_runs(root)
     processes = _PROCESSES + [p for app in _APPS for p in app._children]
-    kill_runs(Path("/nonexistent"), [p for p in processes if p.poll() is None])
+    kill_runs(Path("/nonexistent"), processes)
 
 
 def pytest_configure(config) -> None:
@@ -137,6 +168,30 @@ def pytest_configure(config) -> None:
 
 def pytest_sessionfinish(session, exitstatus) -> None:
     _kill_tracked()
+
+
+@pytest.fixture
+def reap(tmp_path):
+    """Register a directory whose runs, and Popen objects, are ended when the test ends, pass or fail."""
+    roots: list[Path] = [tmp_path]
+    processes: list = []
+    track(tmp_path)
+
+    def register(root: Path | None = None, process=None):
+        if root is not None:
+            roots.append(root)
+            track(root)
+        if process is not None:
+            processes.append(process)
+            track(process=process)
+        return process
+
+    try:
+        yield register
+    finally:
+        for root in roots:
+            kill_runs(root)
+        kill_runs(Path("/nonexistent"), processes)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ SIZE = (160, 48)
 
 def tiny_config(corpus, **kw):
     base = dict(data=str(corpus), hidden_size=24, num_layers=1, dropout=0.0, seq_len=16, batch_size=4,
-                epochs=2, time_budget=0.0, sample_length=30, device="cpu", lr=1e-2)
+                epochs=2, time_budget=0.0, sample_length=30, device="cpu", lr=1e-2, precision="fp32")
     base.update(kw)
     return default_config("charlm", **base)
 
@@ -314,7 +314,7 @@ async def test_runs_tab_lists_runs_and_enter_attaches(tiny_corpus, tmp_path):
 
 async def test_classifier_answers_live_then_from_the_saved_model(names_dir, tmp_path, reaper):
     cfg = default_config("names", data=str(names_dir), hidden_size=32, epochs=100_000, batch_size=8,
-                         lr=1e-2, device="cpu", dropout=0.0, eval_interval=0.0)
+                         lr=1e-2, device="cpu", dropout=0.0, eval_interval=0.0, precision="fp32")
     app = reaper.watch(make_app(cfg, tmp_path / "runs"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s")
@@ -370,18 +370,25 @@ async def test_sample_from_a_live_run_through_the_protocol(headless, tiny_corpus
         assert any("\nthe " in s for s in app.query_one(SampleLog).plain)
 
 
-async def test_device_choice_goes_to_the_live_run(headless, tiny_corpus, tmp_path):
+async def test_device_dialog_lists_the_runs_devices_with_the_reasons_for_absent_ones(headless, tiny_corpus,
+                                                                                    tmp_path):
+    from rnn_engine.devices import available_devices
+
     _, run_dir = headless("moved")
     app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
+    notes = notes_of(app)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.state == "training")
-        await pilot.press("d")  # the run says which devices its machine has
+        await pilot.press("d")  # the run says which devices its machine has (here the same machine)
         await until(pilot, lambda: app.screen.__class__.__name__ == "DeviceScreen")
         options = app.screen.query_one("#device-options")
-        assert not options.get_option("cpu").disabled
-        await pilot.press("enter")  # cpu, the highlighted first option
-        moved = lambda: any("now on cpu" in line for line in app.query_one("#activity").plain)  # noqa: E731
-        await until(pilot, moved)
+        for name, reason in available_devices().items():
+            option = options.get_option(name)
+            assert option.disabled == bool(reason)
+            assert (reason in str(option.prompt)) if reason else str(option.prompt) == name
+        await pilot.press("enter")  # cpu, the highlighted first option, where the run is
+        await until(pilot, lambda: any("on cpu already" in n for n in notes), what="the notice")
+        assert not any("Moving to" in n for n in notes)  # nothing was sent
 
 
 def inside_head(app) -> str:
@@ -432,7 +439,7 @@ async def test_inside_tab_reads_a_live_run_through_the_protocol(headless, tiny_c
 
 async def test_inside_tab_reads_a_name_letter_by_letter(names_dir, tmp_path):
     cfg = default_config("names", data=str(names_dir), hidden_size=16, epochs=2, batch_size=8,
-                         device="cpu", dropout=0.0)
+                         device="cpu", dropout=0.0, precision="fp32")
     trainer = Trainer(cfg, runs_dir=tmp_path / "runs", run_id="names")
     trainer.run()
     app = make_app(cfg, tmp_path / "runs", attach=trainer.run_dir)
@@ -497,3 +504,93 @@ async def test_runs_tab_compares_the_marked_runs(tiny_corpus, tmp_path):
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "Screen"
+
+
+async def test_quit_dialog_escape_stays_and_s_stops_and_saves(tiny_corpus, tmp_path, reaper):
+    app = reaper.watch(make_app(tiny_config(tiny_corpus, epochs=100_000), tmp_path / "runs"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await until(pilot, lambda: app.state == "training" and logged_steps(app.view.run_dir) > 1)
+        await pilot.press("q")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "QuitScreen")
+        await pilot.press("escape")  # neither: back to the workbench, the run untouched
+        await until(pilot, lambda: app.screen.__class__.__name__ == "Screen")
+        step = logged_steps(app.view.run_dir)
+        await until(pilot, lambda: logged_steps(app.view.run_dir) > step + 2, what="training on")
+        assert app.is_running and app.state == "training"
+        await pilot.press("q")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "QuitScreen")
+        await pilot.press("s")
+        await until(pilot, lambda: not app.is_running, what="the app to close after saving")
+    assert app.view.process.wait(60) == 0 and run_state(app.view.run_dir).state == "stopped"
+
+
+async def test_function_keys_start_pause_step_and_stop(tiny_corpus, tmp_path, reaper):
+    app = reaper.watch(make_app(tiny_config(tiny_corpus, epochs=100_000), tmp_path / "runs"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await until(pilot, lambda: app.state == "training" and logged_steps(app.view.run_dir) > 0)
+        run_dir = app.view.run_dir
+        await pilot.press("f6")
+        await until(pilot, lambda: run_state(run_dir).state == "paused", what="paused by F6")
+        step = logged_steps(run_dir)
+        await pilot.press("f8")
+        await until(pilot, lambda: logged_steps(run_dir) == step + 1, what="one step by F8")
+        await pilot.press("f6")
+        await until(pilot, lambda: run_state(run_dir).state == "running", what="resumed by F6")
+        await pilot.press("f1")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "HelpScreen")
+        await pilot.press("escape")
+        await pilot.press("f7")
+        await until(pilot, lambda: app.state == "stopped", what="stopped by F7")
+    assert run_state(run_dir).state == "stopped" and (run_dir / "last.pt").exists()
+
+
+async def test_v_evaluates_the_whole_validation_split(headless, tiny_corpus, tmp_path):
+    _, run_dir = headless("full", "--val-chars", "64")
+    app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state == "training")
+        await pilot.press("v")
+        activity = app.query_one("#activity")
+        await until(pilot, lambda: any("whole validation split" in line for line in activity.plain),
+                    what="the full evaluation in the log")
+    full = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()
+            if '"Evaluated"' in x]
+    assert full and full[-1]["full"] and full[-1]["items"] > 64  # more than the routine subset reads
+
+
+async def test_t_switches_the_task_of_the_next_run(tiny_corpus, tmp_path):
+    app = make_app(tiny_config(tiny_corpus), tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("t")
+        await pilot.pause()
+        form = app.query_one("#form")
+        assert app.config.task == "names" and form.read().task == "names"
+        assert app.config.data.endswith("names") and form.values()["hidden_size"] == "256"
+        await pilot.press("t")
+        await pilot.pause()
+        assert app.config.task == "charlm" and form.read().task == "charlm"
+
+
+async def test_attaching_a_run_whose_files_are_damaged_says_so(tiny_corpus, tmp_path):
+    run_dir = tmp_path / "runs" / "broken"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text("{not json")
+    (run_dir / "events.jsonl").write_text('{"event": "RunStarted", "broken\n\x00\x01\n')
+    (run_dir / "live.json").write_text("[1, 2")
+    app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state == "dead", what="the run read as dead")
+        activity = "\n".join(app.query_one("#activity").plain)
+        assert "no process record" in activity
+        await pilot.press("4")  # and the app goes on: the Runs tab, the help screen
+        await pilot.press("question_mark")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "HelpScreen")
+
+
+def test_attach_to_a_missing_run_is_one_line(tmp_path):
+    for args, needle in ((["attach", "nothing", "--runs-dir", str(tmp_path)], "attach: nothing: no such run"),
+                         (["attach", "latest", "--runs-dir", str(tmp_path)], "no runs yet")):
+        r = workbench(*args)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and needle in r.stderr, r.stderr

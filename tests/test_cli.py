@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-TINY = ["--hidden-size", "24", "--seq-len", "16", "--batch-size", "4", "--device", "cpu"]
+TINY = ["--hidden-size", "24", "--seq-len", "16", "--batch-size", "4", "--device", "cpu",
+        "--precision", "fp32"]
 
 
 def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -35,16 +36,21 @@ def test_train_json_then_sample(tiny_corpus, tmp_path):
 
 
 def test_train_names_json_then_classify(names_dir, tmp_path):
-    r = run("train-names", "--data", str(names_dir), "--epochs", "3", "--json", "--dedupe",
-            "--runs-dir", str(tmp_path / "runs"), "--hidden-size", "16", "--num-layers", "1")
+    r = run("train-names", "--data", str(names_dir), "--epochs", "12", "--json", "--dedupe", "--precision",
+            "fp32", "--runs-dir", str(tmp_path / "runs"), "--hidden-size", "16", "--num-layers", "1",
+            "--lr", "0.01")
     assert r.returncode == 0, r.stderr
     summary = last_json(r.stdout)
     assert {"test_accuracy", "balanced_accuracy", "names_per_s", "checkpoint"} <= set(summary)
     c = run("classify", summary["checkpoint"], "Ivanov", "Macleodson", "--top-k", "2", "--json")
     assert c.returncode == 0, c.stderr
     answer = json.loads(c.stdout)
-    assert set(answer) == {"Ivanov", "Macleodson"}
-    assert all(len(v) == 2 for v in answer.values())
+    assert set(answer) == {"Ivanov", "Macleodson"} and all(len(v) == 2 for v in answer.values())
+    # the two synthetic languages are told apart: -ov is Ruslandic, Mac...son Scotlandic
+    assert answer["Ivanov"][0][0] == "Ruslandic" and answer["Macleodson"][0][0] == "Scotlandic"
+    assert all(v[0][1] >= v[1][1] and abs(v[0][1] + v[1][1] - 1) < 1e-4 for v in answer.values())
+    text = run("classify", summary["checkpoint"], "Petrov")
+    assert text.returncode == 0 and text.stdout.startswith("Petrov: Ruslandic ")
 
 
 @pytest.mark.parametrize("command", ["train", "train-names", "sample", "classify", "bench", "attach", "runs",
@@ -87,6 +93,27 @@ def test_bad_input_gives_one_line_and_no_traceback(args, needle, tiny_corpus, tm
     assert len(lines) == 1, r.stderr
     assert needle.lower() in lines[0].lower()
     assert "Traceback" not in r.stderr
+
+
+def test_resume_refuses_what_it_cannot_continue(tiny_corpus, tmp_path, headless):
+    runs = str(tmp_path / "runs")
+    nope = tmp_path / "nope.pt"
+    missing = run("train", "--corpus", str(tiny_corpus), "--resume", str(nope), "--runs-dir", runs, *TINY)
+    assert missing.returncode == 2 and missing.stderr.strip() == f"workbench: {nope}: no such file"
+    _, live_dir = headless("live")
+    live = run("train", "--corpus", str(tiny_corpus), "--resume", str(live_dir), "--runs-dir", runs, *TINY)
+    assert live.returncode == 2 and live.stderr.count("\n") == 1, live.stderr
+    assert "that run is running (pid" in live.stderr and f"--resume {live_dir / 'last.pt'}" in live.stderr
+    done = run("train", "--corpus", str(tiny_corpus), "--epochs", "1", "--run-id", "done", "--runs-dir", runs,
+               *TINY)
+    assert done.returncode == 0, done.stderr
+    foreign = tmp_path / "foreign.txt"
+    foreign.write_text("Съешь же ещё этих мягких французских булок, да выпей чаю.\n" * 80, encoding="utf-8")
+    other = run("train", "--corpus", str(foreign), "--resume", str(tmp_path / "runs" / "done"), "--runs-dir",
+                runs, *TINY)
+    assert other.returncode == 2 and other.stderr.count("\n") == 1, other.stderr
+    assert "of its characters are not in the vocabulary of the checkpoint" in other.stderr
+    assert "'Б'" in other.stderr or "'С'" in other.stderr
 
 
 def test_latin1_corpus_trains_with_encoding_flag(tmp_path):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from rnn_engine.distributed import cores
 from rnn_engine.liveness import read_record, run_state
 
 from .conftest import TINY_FLAGS, kill_runs, logged_steps, track, wait_until, workbench
@@ -65,7 +66,9 @@ def test_two_ranks_train_what_one_does_and_checkpoints_resume_on_either(tiny_cor
     assert (one["world_size"], two["world_size"]) == (1, 2) and one["steps"] == two["steps"] == 10
     assert_same_training(runs / "one", runs / "two", range(1, 11))
     started = json.loads((runs / "two" / "events.jsonl").read_text().splitlines()[0])
-    assert started["world_size"] == 2 and started["threads"] >= 1
+    # --nproc gives each local rank its share of the cores, unless OMP_NUM_THREADS says otherwise
+    threads = int(ENV.get("OMP_NUM_THREADS") or max(1, cores() // 2))
+    assert started["world_size"] == 2 and started["threads"] == threads
     ranks = read_record(runs / "two")["ranks"]
     assert [r["rank"] for r in ranks] == [0, 1] and ranks[0]["pid"] != ranks[1]["pid"]
 

@@ -15,12 +15,26 @@ from rnn_engine.recurrent import Recurrent
 CPU = torch.device("cpu")
 
 
-def test_auto_is_fp32_without_fast_bf16(monkeypatch):
+def test_auto_is_fp32_when_bf16_detection_is_forced_off(monkeypatch):
     monkeypatch.setenv("RNN_WORKBENCH_BF16", "0")
     chosen, why = precision.resolve(RunConfig(precision="auto"), CPU)
     assert chosen == "fp32" and "turned off" in why
     assert precision.resolve(RunConfig(precision="bf16"), CPU)[0] == "bf16"  # honoured, with a note
     assert precision.resolve(RunConfig(precision="bf16", dtype="float64"), CPU)[0] == "fp32"
+
+
+@pytest.mark.parametrize("onednn", [True, False])
+def test_bf16_detection_forced_on_decides_as_a_bf16_cpu_does(monkeypatch, onednn):
+    # what a CPU with AVX512_BF16 decides, on any CPU: auto takes bf16 for the fused kernels
+    monkeypatch.setenv("RNN_WORKBENCH_BF16", "1")
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
+    assert precision.fast_bf16(CPU) == (True, "bf16 forced on (RNN_WORKBENCH_BF16=1), whatever this CPU has")
+    monkeypatch.setattr(fused, "dnnl_bf16", lambda: (True, "") if onednn else (False, "oneDNN has no bf16"))
+    chosen, why = precision.resolve(RunConfig(precision="auto"), CPU)
+    assert chosen == "bf16" and ("oneDNN bf16 GEMMs" if onednn else "ATen bf16 GEMMs") in why
+    assert precision.resolve(RunConfig(precision="auto", impl="torch"), CPU)[0] == "fp32"
+    assert precision.resolve(RunConfig(precision="auto", arch="index-rnn"), CPU)[0] == "fp32"
+    assert precision.resolve(RunConfig(precision="fp32"), CPU)[0] == "fp32"
 
 
 def test_auto_picks_bf16_on_a_bf16_cpu_whose_fused_kernels_run_it(monkeypatch):
@@ -48,25 +62,50 @@ def test_auto_stays_fp32_on_cuda_until_measured_there(monkeypatch):
     assert precision.resolve(RunConfig(precision="bf16"), torch.device("cuda"))[0] == "bf16"
 
 
-def test_onednn_bf16_is_checked_before_the_kernels_use_it(monkeypatch):
-    assert fused.load()
+def test_onednn_bf16_check_on_this_cpu(kernels):
+    # the real check, whichever CPU this is: it passes where oneDNN has bf16 and says why not elsewhere
     if torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        # a CPU with bf16: the packed oneDNN path agrees with at::mm, so the kernels use it
         assert fused._bf16_check() == "" and fused.dnnl_bf16() == (True, "")
-        return
-    assert fused.dnnl_bf16() == (False, "oneDNN has no bf16 on this CPU")
-    # a oneDNN that claims bf16 but cannot run it is caught by the check, not by a run
+    else:
+        assert fused.dnnl_bf16() == (False, "oneDNN has no bf16 on this CPU")
+
+
+def test_onednn_bf16_check_fails_where_onednn_claims_bf16_and_cannot_run_it(kernels, monkeypatch):
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
-    assert fused._bf16_check().startswith("oneDNN's bf16 GEMMs failed here")
+
+    def broken(weight, batch):
+        raise RuntimeError("could not create a primitive descriptor")
+
+    assert fused._bf16_check(broken) == ("oneDNN's bf16 GEMMs failed here (could not create a primitive "
+                                         "descriptor)")
 
 
-@pytest.mark.parametrize("mode", ["rnn", "gru", "lstm"])
-def test_bf16_gemms_match_torch_under_autocast_and_keep_fp32_state(mode):
+def test_onednn_bf16_check_fails_when_the_routes_disagree():
+    torch.manual_seed(0)
+    plain = (torch.randn(9, 4, 16), torch.randn(48, 16), torch.randn(4, 16))
+    close = tuple(t * (1 + 1e-3) for t in plain)  # bf16 rounding: within the check's tolerance
+    assert fused._disagreement(close, plain) == ""
+    wrong = (plain[0], plain[1] * 1.5, plain[2])
+    assert fused._disagreement(wrong, plain).startswith("oneDNN's bf16 dW_hh disagreed with at::mm's by ")
+
+
+def test_onednn_bf16_check_passes_when_both_routes_agree(kernels, monkeypatch):
+    # forced on any CPU: oneDNN's route replaced by at::mm, so the two runs agree and the check passes
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert fused._bf16_check(lambda weight, batch: None) == ""
+
+
+def _bf16_pair(mode: str) -> tuple[Recurrent, torch.nn.Module, torch.Tensor]:
     torch.manual_seed(0)
     ours = Recurrent(mode, 6, 32, num_layers=2)
     ref = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[mode](6, 32, num_layers=2)
     ref.load_state_dict(ours.state_dict())
-    x = torch.randn(12, 4, 6)
+    return ours, ref, torch.randn(12, 4, 6)
+
+
+@pytest.mark.parametrize("mode", ["rnn", "gru", "lstm"])
+def test_bf16_gemms_round_in_bf16_and_keep_fp32_state(mode):
+    ours, _, x = _bf16_pair(mode)
     ours.gemm_dtype = torch.bfloat16
     out, h_n = ours(x)
     states = h_n if isinstance(h_n, tuple) else (h_n,)
@@ -75,8 +114,18 @@ def test_bf16_gemms_match_torch_under_autocast_and_keep_fp32_state(mode):
     fp32, _ = ours(x)
     # bf16 keeps 8 bits of mantissa: agreement to a few parts in a hundred, not 1e-6
     assert 1e-4 < (out - fp32).abs().max() < 3e-2  # the GEMMs really ran in bf16
-    if mode == "lstm" and not precision.fast_bf16(CPU)[0]:
-        return  # oneDNN has no bf16 LSTM primitive on a CPU without bf16: torch's autocast LSTM fails
+
+
+AUTOCAST_LSTM = pytest.mark.skipif(
+    not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
+    reason="torch.nn.LSTM under CPU autocast needs oneDNN's bf16 LSTM, which this CPU's oneDNN lacks")
+
+
+@pytest.mark.parametrize("mode", ["rnn", "gru", pytest.param("lstm", marks=AUTOCAST_LSTM)])
+def test_bf16_gemms_match_torch_under_autocast(mode):
+    ours, ref, x = _bf16_pair(mode)
+    ours.gemm_dtype = torch.bfloat16
+    out, _ = ours(x)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         ref_out, _ = ref(x)
     torch.testing.assert_close(out, ref_out.float(), atol=3e-2, rtol=0)
@@ -93,7 +142,7 @@ def _run(model: Recurrent, x: torch.Tensor, fused_path: bool) -> tuple[torch.Ten
 
 @pytest.mark.parametrize("mode", ["rnn", "gru", "lstm"])
 @pytest.mark.parametrize("tokens", [False, True])
-def test_fused_bf16_kernels_equal_the_per_step_bf16_path(mode, tokens):
+def test_fused_bf16_kernels_equal_the_per_step_bf16_path(mode, tokens, kernels):
     torch.manual_seed(3)
     model = Recurrent(mode, 6, 48, num_layers=2)
     model.gemm_dtype = torch.bfloat16
@@ -124,7 +173,9 @@ def tiny(corpus, cell, prec):
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 @pytest.mark.parametrize("path", ["fused", "per-step"])
-def test_bf16_training_tracks_fp32(cell, path, tiny_corpus, tmp_path):
+def test_bf16_training_tracks_fp32(cell, path, tiny_corpus, tmp_path, request):
+    if path == "fused":
+        request.getfixturevalue("kernels")
     events = []
     bf16 = Trainer(tiny(tiny_corpus, cell, "bf16"), runs_dir=tmp_path, run_id="bf16", sink=events.append)
     bf16.model.rnn.use_fused = path == "fused"  # per-step: the path CUDA and the fallback take

@@ -5,12 +5,28 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 
-from rnn_engine.liveness import run_state
+from rnn_engine.devices import available_devices
+from rnn_engine.liveness import LivenessWriter, run_state
 
-from .conftest import TINY_FLAGS, logged_steps, track, wait_until, workbench
+from .conftest import TINY_FLAGS, logged_steps, wait_until, workbench
+
+
+def exited(pid: int) -> bool:
+    """The process has ended: gone, or a zombie its parent (init, for a detached run) has not reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def events_of(run_dir) -> list[dict]:
+    return [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
 
 
 def runs_json(runs_dir) -> dict[str, dict]:
@@ -20,7 +36,7 @@ def runs_json(runs_dir) -> dict[str, dict]:
 
 
 def test_ctl_steers_a_headless_run_and_stop_ends_it_with_a_checkpoint(headless, tmp_path):
-    process, run_dir = headless("steer")
+    process, run_dir = headless("steer", "--val-chars", "64")  # a routine evaluation reads a part
     runs = tmp_path / "runs"
     listed = runs_json(runs)["steer"]
     assert listed["state"] == "running" and listed["pid"] == process.pid and listed["task"] == "charlm"
@@ -28,6 +44,14 @@ def test_ctl_steers_a_headless_run_and_stop_ends_it_with_a_checkpoint(headless, 
     assert paused.returncode == 0 and "pauses" in paused.stdout, paused.stderr
     wait_until(lambda: run_state(run_dir).state == "paused", 30, "paused")
     assert runs_json(runs)["steer"]["state"] == "paused"
+    devices = workbench("ctl", str(run_dir), "devices", "--json")
+    assert devices.returncode == 0 and json.loads(devices.stdout)["reply"]["devices"] == available_devices()
+    moved = workbench("ctl", str(run_dir), "device", "cuda")
+    if available_devices()["cuda"]:  # no GPU here: refused with the reason, and the run stays where it is
+        assert moved.returncode == 2 and "refused:" in moved.stderr and "cuda" in moved.stderr.lower()
+    else:
+        assert moved.returncode == 0 and "moves at the next batch" in moved.stdout
+        assert workbench("ctl", str(run_dir), "device", "cpu").returncode == 0
     sample = workbench("ctl", str(run_dir), "sample", "--prime", "the ", "--length", "20")
     assert sample.returncode == 0 and sample.stdout.startswith("the ") and len(sample.stdout) == 25
     refused = workbench("ctl", str(run_dir), "apply", "lr=-1")
@@ -41,6 +65,15 @@ def test_ctl_steers_a_headless_run_and_stop_ends_it_with_a_checkpoint(headless, 
     assert workbench("ctl", str(run_dir), "resume").returncode == 0
     step = logged_steps(run_dir)
     wait_until(lambda: logged_steps(run_dir) > step + 2, 30, "steps after resume", process)
+    # evaluations on demand: the routine subset, then the whole validation split
+    for extra, full in (([], False), (["--full"], True)):
+        asked = workbench("ctl", str(run_dir), "evaluate", *extra)
+        assert asked.returncode == 0 and "evaluates at the next batch" in asked.stdout
+        wait_until(lambda full=full: [e for e in events_of(run_dir) if e["event"] == "Evaluated"
+                                      and e["full"] == full], 30, f"an evaluation (full={full})", process)
+    full = next(e for e in events_of(run_dir) if e["event"] == "Evaluated" and e["full"])
+    routine = next(e for e in events_of(run_dir) if e["event"] == "Evaluated" and not e["full"])
+    assert full["items"] > 0 and full["items"] >= routine["items"]
     stopped = workbench("ctl", str(run_dir), "stop", "--wait")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stderr
     assert process.wait(30) == 0
@@ -74,19 +107,23 @@ def test_ctl_errors_are_one_line_with_status_2(tmp_path):
         assert r.returncode == 2 and needle in r.stderr and r.stderr.count("\n") == 1, r.stderr
 
 
-def test_detach_returns_once_training_and_prints_how_to_attach(tiny_corpus, tmp_path):
+def test_detach_returns_once_training_and_prints_how_to_attach(tiny_corpus, tmp_path, reap):
     runs = tmp_path / "runs"
-    track(runs)
+    reap(runs)  # the detached run is ended at teardown if the test fails before it stops it
     r = workbench("train", "--corpus", str(tiny_corpus), "--runs-dir", str(runs), "--run-id", "bg",
                   "--epochs", "100000", "--detach", *TINY_FLAGS)
     assert r.returncode == 0, r.stderr
     assert f"workbench attach {runs / 'bg'}" in r.stdout  # outside ./runs: named by its path
+    assert f"workbench ctl {runs / 'bg'} pause|resume|stop" in r.stdout
     assert run_state(runs / "bg").state == "running"
+    pid = run_state(runs / "bg").pid
     stop = workbench("ctl", "bg", "stop", "--wait", "--runs-dir", str(runs))
     assert stop.returncode == 0, stop.stderr
-    output = (runs / "bg" / "output.log").read_text()
-    assert "epoch 1" in output or "step" in output
-    assert f"checkpoint {runs / 'bg' / 'last.pt'}" in output
+    assert exited(pid)  # --wait returned once the process itself had ended, not only its record
+    output = (runs / "bg" / "output.log").read_text().strip().splitlines()
+    # the run's own output: its start line, then the summary of the run that was stopped
+    assert output[0].startswith("run bg on cpu: gru 1x24")
+    assert output[-2].startswith("val_loss ") and output[-1] == f"checkpoint {runs / 'bg' / 'last.pt'}"
 
 
 def test_detach_reports_a_run_that_cannot_start(tmp_path):
@@ -97,14 +134,13 @@ def test_detach_reports_a_run_that_cannot_start(tmp_path):
     assert r.returncode == 2 and "empty.txt: is empty" in r.stderr.splitlines()[-1]
 
 
-def test_sighup_under_nohup_does_not_stop_a_run(tiny_corpus, tmp_path):
+def test_sighup_under_nohup_does_not_stop_a_run(tiny_corpus, tmp_path, reap):
     runs = tmp_path / "runs"
-    track(runs)
     cmd = ["nohup", sys.executable, "-m", "workbench", "train", "--corpus", str(tiny_corpus),
            "--runs-dir", str(runs), "--run-id", "nohup", "--epochs", "100000", "--json", *TINY_FLAGS]
     with open(tmp_path / "out", "wb") as out:
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    track(process=process)
+        process = reap(runs, subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                              start_new_session=True))
     run_dir = runs / "nohup"
     wait_until(lambda: logged_steps(run_dir) > 2, 90, "training", process)
     os.kill(process.pid, signal.SIGHUP)
@@ -112,3 +148,25 @@ def test_sighup_under_nohup_does_not_stop_a_run(tiny_corpus, tmp_path):
     wait_until(lambda: logged_steps(run_dir) > step + 5, 60, "steps after the hang-up", process)
     assert workbench("ctl", str(run_dir), "stop", "--wait").returncode == 0
     assert process.wait(30) == 0
+
+
+def test_ctl_gives_up_on_a_run_that_does_not_answer(tmp_path):
+    # a live run (this very process) whose endpoint accepts connections and never replies
+    run_dir = tmp_path / "runs" / "mute"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"task": "charlm", "cell": "gru"}))
+    path = tmp_path / "mute.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    writer = LivenessWriter(run_dir, {"step": 1, "socket": str(path)})
+    try:
+        server.bind(str(path))
+        server.listen(4)
+        writer.update(write=True, state="running")
+        started = time.monotonic()
+        r = workbench("ctl", str(run_dir), "status", "--timeout", "1.5")
+        took = time.monotonic() - started
+        assert r.returncode == 2 and r.stderr.strip() == "workbench: ctl status: no answer within 1.5 s"
+        assert took >= 1.5  # it waited the time it was given
+    finally:
+        writer.close(state="stopped")
+        server.close()

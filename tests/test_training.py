@@ -7,6 +7,7 @@ import os
 import pickle
 import threading
 import time
+import warnings
 
 import pytest
 import torch
@@ -32,7 +33,7 @@ from .conftest import workbench
 
 def tiny_lm(corpus, **kw):
     base = dict(task="charlm", data=str(corpus), hidden_size=48, seq_len=24, batch_size=8,
-                lr=1e-2, time_budget=0.0, epochs=3, sample_length=40, seed=7, device="cpu")
+                lr=1e-2, time_budget=0.0, epochs=3, sample_length=40, seed=7, device="cpu", precision="fp32")
     base.update(kw)
     return RunConfig(**base)
 
@@ -81,7 +82,7 @@ def test_events_arrive_in_order_and_are_logged(tiny_corpus, tmp_path):
 
 def test_classifier_separates_two_synthetic_languages(names_dir, tmp_path):
     cfg = default_config("names", data=str(names_dir), hidden_size=32, epochs=25, batch_size=8,
-                         lr=1e-2, device="cpu", dropout=0.0)
+                         lr=1e-2, device="cpu", dropout=0.0, precision="fp32")
     trainer = Trainer(cfg, runs_dir=tmp_path)
     summary = trainer.run()
     assert summary["test_accuracy"] == 1.0
@@ -124,33 +125,70 @@ def test_pause_single_step_live_update_and_stop(tiny_corpus, tmp_path):
         controls.apply(hidden_size=10)
 
 
-def test_single_steps_keep_one_pause_and_do_not_spend_the_time_budget(tiny_corpus, tmp_path):
-    import time
+class FakeClock:
+    """Run time that moves only when a test moves it."""
 
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_single_steps_keep_one_pause_and_do_not_spend_the_time_budget(tiny_corpus, tmp_path):
     controls = Controls()
     events = []
+    clock = FakeClock()
 
     def sink(e):
         events.append(e)
-        if isinstance(e, StepFinished) and e.step == 2:
-            controls.pause()
+        if isinstance(e, StepFinished) and e.step <= 2:
+            clock.now += 5.0  # a training step that takes 5 s of run time
+            if e.step == 2:
+                controls.pause()
 
     trainer = Trainer(tiny_lm(tiny_corpus, epochs=50), sink=sink, runs_dir=tmp_path, controls=controls)
+    trainer.clock = clock
     worker = threading.Thread(target=trainer.run, daemon=True)
     worker.start()
-    _wait_until(lambda: any(isinstance(e, RunPaused) for e in events))
+    waiting = lambda: trainer._pause_clock is not None  # noqa: E731 - the trainer is idle in its pause
+    _wait_until(lambda: any(isinstance(e, RunPaused) for e in events) and waiting())
     for step in (3, 4, 5):
-        time.sleep(0.6)  # paused time between single steps
+        clock.now += 100.0  # paused time between single steps
         controls.step_once()
-        _wait_until(lambda step=step: any(isinstance(e, StepFinished) and e.step == step for e in events))
-    time.sleep(0.6)
+        _wait_until(lambda step=step: any(isinstance(e, StepFinished) and e.step == step for e in events)
+                    and waiting())
+    clock.now += 100.0
     elapsed = trainer.elapsed()
     controls.stop()
     worker.join(30)
-    # 2.4 s spent paused; the five tiny batches themselves take a fraction of that
-    assert elapsed < 1.5, elapsed
+    # the two timed steps count; 400 s spent paused, single steps included, do not
+    assert elapsed == pytest.approx(10.0)
     assert sum(isinstance(e, RunPaused) for e in events) == 1
     assert not any(isinstance(e, RunResumed) for e in events)
+
+
+def test_a_run_ends_when_its_time_budget_is_spent_and_a_resumed_run_counts_the_whole_run(tiny_corpus,
+                                                                                         tmp_path):
+    def timed(trainer: Trainer, per_step: float) -> Trainer:
+        clock = FakeClock()
+        trainer.clock = clock
+        trainer.sink = lambda e: isinstance(e, StepFinished) and setattr(clock, "now", clock.now + per_step)
+        return trainer
+
+    first = timed(Trainer(tiny_lm(tiny_corpus, epochs=0, time_budget=10.0), runs_dir=tmp_path, run_id="a"),
+                  3.0)
+    summary = first.run()
+    # 3 s a step: after step 4 the 10 s are spent (12 s), and the run ends there, completed
+    assert (summary["reason"], summary["steps"], summary["elapsed"]) == ("completed", 4, 12.0)
+    resumed = timed(Trainer(tiny_lm(tiny_corpus, epochs=0, time_budget=20.0), runs_dir=tmp_path, run_id="b",
+                            resume=first.run_dir / "last.pt"), 3.0)
+    again = resumed.run()
+    # the budget counts the whole run: 12 s were spent already, so 3 more steps reach 21 s
+    assert (again["steps"], again["elapsed"]) == (7, 21.0)
+    spent = timed(Trainer(tiny_lm(tiny_corpus, epochs=0, time_budget=10.0), runs_dir=tmp_path, run_id="c",
+                          resume=resumed.run_dir / "last.pt"), 3.0)
+    assert spent.run()["steps"] == 7  # a budget already spent trains nothing more
 
 
 def test_invalid_live_change_is_rejected_without_pausing(tiny_corpus, tmp_path):
@@ -233,6 +271,50 @@ def test_checkpoint_round_trip_gives_same_samples(tiny_corpus, tmp_path):
     assert not list(trainer.run_dir.glob(".*.tmp"))
 
 
+def test_a_run_resumed_mid_epoch_trains_what_an_uninterrupted_run_does(tiny_corpus, tmp_path):
+    config = tiny_lm(tiny_corpus, epochs=2, lr_schedule="constant", sample_length=0, eval_interval=0)
+    whole, rest = [], []
+    Trainer(config, runs_dir=tmp_path, run_id="whole", sink=whole.append).run()
+    half = Trainer(config.updated(max_steps=5), runs_dir=tmp_path, run_id="half")
+    assert half.run()["steps"] == 5 and half.batches_per_epoch() > 5  # stopped inside epoch 1
+    resumed = Trainer(config, runs_dir=tmp_path, run_id="rest", resume=half.run_dir / "last.pt",
+                      sink=rest.append)
+    assert (resumed.epoch, resumed.window) == (0, 5) and resumed._state is not None  # the carried state too
+    resumed.run()
+    losses = lambda events: {e.step: e.loss for e in events if isinstance(e, StepFinished)}  # noqa: E731
+    a, b = losses(whole), losses(rest)
+    assert min(b) == 6 and max(b) == max(a) == 2 * half.batches_per_epoch()
+    for step in b:  # the same batches from the same state and weights: the same numbers
+        assert b[step] == pytest.approx(a[step], rel=1e-6, abs=1e-7), step
+    for (name, p), q in zip(ckpt_io.load(tmp_path / "whole").model_state.items(),
+                            ckpt_io.load(tmp_path / "rest").model_state.values()):
+        torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_best_pt_holds_the_weights_of_the_best_evaluation(tiny_corpus, tmp_path):
+    controls = Controls()
+    events = []
+
+    def sink(e):
+        events.append(e)
+        if isinstance(e, EpochFinished) and e.epoch == 3:
+            controls.apply(lr=3.0)  # epoch 4 trains far too fast, and its validation loss gets worse
+
+    trainer = Trainer(tiny_lm(tiny_corpus, epochs=4, lr_schedule="constant"), runs_dir=tmp_path, sink=sink,
+                      controls=controls)
+    trainer.run()
+    epochs = [e for e in events if isinstance(e, EpochFinished)]
+    best = min(epochs, key=lambda e: e.val_loss)
+    assert epochs[-1].val_loss > best.val_loss and best.epoch < 4
+    saved = ckpt_io.load(trainer.run_dir / "best.pt")
+    assert (saved.step, saved.epoch) == (best.step, best.epoch) and saved.best_val_loss == best.val_loss
+    assert ckpt_io.load(trainer.run_dir / "last.pt").step == epochs[-1].step
+    # and its weights are the ones that scored that loss
+    again = Trainer(tiny_lm(tiny_corpus), runs_dir=tmp_path / "again", resume=trainer.run_dir / "best.pt",
+                    serve=False)
+    assert again.evaluate()["val_loss"] == pytest.approx(best.val_loss, rel=1e-6)
+
+
 def test_resume_continues_from_checkpoint(tiny_corpus, tmp_path):
     first = Trainer(tiny_lm(tiny_corpus, epochs=1), runs_dir=tmp_path)
     first.run()
@@ -273,9 +355,11 @@ def test_malicious_pickle_is_refused_without_running(tmp_path, monkeypatch):
         ckpt_io.load(bad)
     assert not (tmp_path / "pwned-by-checkpoint").exists()
     plain = tmp_path / "plain.pkl"
-    plain.write_bytes(pickle.dumps(_Exploit()))
-    with pytest.raises(CheckpointError):
-        ckpt_io.load(plain)
+    plain.write_bytes(pickle.dumps(_Exploit()))  # pickle protocol 4 or 5, not torch.save's 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the refusal is the whole message: no warning from torch beside it
+        with pytest.raises(CheckpointError, match="refused"):
+            ckpt_io.load(plain)
     assert not (tmp_path / "pwned-by-checkpoint").exists()
 
 
@@ -381,7 +465,7 @@ def test_stop_during_a_nan_pause_saves_the_good_weights(tiny_corpus, tmp_path):
 def test_balance_weights_each_language_by_its_inverse_frequency(names_dir, tmp_path):
     (names_dir / "Rare.txt").write_text("Zyx\nQwop\n", encoding="utf-8")
     cfg = default_config("names", data=str(names_dir), hidden_size=16, epochs=1, batch_size=8, device="cpu",
-                         balance=True)
+                         balance=True, precision="fp32")
     events = []
     trainer = Trainer(cfg, runs_dir=tmp_path, sink=events.append)
     counts = trainer.task.data.class_counts()
@@ -391,9 +475,19 @@ def test_balance_weights_each_language_by_its_inverse_frequency(names_dir, tmp_p
     shares = [float(weights[i]) * counts[i] for i in range(len(trainer.labels))]
     assert max(shares) == pytest.approx(min(shares))
     assert weights[rare] > weights[trainer.labels.index("Ruslandic")]
+    plain = Trainer(cfg.updated(balance=False), runs_dir=tmp_path, run_id="plain")
+    batch = next(trainer.task.epoch_batches(cfg, 0, 0))
+    with torch.no_grad():
+        losses = [t.task.forward(t.model, batch, None, cfg, t.device, t.dtype, t._autocast).loss.item()
+                  for t in (trainer, plain)]
+    assert losses[0] != pytest.approx(losses[1])  # the same weights and batch: the weights are in the loss
     summary = trainer.run()
-    assert 0.0 <= summary["balanced_accuracy"] <= 1.0 and 0.0 <= summary["test_accuracy"] <= 1.0
     epoch = next(e for e in events if isinstance(e, EpochFinished))
+    # the summary's figures are the test split's confusion matrix read two ways
+    confusion = torch.tensor(epoch.confusion)
+    per_language = [confusion[i, i] / confusion[i].sum() for i in range(len(confusion)) if confusion[i].sum()]
+    assert summary["test_accuracy"] == pytest.approx(float(confusion.trace() / confusion.sum()))
+    assert summary["balanced_accuracy"] == pytest.approx(float(sum(per_language) / len(per_language)))
     # the classifier's "sample": held-out names with the model's top guess, one per language
     rows = epoch.sample.splitlines()
     assert len(rows) == 3 and all("→" in row and ("✓" in row or "✗" in row) for row in rows)

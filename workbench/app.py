@@ -47,6 +47,7 @@ from rnn_engine.events import (
     event_from_dict,
 )
 from rnn_engine.launch import command_line, start_run, training_argv
+from rnn_engine.liveness import endpoint_note, stop_hint
 from rnn_engine.protocol import MAX_INSPECT
 from rnn_engine.run_commands import describe_check, describe_resources
 from rnn_engine.runs import new_run_id, run_name, scan_runs
@@ -135,6 +136,7 @@ class WorkbenchApp(App[None]):
         self._attach_first = attach
         self._pending: dict[int, str] = {}  # request id -> what the reply is for
         self._paused_wanted = False
+        self._endpoint_note = ""  # what the shown run's live.json says of a failed control endpoint
         self._quit_when_ended = False
         self._children: list[Any] = []  # processes this app started, reaped as they end
         self._loss: LossPanel | None = None
@@ -253,6 +255,7 @@ class WorkbenchApp(App[None]):
         view.read_config()
         self.view = view
         self._paused_wanted = False
+        self._endpoint_note = ""
         self._last_step = None
         self.query_one(LossPanel).clear_curves()
         self.query_one(SampleLog).clear()
@@ -449,13 +452,20 @@ class WorkbenchApp(App[None]):
         self.post_message(Answered("devices", available_devices()))
 
     def _show_devices(self, devices: dict[str, str]) -> None:
-        current = str(self.view.config.device if self.live and self.view.config else self.config.device)
+        # a live run's own device (from its events), else the setting for the next run
+        current = self._run_device() if self.live else str(self.config.device)
         self.push_screen(DeviceScreen(devices, current), self._device_chosen)
+
+    def _run_device(self) -> str:
+        return self.query_one(StatusLine).device.split(" ")[0]
 
     def _device_chosen(self, device: str | None) -> None:
         if not device:
             return
         if self.live:
+            if device == self._run_device():
+                self.notify(f"The run is on {device} already.")
+                return
             if self._send("device", {"name": device}, purpose="device"):
                 self.notify(f"Moving to {device} at the next batch…")
         else:
@@ -755,7 +765,18 @@ class WorkbenchApp(App[None]):
         record = st.record
         resources = describe_resources(record.get("cpu_percent"), record.get("rss_bytes"),
                                        record.get("gpu")) if st.live else ""
-        self.query_one(StatusLine).show_process(resources, record.get("activity", "") if st.live else "")
+        activity = record.get("activity", "") if st.live else ""
+        note = endpoint_note(record) if st.live else ""
+        if note != self._endpoint_note:
+            self._endpoint_note = note
+            if note:
+                down = not record.get("socket")
+                self.log_activity(f"[{'red' if down else 'yellow'}]{note}[/]")
+                if down:
+                    self.notify(f"Run {view.run_id} {note}", severity="error", timeout=15)
+        if note and not record.get("socket"):
+            activity = f"no control endpoint: {stop_hint(record)}"
+        self.query_one(StatusLine).show_process(resources, activity)
         if st.state == "starting" and self.state in ("attaching", "starting"):
             self.set_state("starting")
         elif st.state in ("running", "paused") and self.state == "attaching":
