@@ -27,11 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnn_engine.client import RunClient
 from rnn_engine.config import default_config
-from rnn_engine.eventlog import EventReader
+from rnn_engine.control.client import RunClient
 from rnn_engine.events import EpochFinished, GradientsMeasured, RunFinished, RunStarted, StepFinished
-from rnn_engine.liveness import run_state
+from rnn_engine.rundir.eventlog import EventReader
+from rnn_engine.rundir.liveness import run_state
 from workbench.paths import default_data
 
 WORKBENCH = [sys.executable, "-m", "workbench"]

@@ -27,7 +27,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from rnn_engine.config import default_config
-from rnn_engine.distributed import cores
+from rnn_engine.training.distributed import cores
 from workbench.paths import default_data
 
 
@@ -74,9 +74,9 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=30)
     args = p.parse_args()
 
-    from rnn_engine.checkpoint import build_model
-    from rnn_engine.data import CharCorpus
-    from rnn_engine.models import count_parameters
+    from rnn_engine.data.text import CharCorpus
+    from rnn_engine.model.checkpoint import build_model
+    from rnn_engine.model.networks import count_parameters
 
     vocab = len(CharCorpus.from_file(args.corpus).vocab)
     params = count_parameters(build_model(default_config("charlm"), vocab, 0))

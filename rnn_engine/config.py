@@ -21,6 +21,9 @@ PRESET_NAMES = ("", "tutorial-index-rnn", "tutorial-tensor-rnn", "tutorial-conca
 
 # fields the training commands set themselves (--corpus, --data, --dedupe), not config flags
 COMMAND_FIELDS = frozenset({"task", "data", "dedupe"})
+# characters of text one inspection reads (analysis.inside keeps the last ones): the Inside view and
+# `workbench inspect` on a live run ask for at most this much, and the run protocol refuses more
+MAX_INSPECT = 2000
 # hyperparameters the trainer can change between two batches without rebuilding anything
 LIVE_FIELDS = frozenset({"lr", "clip", "temperature", "top_k", "weight_decay", "sample_length",
                          "eval_interval"})

@@ -39,7 +39,7 @@ def names_dir(tmp_path: Path) -> Path:
 def kernels():
     """The fused CPU kernels, for tests that compare them with the per-step path; a skip saying why
     where they cannot be built (no C++ compiler), so that no comparison passes against itself."""
-    from rnn_engine import fused
+    from rnn_engine.nn import fused
 
     if not fused.load():
         pytest.skip(f"fused kernels unavailable here: {fused.status()}")
@@ -71,14 +71,14 @@ def wait_until(condition, timeout: float = 60.0, what: str = "condition", proces
 
 
 def live_step(run_dir: Path) -> int:
-    from rnn_engine.liveness import read_record
+    from rnn_engine.rundir.liveness import read_record
 
     return int(read_record(run_dir).get("step", 0))
 
 
 def logged_steps(run_dir: Path) -> int:
     """The newest step in the run's log (the liveness record lags by a heartbeat)."""
-    from rnn_engine.eventlog import EventReader
+    from rnn_engine.rundir.eventlog import EventReader
 
     steps = EventReader(run_dir / "events.jsonl").read().steps
     return steps[-1][0] if steps else 0
@@ -93,7 +93,7 @@ def run_processes(root: Path) -> set[int]:
     """
     import os
 
-    from rnn_engine.liveness import process_alive, read_record
+    from rnn_engine.rundir.liveness import process_alive, read_record
 
     pids: set[int] = set()
     for path in root.rglob("live.json"):
@@ -197,7 +197,7 @@ def reap(tmp_path):
 @pytest.fixture
 def headless(tmp_path, tiny_corpus):
     """Start `workbench train` runs in the background, as a user would; all ended at teardown."""
-    from rnn_engine.liveness import run_state
+    from rnn_engine.rundir.liveness import run_state
 
     started = []
     track(tmp_path)

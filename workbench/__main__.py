@@ -10,8 +10,9 @@ import threading
 import time
 from pathlib import Path
 
-from rnn_engine.cli import CliError, OneLineParser, build_parser
-from rnn_engine.cli import main as cli_main
+from rnn_engine.cli.main import build_parser
+from rnn_engine.cli.main import main as cli_main
+from rnn_engine.cli.parsing import CliError, OneLineParser
 from rnn_engine.config import ConfigError, default_config
 
 COMMANDS = {"train", "train-names", "sample", "classify", "inspect", "check", "presets", "runs", "ctl",
@@ -74,7 +75,7 @@ def open_workbench(argv: list[str]) -> int:
 
 
 def attach(argv: list[str]) -> int:
-    from rnn_engine.runs import RunNotFound, resolve_run
+    from rnn_engine.rundir.runs import RunNotFound, resolve_run
 
     from .paths import default_data
 

@@ -10,6 +10,7 @@ Quitting the app, or losing its terminal, costs the run nothing.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,11 +24,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Input, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from rnn_engine.client import RunUnavailable
-from rnn_engine.config import LIVE_FIELDS, ConfigError, RunConfig, default_config
+from rnn_engine.analysis.check import describe_check
+from rnn_engine.config import LIVE_FIELDS, MAX_INSPECT, ConfigError, RunConfig, default_config
+from rnn_engine.control.client import RunUnavailable
 from rnn_engine.events import (
     Checked,
-    CheckpointSaved,
     Classified,
     DeviceSwitched,
     EpochFinished,
@@ -36,9 +37,7 @@ from rnn_engine.events import (
     Event,
     GradientsMeasured,
     HyperparametersApplied,
-    HyperparametersRejected,
     Inspected,
-    RunFailed,
     RunFinished,
     RunPaused,
     RunResumed,
@@ -46,15 +45,15 @@ from rnn_engine.events import (
     Sampled,
     event_from_dict,
 )
-from rnn_engine.launch import command_line, start_run, training_argv
-from rnn_engine.liveness import endpoint_note, stop_hint
-from rnn_engine.protocol import MAX_INSPECT
-from rnn_engine.run_commands import describe_check, describe_resources
-from rnn_engine.runs import new_run_id, run_name, scan_runs
+from rnn_engine.rundir.launch import command_line, start_run, training_argv
+from rnn_engine.rundir.liveness import endpoint_note, stop_hint
+from rnn_engine.rundir.runs import describe_resources, new_run_id, run_name, scan_runs
 
+from .event_text import describe
 from .messages import Answered, RunEnded, RunEvents, RunReplied, RunsScanned, RunStatus
 from .paths import default_data
 from .run_view import RunView
+from .saved_model import ENGINE_LOGGER, EngineLog, SavedModels
 from .screens.compare import CompareScreen
 from .screens.device import DeviceScreen
 from .screens.help import HelpScreen
@@ -144,10 +143,10 @@ class WorkbenchApp(App[None]):
         self._drawn = 0.0  # when the status line was last redrawn for new steps
         self._panes_drawn = 0.0  # and the loss and gradient panes
         self._draw_pending = False
-        self._models: dict[Path, Any] = {}  # saved models opened for sampling and classifying
+        self._engine_log: logging.Handler | None = None
+        self._saved = SavedModels()  # ended runs' models, opened to sample, classify, inspect, check
         self._latest_sample = ""  # the newest generated text, for the Inside tab
         self._inside_stale = True  # the Inside tab's text changed since it was last inspected
-        self._excerpts: dict[Path, str] = {}  # validation excerpts by corpus, for the Inside tab
 
     # -- layout -------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -173,6 +172,10 @@ class WorkbenchApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._engine_log = EngineLog(lambda text: self.post_message(Answered("note", text)))
+        engine = logging.getLogger(ENGINE_LOGGER)
+        engine.addHandler(self._engine_log)
+        engine.setLevel(logging.INFO)
         self._loss = self.query_one(LossPanel)
         self.query_one("#activity", TextLog).border_title = "activity"
         self.sub_title = self._subtitle()
@@ -281,6 +284,7 @@ class WorkbenchApp(App[None]):
         view.follow(self.post_message, lambda: worker.is_cancelled)
 
     def on_unmount(self) -> None:
+        logging.getLogger(ENGINE_LOGGER).removeHandler(self._engine_log)
         if self.view is not None:
             self.view.close()
 
@@ -419,15 +423,7 @@ class WorkbenchApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="check")
     def _check_saved(self, run_dir: Path) -> None:
-        from rnn_engine.check_command import check_model
-        from rnn_engine.checkpoint import load
-
-        try:
-            ck = load(run_dir / "last.pt")
-            report = check_model(ck.config, ck.vocab, list(ck.labels), ck.model_state)
-        except (OSError, ValueError) as exc:  # CheckpointError is a ValueError
-            report = {"error": str(exc)}
-        self.post_message(Answered("check", report))
+        self.post_message(Answered("check", self._saved.check(run_dir)))
 
     def _show_check(self, report: dict[str, Any], log: bool) -> None:
         line = describe_check(report)
@@ -447,7 +443,7 @@ class WorkbenchApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="devices")
     def _local_devices(self) -> None:
-        from rnn_engine.devices import available_devices  # torch: only when asked
+        from rnn_engine.training.devices import available_devices
 
         self.post_message(Answered("devices", available_devices()))
 
@@ -646,65 +642,37 @@ class WorkbenchApp(App[None]):
         else:
             self.query_one(InsideView).show_message(f"run {view.run_id} has no saved model to read")
 
+    # -- answers from saved models, in worker threads (saved_model) ---------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="inside-text")
     def _validation_text(self, path: Path, units: list[tuple[int, int]]) -> None:
-        from rnn_engine.data import read_text
-        from rnn_engine.errors import DataError
-        from rnn_engine.inside import validation_excerpt
-
-        if path not in self._excerpts:  # a corpus may be hundreds of MB: read it once
-            try:
-                self._excerpts[path] = validation_excerpt(read_text(path), 1000)
-            except (DataError, OSError) as exc:
-                self.post_message(Answered("inside-error", f"no validation excerpt: {exc}"))
-                return
-        self.post_message(Answered("inside-text", self._excerpts[path], units))
+        try:
+            self.post_message(Answered("inside-text", self._saved.validation_excerpt(path), units))
+        except (ValueError, OSError) as exc:  # DataError is a ValueError
+            self.post_message(Answered("inside-error", f"no validation excerpt: {exc}"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inside")
     def _inspect_saved(self, run_dir: Path, text: str, units: list[tuple[int, int]]) -> None:
-        from rnn_engine.inside import inspection
-
         try:
-            model, vocab, labels = self._saved_model(run_dir)
+            self.post_message(Answered("inspect", self._saved.inspect(run_dir, text, units)))
         except (ValueError, OSError) as exc:
             self.post_message(Answered("inside-error", f"cannot open the saved model: {exc}"))
-            return
-        self.post_message(Answered("inspect", inspection(model, vocab, text, labels or None, units)))
-
-    # -- answers from saved models (worker threads; torch is imported only here) -------------------
-    def _saved_model(self, run_dir: Path) -> Any:
-        from rnn_engine import checkpoint as ckpt_io
-
-        if run_dir not in self._models:
-            ck = ckpt_io.load(run_dir / "last.pt")
-            self._models[run_dir] = (ck.build_model(), ck.vocab, ck.labels)
-        return self._models[run_dir]
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="query")
     def _sample_saved(self, run_dir: Path, settings: SampleSettings) -> None:
-        import torch
-
-        from rnn_engine.sampling import generate
-
         try:
-            model, vocab, _ = self._saved_model(run_dir)
+            text = self._saved.sample(run_dir, settings.prime, settings.length, settings.temperature,
+                                      settings.top_k)
         except (ValueError, OSError) as exc:
             self.post_message(Answered("error", str(exc)))
             return
-        text = generate(model, vocab, settings.length, settings.prime, settings.temperature,
-                        settings.top_k, torch.Generator().manual_seed(0))
         self.post_message(Answered("sample", Sampled(-1, text, settings.temperature, settings.prime)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="query")
     def _classify_saved(self, run_dir: Path, name: str) -> None:
-        from rnn_engine.sampling import classify
-
         try:
-            model, vocab, labels = self._saved_model(run_dir)
+            self.post_message(Answered("classify", self._saved.classify(run_dir, name), name))
         except (ValueError, OSError) as exc:
             self.post_message(Answered("error", str(exc)))
-            return
-        self.post_message(Answered("classify", classify(model, vocab, labels, [name], 5)[0], name))
 
     def on_answered(self, message: Answered) -> None:
         if self._widgets_gone():
@@ -730,6 +698,8 @@ class WorkbenchApp(App[None]):
             self.query_one(InsideView).show_message(message.value)
         elif message.kind == "error":
             self.notify(message.value, severity="error")
+        elif message.kind == "note":
+            self.log_activity(message.value)
 
     # -- what the run says --------------------------------------------------------------------------
     def on_run_replied(self, message: RunReplied) -> None:
@@ -859,91 +829,51 @@ class WorkbenchApp(App[None]):
 
     def _handle_event(self, e: Event, log: list[str | Text], samples: list[tuple[str, str]],
                       replay: bool) -> None:
+        """Show what `e` says (event_text) and update the widgets and the view's state it changes."""
         view = self.view
+        shown = describe(e, view.task, replay)
+        log.extend(shown.log)
+        samples.extend(shown.samples)
+        if shown.notice is not None:
+            self.notify(shown.notice[0], severity=shown.notice[1], timeout=10)
+        status = self.query_one(StatusLine)
         if isinstance(e, RunStarted):
             view.world_size = e.world_size
-            ranks = f" x {e.world_size} ranks" if e.world_size > 1 else ""
-            status = self.query_one(StatusLine)
-            status.device = e.device + ranks
+            status.device = e.device + (f" x {e.world_size} ranks" if e.world_size > 1 else "")
             # a run this app has just started had no config.json yet when its view opened
             status.unit = _unit(e.task)
             view.config = RunConfig.from_dict(e.config)
             self.set_state("training")
-            resumed = f", resumed at step {e.resumed_from_step}" if e.resumed_from_step else ""
-            log.append(f"run {e.run_id} on {e.device}{ranks}: {e.parameters:,} parameters, "
-                       f"{e.train_items:,} training items{resumed}")
-            if e.world_size > 1:
-                log.append(f"data-parallel: {e.world_size} ranks, each {e.threads} CPU thread(s) and "
-                           f"1/{e.world_size} of every batch; rank 0 logs, saves and answers")
-            if e.recurrent_path:
-                log.append(f"recurrence: {e.recurrent_path}")
         elif isinstance(e, (Evaluated, EpochFinished)):
             self.query_one(LossPanel).add_val(e.step, e.val_loss)
-            self.query_one(StatusLine).show_process(self.query_one(StatusLine).resources, "")
-            acc = f", accuracy {e.val_accuracy:.1%}" if e.val_accuracy is not None else ""
-            if isinstance(e, EpochFinished):
-                log.append(f"epoch {e.epoch}: train {e.train_loss:.4f}, val {e.val_loss:.4f}{acc}")
-                if e.sample and view.task == "names":
-                    samples.append((f"epoch {e.epoch} · step {e.step} · held-out names, the model's guess",
-                                    e.sample))
-                elif e.sample:
-                    samples.append((f"epoch {e.epoch} · step {e.step} · T={e.temperature}", e.sample))
-            else:
-                what = "whole validation split" if e.full else "validation subset"
-                log.append(f"step {e.step}: val {e.val_loss:.4f}{acc} ({what}, {e.items:,} items)")
+            status.show_process(status.resources, "")
             if e.confusion:
                 self.query_one(ClassifierQuery).show_confusion(e.labels, e.confusion, e.epoch)
         elif isinstance(e, EvaluationProgress):
             if not replay:
-                status = self.query_one(StatusLine)
                 status.show_process(status.resources, f"evaluating {'(full) ' if e.full else ''}"
-                                                      f"{e.done / max(e.total, 1):.0%}")
+                                                       f"{e.done / max(e.total, 1):.0%}")
         elif isinstance(e, RunPaused):
             self._paused_wanted = True
             if not view.ended:
                 view.state = "paused"
             self.set_state("paused")
-            log.append(f"[yellow]paused at step {e.step}[/]: {e.reason}")
-            if e.reason != "paused by user" and not replay:
-                self.notify(e.reason, severity="error", timeout=10)
         elif isinstance(e, RunResumed):
             self._paused_wanted = False
             if not view.ended:
                 view.state = "running"
             self.set_state("training")
-            log.append(f"resumed at step {e.step}")
         elif isinstance(e, HyperparametersApplied):
             if view.config is not None:
                 view.config = view.config.updated(**e.changes)
-            changes = ", ".join(f"{k} → {v}" for k, v in e.changes.items())
-            log.append(f"step {e.step}: applied {changes}")
-        elif isinstance(e, HyperparametersRejected):
-            rejected = "; ".join(f"{k} {v}" for k, v in e.errors.items())
-            log.append(f"[yellow]step {e.step}: not applied: {rejected}[/]")
-            if not replay:
-                self.notify(f"Not applied: {rejected}", severity="error")
         elif isinstance(e, DeviceSwitched):
-            self.query_one(StatusLine).device = e.device
+            status.device = e.device
             if view.config is not None:
                 view.config = view.config.updated(device=e.device)
-            log.append(f"step {e.step}: now on {e.device}")
-        elif isinstance(e, CheckpointSaved):
-            log.append(Text(f"step {e.step}: checkpoint ({e.reason}) {e.path}", style="dim"))
         elif isinstance(e, Sampled):
-            prime = f" · prime {e.prime!r}" if e.prime else ""
-            every = " (periodic)" if e.reason == "periodic" else ""
-            samples.append((f"sample · step {e.step}{every} · T={e.temperature}{prime}", e.text))
             if e.reason == "asked" and not replay:
                 self.action_tab("train")
-        elif isinstance(e, Checked):
-            log.append(f"step {e.step}: {describe_check(e.report)}")
-        elif isinstance(e, RunFailed):
-            log.append(f"[red]step {e.step}: failed: {e.error}[/]")
         elif isinstance(e, RunFinished):
-            s = e.summary
-            metric = (f"val loss {s['val_loss']:.4f}, {s['chars_per_s']:,.0f} chars/s" if "val_loss" in s
-                      else f"test accuracy {s['test_accuracy']:.1%}, {s['names_per_s']:,.0f} names/s")
-            log.append(f"[b]run {e.reason}[/] at step {e.step}: {metric}")
             self.set_state("finished" if e.reason == "completed" else "stopped")
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from textual.message import Message
 
-from rnn_engine.eventlog import EventBatch
-from rnn_engine.liveness import RunState
-from rnn_engine.runs import RunInfo
+from rnn_engine.rundir.eventlog import EventBatch
+from rnn_engine.rundir.liveness import RunState
+from rnn_engine.rundir.runs import RunInfo
 
 
 class RunEvents(Message):

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnn_engine.client import RunClient
 from rnn_engine.config import RunConfig
-from rnn_engine.eventlog import EventReader
-from rnn_engine.launch import output_tail
-from rnn_engine.liveness import FINAL, RunState, run_state
+from rnn_engine.control.client import RunClient
+from rnn_engine.rundir.eventlog import EventReader
+from rnn_engine.rundir.launch import output_tail
+from rnn_engine.rundir.liveness import FINAL, RunState, run_state
 
 from .messages import RunEnded, RunEvents, RunReplied, RunStatus
 

@@ -1,26 +1,16 @@
-"""`workbench check`: a run's weights in torch.nn's layers against the scratch ones, on the run's own data.
+"""The torch.nn check: a run's weights in torch.nn's layers against the scratch ones, on the run's own data.
 
 The classic exercise "my hand-written RNN computes what nn.RNN computes", for any trained model:
 the same state_dict goes into both implementations, one batch of the run's data goes through both,
-and the largest differences in the outputs and in every parameter's gradient are reported.
+and the largest differences in the outputs and in every parameter's gradient are reported. Torch
+is imported inside the functions, so the report's one-line description can be read without it.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from typing import Any
 
 MAX_BATCH = 16  # streams (charlm) or names a check reads
-
-
-def add_parser(sub: Any, parser_class: type) -> None:
-    c = sub.add_parser("check", help="does the run's scratch model compute what torch.nn computes with "
-                       "its weights? (largest difference in outputs and gradients)")
-    c.add_argument("run", help="run directory, run id under --runs-dir, 'latest', or a .pt checkpoint")
-    c.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
-    c.add_argument("--json", action="store_true", help="print one JSON object: reference, "
-                   "max_abs_diff_output, max_abs_diff_grad, and what was compared")
 
 
 def compare(config: Any, vocab: Any, labels: list[str], state: dict[str, Any],
@@ -33,8 +23,8 @@ def compare(config: Any, vocab: Any, labels: list[str], state: dict[str, Any],
     import torch
     import torch.nn.functional as F
 
-    from .checkpoint import build_model
-    from .torch_layers import REFERENCES
+    from ..model.checkpoint import build_model
+    from ..nn.torch_layers import REFERENCES
 
     if config.arch != "workbench":
         raise ValueError(f"the tutorial model {config.arch} has no torch.nn layer to check against")
@@ -68,7 +58,8 @@ def run_batch(config: Any, vocab: Any, labels: list[str], data: Any = None) -> t
     """
     import torch
 
-    from .data import NamesData, pad_batch, read_text, train_end
+    from ..data.names import NamesData, pad_batch
+    from ..data.text import read_text, train_end
 
     if config.task == "charlm":
         if data is not None:  # ids already; a text is encoded only as far as the batch reads
@@ -92,7 +83,7 @@ def run_batch(config: Any, vocab: Any, labels: list[str], data: Any = None) -> t
 def check_model(config: Any, vocab: Any, labels: list[str], state: dict[str, Any], data: Any = None
                 ) -> dict[str, Any]:
     """`compare` on a batch of the run's own data (`data`, when loaded already); ValueError says why not."""
-    from .errors import DataError
+    from ..errors import DataError
 
     try:
         batch, what = run_batch(config, vocab, labels, data)
@@ -101,31 +92,10 @@ def check_model(config: Any, vocab: Any, labels: list[str], state: dict[str, Any
     return {**compare(config, vocab, labels, state, batch), "batch": what}
 
 
-def check_run(args: argparse.Namespace, fail: Any) -> int:
-    from .checkpoint import load
-    from .runs import RunNotFound, resolve_model
-
-    try:
-        path = resolve_model(args.run, args.runs_dir)
-    except RunNotFound as exc:
-        fail(f"check: {exc}")
-    ck = load(path)
-    try:
-        report = check_model(ck.config, ck.vocab, list(ck.labels), ck.model_state)
-    except ValueError as exc:
-        fail(f"check: {exc}")
-    if args.json:
-        print(json.dumps(report))
-        return 0
-    c = ck.config
-    tol = 1e-10 if c.dtype == "float64" else 1e-4
-    verdict = "equal within rounding" if max(report["max_abs_diff_output"],
-                                             report["max_abs_diff_grad"]) < tol else "DIFFERENT"
-    print(f"{path}: {c.cell} {c.num_layers}x{c.hidden_size}{' bidirectional' if c.bidirectional else ''}, "
-          f"{c.dtype}, on {report['batch']}\n"
-          f"  reference            {report['reference']} with the same state_dict\n"
-          f"  loss                 scratch {report['loss_scratch']:.6f}, torch {report['loss_torch']:.6f}\n"
-          f"  max |Δ output|       {report['max_abs_diff_output']:.3g}\n"
-          f"  max |Δ gradient|     {report['max_abs_diff_grad']:.3g} ({report['worst_parameter']})\n"
-          f"  {verdict} (float32 rounding is ~1e-6 relative)")
-    return 0
+def describe_check(report: dict[str, Any]) -> str:
+    """One line for a check report (check_command.compare), for ctl and the app's activity log."""
+    if "error" in report:
+        return f"check: {report['error']}"
+    return (f"against {report['reference']} with the same weights, on {report.get('batch', 'a batch')}: "
+            f"max |Δ output| {report['max_abs_diff_output']:.3g}, max |Δ gradient| "
+            f"{report['max_abs_diff_grad']:.3g} ({report['worst_parameter']})")

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .models import eval_mode
-from .torch_layers import scratch_in_place
+from ..model.networks import eval_mode
+from ..nn.torch_layers import scratch_in_place
 
 _LAYER = re.compile(r"_l(\d+)$")
 

@@ -18,12 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import fused
-from .data import Vocab, train_end
-from .models import eval_mode
-from .protocol import MAX_INSPECT
-from .recurrent import Recurrent
-from .torch_layers import as_scratch
+from ..config import MAX_INSPECT
+from ..data.text import train_end
+from ..data.vocab import Vocab
+from ..model.networks import eval_mode
+from ..nn import fused
+from ..nn.recurrent import Recurrent
+from ..nn.torch_layers import as_scratch
 
 VOWELS = set("aeiouAEIOU")
 LEFT, RIGHT = 0.1, 0.9  # a gate below LEFT is left-saturated (closed), above RIGHT right-saturated
@@ -341,7 +342,7 @@ def text_gradient(model: nn.Module, vocab: Vocab, text: str, window: int = GRAD_
     Only the last `window` characters are measured (None before them): the state the model reaches
     on the text before the window is where the measured stretch starts.
     """
-    from .diagnostics import timestep_grad_norms
+    from .gradients import timestep_grad_norms
 
     if len(text) < 2:
         return [None] * len(text)
@@ -366,8 +367,8 @@ def letter_predictions(model: nn.Module, vocab: Vocab, labels: list[str], name: 
     Each prefix is classified as a name of its own, so a model that reads both ways, or any other
     classifier, answers what it would for that prefix.
     """
-    from .data import normalise_name
-    from .sampling import classify
+    from ..data.names import normalise_name
+    from ..model.sampling import classify
 
     clean = normalise_name(name)
     if not clean:

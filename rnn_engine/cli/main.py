@@ -1,496 +1,37 @@
-"""Headless command line: train, train-names, sample, classify, runs, ctl and bench, for scripts and SSH."""
+"""`workbench COMMAND`: the parser of every headless command, and one-line errors with exit status 2."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import math
 import os
-import signal
 import sys
-import time
 from collections.abc import Sequence
-from typing import Any
 
-from .check_command import add_parser as add_check_parser
-from .check_command import check_run
-from .config import (
-    COMMAND_FIELDS,
-    ConfigError,
-    RunConfig,
-    check_world,
-    default_config,
-    field_info,
-    parse_value,
-)
-from .events import EpochFinished, Event, RunPaused, StepFinished
-from .inspect_command import add_parser as add_inspect_parser
-from .inspect_command import inspect_run
-from .presets import PresetError, apply_preset, describe_presets
-from .run_commands import add_parsers as add_run_parsers
-from .run_commands import control, list_runs
-
-# shorter flag names people expect; the long form stays accepted
-_ALIASES = {"num_layers": "--layers", "time_budget": "--time-budget"}
-
-
-class CliError(Exception):
-    """A one-line error for the user; exit status 2."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that raises CliError with one line instead of printing usage and exiting."""
-
-    def error(self, message: str) -> None:  # one line, no usage block
-        raise CliError(f"{self.prog}: {message}")
-
-
-def _add_config_flags(p: argparse.ArgumentParser, task: str) -> None:
-    defaults = default_config(task)
-    for name, kind, _, help_text, choices in field_info():
-        if name in COMMAND_FIELDS:
-            continue
-        flags = ["--" + name.replace("_", "-")]
-        if name in _ALIASES and _ALIASES[name] not in flags:
-            flags.insert(0, _ALIASES[name])
-        default = getattr(defaults, name)
-        help_text = help_text.replace("%", "%%")  # argparse formats help with %
-        if kind == "bool":  # --flag alone says yes; --flag no also works
-            p.add_argument(*flags, dest=name, default=None, nargs="?", const="yes", metavar="yes|no",
-                           help=f"{help_text} (default {'yes' if default else 'no'})")
-            continue
-        p.add_argument(*flags, dest=name, default=None, metavar=kind.upper(), choices=None,
-                       help=f"{help_text} (default {default}{'; ' + '|'.join(choices) if choices else ''})")
+from ..config import ConfigError
+from . import bench, check, inspect, runs, train, use
+from .parsing import CliError, OneLineParser, fail, say
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="workbench", description="RNN Workbench: train recurrent networks from "
-                     "scratch. With no command, opens the terminal workbench.")
+                           "scratch. With no command, opens the terminal workbench.")
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
-
-    t = sub.add_parser("train", help="train a character language model on a text file")
-    t.add_argument("--corpus", required=True, help="any UTF-8 text file")
-    t.add_argument("--encoding", default="utf-8", help="text encoding of the corpus (default utf-8)")
-    t.add_argument("--errors", default="strict", choices=["strict", "replace", "ignore"],
-                   help="what to do with undecodable bytes (default strict: stop with the byte offset)")
-    _add_common(t)
-    _add_config_flags(t, "charlm")
-
-    n = sub.add_parser("train-names", help="train the surname → language classifier")
-    n.add_argument("--data", required=True, help="directory of <Language>.txt files, one name per line")
-    n.add_argument("--dedupe", action="store_true", help="drop repeated (name, language) pairs first")
-    _add_common(n)
-    _add_config_flags(n, "names")
-
-    s = sub.add_parser("sample", help="generate text from a char-LM checkpoint")
-    s.add_argument("checkpoint", help="a .pt file or a run directory (uses its last.pt)")
-    s.add_argument("--prime", default="", help="text the model reads before it starts writing")
-    s.add_argument("--length", type=int, default=500)
-    s.add_argument("--temperature", type=float, default=0.8)
-    s.add_argument("--top-k", type=int, default=0)
-    s.add_argument("--seed", type=int, default=None)
-    s.add_argument("--device", default="cpu")
-    s.add_argument("--lines", type=int, default=0, metavar="N", help="instead of --length characters, N "
-                   "complete lines, each from a line start, those not in the training text marked + "
-                   "(for one-item-per-line corpora: names, words)")
-
-    c = sub.add_parser("classify", help="top-k languages for surnames, from a names checkpoint")
-    c.add_argument("checkpoint")
-    c.add_argument("names", nargs="+", metavar="NAME")
-    c.add_argument("--top-k", type=int, default=3)
-    c.add_argument("--device", default="cpu")
-    c.add_argument("--json", action="store_true")
-
+    train.add_parsers(sub)
+    use.add_parsers(sub)
     a = sub.add_parser("attach", help="open the workbench on a run: its history, then live if it is")
     a.add_argument("run", help="run directory, run id (or its start) under --runs-dir, or 'latest'")
     a.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
-
-    add_run_parsers(sub, OneLineParser)
-    add_inspect_parser(sub, OneLineParser)
-    add_check_parser(sub, OneLineParser)
-
+    runs.add_parsers(sub, OneLineParser)
+    inspect.add_parser(sub)
+    check.add_parser(sub)
     sub.add_parser("presets", help="the classic tutorials' models, with the figures the tutorials reported")
-
-    b = sub.add_parser("bench", help="training speed of the scratch models against torch.nn")
-    b.add_argument("--device", default="cpu")
-    b.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (median)")
-    b.add_argument("--quick", action="store_true", help="tiny shapes: a smoke test, not a measurement")
-    b.add_argument("--json", action="store_true", help="print one JSON report as the last line")
-    b.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: the scratch model "
-                   "with bf16 GEMMs against torch.nn under autocast and against its own fp32 (H=256)")
+    bench.add_parser(sub)
     return parser
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
-    p.add_argument("--runs-dir", default="runs", help="where runs/<run-id>/ is written")
-    p.add_argument("--resume", default=None, help="checkpoint or run directory to continue from")
-    p.add_argument("--run-id", default=None, help="name of the run's directory (default: time, task, "
-                   "cell and a random suffix)")
-    p.add_argument("--detach", action="store_true", help="train in the background, in a session of its "
-                   "own; returns once training has started and prints how to attach")
-    p.add_argument("--nproc", type=int, default=1, metavar="N", help="train data-parallel on N local ranks "
-                   "(torch.distributed's launcher, DDP; gloo on the CPU, one GPU each on CUDA)")
-    p.add_argument("--max-restarts", type=int, default=0, metavar="K", help="with --nproc: restart "
-                   "the ranks from the last checkpoint up to K times after a failure (default 0)")
-
-
-def _config_from_args(args: argparse.Namespace, task: str, data: str) -> RunConfig:
-    values = {name: getattr(args, name) for name, *_ in field_info()
-              if name not in COMMAND_FIELDS and getattr(args, name, None) is not None}
-    base = default_config(task, data=data, dedupe=bool(getattr(args, "dedupe", False)))
-    if values.get("preset"):
-        try:
-            base = apply_preset(base, values.pop("preset"))
-        except PresetError as exc:
-            raise ConfigError({"preset": str(exc)}) from None
-    named = {"epochs", "time_budget", "max_steps"} & set(values)
-    if named and len(named & {"epochs", "time_budget"}) < 2:
-        # naming some of the limits means "only those limits"
-        for other in {"epochs", "time_budget"} - named:
-            base = base.updated(**{other: type(getattr(base, other))(0)})
-    return RunConfig.from_strings(values, base)
-
-
-class Progress:
-    """A one-line progress bar with ETA on stderr, redrawn at most a few times a second."""
-
-    def __init__(self, stream: Any = sys.stderr, width: int = 28) -> None:
-        self.stream = stream
-        self.width = width
-        self.last = 0.0
-        self.tty = stream.isatty()
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, StepFinished):
-            now = time.monotonic()
-            if now - self.last < (0.2 if self.tty else 10.0):
-                return
-            self.last = now
-            done = int(event.progress * self.width)
-            eta = _clock(event.eta) if event.eta >= 0 else "--:--"
-            line = (f"[{'#' * done}{'.' * (self.width - done)}] {event.progress:4.0%} step {event.step} "
-                    f"epoch {event.epoch} loss {event.loss:.3f} |g| {event.grad_norm:.2f} "
-                    f"{event.items_per_s:,.0f}/s ETA {eta}")
-            self.stream.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
-            self.stream.flush()
-        elif isinstance(event, EpochFinished):
-            self._newline()
-            acc = f" accuracy {event.val_accuracy:.1%}" if event.val_accuracy is not None else ""
-            self.stream.write(f"epoch {event.epoch}: train {event.train_loss:.4f} "
-                              f"val {event.val_loss:.4f}{acc}\n")
-            if event.sample:
-                self.stream.write(_indent(event.sample[:400]) + "\n")
-        elif isinstance(event, RunPaused):
-            self._newline()
-            self.stream.write(f"paused: {event.reason}\n")
-
-    def _newline(self) -> None:
-        if self.tty and self.last:
-            self.stream.write("\n")
-            self.last = 0.0
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
-        else f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def _indent(text: str) -> str:
-    return "\n".join("    " + line for line in text.splitlines())
-
-
-def _install_stop_handlers(controls: Any) -> None:
-    """SIGINT, SIGTERM and SIGHUP stop at the next batch boundary and save; a second SIGINT aborts.
-
-    A signal the process was started ignoring (SIGHUP under nohup) stays ignored.
-    """
-    def handler(signum: int, frame: Any) -> None:
-        if controls.stopped and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        controls.stop()
-
-    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
-            signal.signal(sig, handler)
-
-
-def _check_run_id(run_id: str | None) -> None:
-    if run_id is not None and (not run_id or run_id in (".", "..") or "/" in run_id or os.sep in run_id):
-        raise CliError(f"--run-id: {run_id!r} is not a directory name")
-
-
-def _detach(args: argparse.Namespace, argv: list[str], task: str) -> int:
-    """Start this same command as a run of its own and return once it trains."""
-    from pathlib import Path
-
-    from .launch import OUTPUT, start_run, wait_started
-    from .runs import new_run_id, run_name
-
-    config = _config_from_args(args, task, args.corpus if task == "charlm" else args.data)
-    run_id = args.run_id or new_run_id(config)
-    run_dir = Path(args.runs_dir) / run_id
-    if (run_dir / "events.jsonl").exists():
-        raise CliError(f"{run_dir}: already holds a run; give another --run-id")
-    child = [a for a in argv if a != "--detach"]
-    if args.run_id is None:
-        child += ["--run-id", run_id]
-    process = start_run([sys.executable, "-m", "workbench", *child], run_dir)
-    print(f"run {run_id} starting (pid {process.pid}); its output goes to {run_dir / OUTPUT}",
-          file=sys.stderr)
-    error = wait_started(process, run_dir)
-    if error:
-        raise CliError(error.removeprefix("workbench: "))
-    name = run_name(run_dir)
-    listing = "workbench runs" + ("" if args.runs_dir == "runs" else f" --runs-dir {args.runs_dir}")
-    print(f"run {run_id} is training in the background.\n"
-          f"  watch and steer it: workbench attach {name}\n"
-          f"  from a script:      workbench ctl {name} pause|resume|stop|apply lr=...\n"
-          f"  all runs:           {listing}")
-    return 0
-
-
-def _check_resume(resume: str | None) -> None:
-    """A run directory given to --resume must hold a run that has ended: a live one's last.pt moves on."""
-    from pathlib import Path
-
-    from .liveness import run_state
-    from .runs import run_name
-
-    if not resume or not Path(resume).is_dir():
-        return
-    state = run_state(Path(resume))
-    if state.live:
-        name = run_name(resume)
-        raise CliError(f"--resume {resume}: that run is {state.state} (pid {state.pid}); stop it first "
-                       f"(workbench ctl {name} stop --wait), or fork its latest checkpoint with "
-                       f"--resume {Path(resume) / 'last.pt'}")
-
-
-def _train(args: argparse.Namespace, task: str, argv: list[str]) -> int:
-    from .distributed import launched
-
-    _check_run_id(args.run_id)
-    _check_resume(args.resume)
-    data_path = args.corpus if task == "charlm" else args.data
-    config = _config_from_args(args, task, data_path)
-    if not launched():
-        if args.nproc < 1 or args.max_restarts < 0:
-            raise CliError("--nproc must be >= 1 and --max-restarts >= 0")
-        if args.nproc > 1:
-            return _launch_ranks(args, argv, config)
-        return _train_rank(args, task, config, None)
-    from .distributed import Dist
-
-    dist = Dist.start(config.device)
-    finished = False
-    try:
-        code = _train_rank(args, task, config, dist)
-        finished = True
-        return code
-    finally:
-        dist.close(wait=finished)
-
-
-def _launch_ranks(args: argparse.Namespace, argv: list[str], config: RunConfig) -> int:
-    """--nproc N: the same command as N ranks under torch.distributed's launcher, one run id for all."""
-    from .launch import launch_ranks
-    from .runs import new_run_id
-
-    check_world(config, args.nproc)
-    # the ranks train as ranks (they ignore --nproc), and torchrun's own parser must not see it
-    child = _without(argv, ("--nproc", "--max-restarts"))
-    # the run id is fixed here, so a restarted job finds its run and resumes it
-    if not args.run_id:
-        child += ["--run-id", new_run_id(config)]
-    return launch_ranks(child, args.nproc, args.max_restarts)
-
-
-def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
-    """argv less these options and their values (as `--opt V`, `--opt=V` or an abbreviation)."""
-    out, skip = [], False
-    for token in argv:
-        if skip:
-            skip = False
-            continue
-        name = token.split("=", 1)[0]
-        if len(name) > 3 and name.startswith("--") and any(o.startswith(name) for o in options):
-            skip = "=" not in token
-            continue
-        out.append(token)
-    return out
-
-
-def _job_run(args: argparse.Namespace, config: RunConfig, dist: Any) -> tuple[str, Any, bool]:
-    """(run id, checkpoint to resume, reuse the run directory), decided by rank 0 for every rank.
-
-    After torchrun restarts a failed job, the run goes on in its own directory from its last.pt;
-    rank 0 reads the checkpoint and sends it, so other nodes need not see the file.
-    """
-    from pathlib import Path
-
-    from .checkpoint import load
-    from .distributed import elastic_marker, restarted
-    from .errors import CheckpointError
-    from .runs import new_run_id
-
-    decided: Any = None
-    if dist.main:
-        marker = elastic_marker(args.runs_dir)
-        run_id = args.run_id
-        if run_id is None and restarted() and marker is not None and marker.exists():
-            run_id = marker.read_text().strip()
-        run_id = run_id or new_run_id(config)
-        resume, error = args.resume, ""
-        run_dir = Path(args.runs_dir) / run_id
-        if restarted():
-            if (run_dir / "last.pt").exists():
-                resume = run_dir / "last.pt"
-        elif (run_dir / "events.jsonl").exists():
-            error = f"{run_dir}: already holds a run; give another --run-id"
-        elif args.run_id is None and marker is not None:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(run_id + "\n")
-        checkpoint = None
-        if resume and not error:
-            try:
-                checkpoint = load(resume)
-            except CheckpointError as exc:
-                error = str(exc)
-        decided = (run_id, checkpoint, restarted(), error)
-    run_id, checkpoint, reuse, error = dist.broadcast(decided)
-    if error:
-        raise CliError(error)
-    return run_id, checkpoint, reuse
-
-
-def _train_rank(args: argparse.Namespace, task: str, config: RunConfig, dist: Any) -> int:
-    """Train in this process: the whole run, or one rank of a torchrun job (dist)."""
-    import torch
-
-    from . import fused
-    from .controls import Controls
-    from .data import CharCorpus
-    from .models import count_parameters
-    from .runs import run_name
-    from .trainer import Trainer
-
-    data_path = args.corpus if task == "charlm" else args.data
-    data = None
-    if task == "charlm":
-        data = CharCorpus.from_file(data_path, args.encoding, args.errors)
-    run_id, resume, reuse = args.run_id, args.resume, False
-    if dist is not None:
-        run_id, resume, reuse = _job_run(args, config, dist)
-    main_rank = dist is None or dist.main
-    controls = Controls()
-    sink = None if args.json or not main_rank else Progress()
-    trainer = Trainer(config, sink=sink, runs_dir=args.runs_dir, controls=controls,
-                      resume=resume, data=data, run_id=run_id, dist=dist, reuse_dir=reuse)
-    _install_stop_handlers(controls)
-    if not args.json and main_rank:
-        ranks = "" if dist is None else (f"; {dist.world} ranks ({dist.backend}), "
-                                         f"{torch.get_num_threads()} CPU thread(s) each")
-        print(f"run {trainer.run_id} on {trainer.device}: {config.cell} {config.num_layers}x"
-              f"{config.hidden_size}, {count_parameters(trainer.model):,} parameters{ranks}\n"
-              f"  watch and steer it from another terminal: workbench attach "
-              f"{run_name(trainer.run_dir)}",
-              file=sys.stderr)
-        if trainer.device.type == "cpu" and fused.needs_build():
-            print("building the fused CPU kernels (first run only, about 15 s)…", file=sys.stderr)
-    summary = trainer.run()
-    if not main_rank:
-        return 0
-    if args.json:
-        print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                          for k, v in summary.items()}))
-    else:
-        keys = ("val_loss", "train_loss", "chars_per_s") if task == "charlm" else \
-            ("test_accuracy", "balanced_accuracy", "test_loss", "names_per_s")
-        print("  ".join(f"{k} {summary[k]:.4f}" if isinstance(summary[k], float) else f"{k} {summary[k]}"
-                        for k in keys))
-        print(f"checkpoint {summary['checkpoint']}")
-    return 0
-
-
-def _sample(args: argparse.Namespace) -> int:
-    import torch
-
-    from .checkpoint import load
-    from .devices import resolve_device
-    from .sampling import generate
-
-    if args.length < 0:
-        raise CliError("sample: --length must be >= 0")
-    if not (args.temperature > 0 and math.isfinite(args.temperature)):
-        raise CliError("sample: --temperature must be a number > 0")
-    ck = load(args.checkpoint)
-    if ck.config.task != "charlm":
-        raise CliError(f"sample: {args.checkpoint} is a name classifier; use 'workbench classify'")
-    model = ck.build_model(resolve_device(args.device))
-    g = torch.Generator()
-    g.manual_seed(args.seed if args.seed is not None else int(time.time_ns() % 2**31))
-    if args.lines:
-        return _sample_lines(args, ck, model, g)
-    print(generate(model, ck.vocab, args.length, args.prime, args.temperature, args.top_k, g))
-    return 0
-
-
-def _sample_lines(args: argparse.Namespace, ck: Any, model: Any, g: Any) -> int:
-    """Complete lines, each marked + when the training text does not hold it (a new name, say)."""
-    from .data import read_text, train_end
-    from .errors import DataError
-    from .sampling import generate_lines
-
-    if args.lines < 0 or args.prime:
-        raise CliError("sample: --lines takes a count >= 1 and no --prime (each line starts a line)")
-    try:
-        text = read_text(ck.config.data)
-    except (DataError, OSError) as exc:
-        raise CliError(f"sample --lines: the training text is needed to tell new lines: {exc}") from None
-    seen = {line.strip() for line in text[: train_end(len(text))].splitlines()}
-    lines = generate_lines(model, ck.vocab, args.lines, args.temperature, args.top_k, g)
-    new = 0
-    for line in lines:
-        fresh = line.strip() not in seen
-        new += fresh
-        print(f"{'+' if fresh else ' '} {line}")
-    _say(f"{new} of {len(lines)} lines are not in the training text (marked +)")
-    return 0
-
-
-def _classify(args: argparse.Namespace) -> int:
-    from .checkpoint import load
-    from .devices import resolve_device
-    from .sampling import classify
-
-    ck = load(args.checkpoint)
-    if ck.config.task != "names":
-        raise CliError(f"classify: {args.checkpoint} is a language model; use 'workbench sample'")
-    model = ck.build_model(resolve_device(args.device))
-    results = classify(model, ck.vocab, ck.labels, args.names, args.top_k)
-    if args.json:
-        print(json.dumps({n: [[lab, round(p, 6)] for lab, p in r] for n, r in zip(args.names, results)}))
-        return 0
-    for name, r in zip(args.names, results):
-        print(f"{name}: " + ", ".join(f"{lab} {p:.1%}" for lab, p in r))
-    return 0
-
-
-def _say(line: str) -> None:
-    """An error line; in a torchrun job only rank 0's, since every rank meets the same bad input."""
-    if os.environ.get("RANK", "0") == "0" or os.environ.get("WORLD_SIZE", "1") == "1":
-        print(line, file=sys.stderr)
-
-
-def _fail(message: str) -> None:
-    raise CliError(message)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    from .errors import CheckpointError, DataError, DeviceError, DistributedError
+    from ..errors import CheckpointError, DataError, DeviceError, DistributedError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -498,41 +39,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 0
-        if args.command in ("train", "train-names"):
-            task = "charlm" if args.command == "train" else "names"
-            if args.detach:
-                _check_run_id(args.run_id)
-                _check_resume(args.resume)
-                return _detach(args, argv, task)
-            return _train(args, task, argv)
-        if args.command == "runs":
-            return list_runs(args)
-        if args.command == "ctl":
-            return control(args, _fail)
-        if args.command == "attach":
-            raise CliError("attach opens the workbench: run it as 'workbench attach RUN'")
-        if args.command == "inspect":
-            return inspect_run(args, _fail)
-        if args.command == "check":
-            return check_run(args, _fail)
-        if args.command == "presets":
-            print(describe_presets())
-            return 0
-        if args.command == "sample":
-            return _sample(args)
-        if args.command == "classify":
-            return _classify(args)
-        if args.command == "bench":
-            from .bench import main as bench_main
-
-            return bench_main(args)
-        raise CliError(f"unknown command {args.command}")
+        return _dispatch(args, argv)
     except ConfigError as exc:
         flags = "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in exc.errors.items())
-        _say(f"workbench: invalid settings: {flags}")
+        say(f"workbench: invalid settings: {flags}")
         return 2
     except (CliError, DataError, CheckpointError, DeviceError) as exc:
-        _say(f"workbench: {exc}" if not str(exc).startswith("workbench") else str(exc))
+        say(f"workbench: {exc}" if not str(exc).startswith("workbench") else str(exc))
         return 2
     except DistributedError as exc:
         print(f"workbench: {exc}", file=sys.stderr)  # every rank: each says what it saw
@@ -546,4 +59,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-__all__ = ["main", "build_parser", "parse_value"]
+def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
+    command = args.command
+    if command in ("train", "train-names"):
+        return train.run(args, argv)
+    if command == "runs":
+        return runs.list_runs(args)
+    if command == "ctl":
+        return runs.control(args, fail)
+    if command == "attach":
+        raise CliError("attach opens the workbench: run it as 'workbench attach RUN'")
+    if command == "inspect":
+        return inspect.inspect_run(args, fail)
+    if command == "check":
+        return check.check_run(args, fail)
+    if command == "presets":
+        from ..training.presets import describe_presets
+
+        print(describe_presets())
+        return 0
+    if command == "sample":
+        return use.sample(args)
+    if command == "classify":
+        return use.classify(args)
+    if command == "bench":
+        return bench.main(args)
+    raise CliError(f"unknown command {command}")

@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .protocol import COMMANDS
+from ..analysis.check import describe_check
+from ..control.protocol import COMMANDS
+from ..rundir.runs import resources
 
 CTL_TIMEOUT = 10.0  # seconds to wait for a run to acknowledge a command
 
@@ -52,35 +54,8 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     evaluate.add_argument("--full", action="store_true", help="the whole validation split, not the subset")
 
 
-# -- workbench runs -------------------------------------------------------------------------------
-def _size(n: float | None) -> str:
-    if n is None:
-        return "—"
-    for unit in ("B", "K", "M", "G", "T"):
-        if n < 1024 or unit == "T":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024
-    return "—"
-
-
-def describe_resources(cpu_percent: float | None, rss_bytes: int | None, gpu: dict | None) -> str:
-    """'cpu 190% · mem 1.2G · gpu 3.1G/80.0G 87%' (CPU % of one core, as top shows it), or ''."""
-    if cpu_percent is None:
-        return ""
-    parts = [f"cpu {cpu_percent:.0f}%", f"mem {_size(rss_bytes)}"]
-    if gpu:
-        util = f" {gpu['utilization']}%" if "utilization" in gpu else ""
-        parts.append(f"gpu {_size(gpu.get('memory_used'))}/{_size(gpu.get('memory_total'))}{util}")
-    return " · ".join(parts)
-
-
-def resources(info: Any) -> str:
-    """What a live run uses, for `workbench runs` and the Runs tab; '' for one that is not live."""
-    return describe_resources(info.cpu_percent, info.rss_bytes, info.gpu) if info.live else ""
-
-
 def list_runs(args: argparse.Namespace) -> int:
-    from .runs import scan_runs
+    from ..rundir.runs import scan_runs
 
     runs = scan_runs(args.runs_dir)
     if args.json:
@@ -127,9 +102,9 @@ def _request_args(args: argparse.Namespace, fail: Any) -> dict[str, Any]:
 
 def control(args: argparse.Namespace, fail: Any) -> int:
     """Send one command; `fail(message)` raises the caller's one-line error (exit status 2)."""
-    from .client import RunClient, RunUnavailable
-    from .liveness import process_alive, run_state
-    from .runs import RunNotFound, resolve_run
+    from ..control.client import RunClient, RunUnavailable
+    from ..rundir.liveness import process_alive, run_state
+    from ..rundir.runs import RunNotFound, resolve_run
 
     cmd = args.ctl_command
     try:
@@ -187,10 +162,3 @@ def _describe(cmd: str, run_dir: Path, reply: dict[str, Any], event: dict[str, A
     return f"{name}: {what} at the next batch boundary"
 
 
-def describe_check(report: dict[str, Any]) -> str:
-    """One line for a check report (check_command.compare), for ctl and the app's activity log."""
-    if "error" in report:
-        return f"check: {report['error']}"
-    return (f"against {report['reference']} with the same weights, on {report.get('batch', 'a batch')}: "
-            f"max |Δ output| {report['max_abs_diff_output']:.3g}, max |Δ gradient| "
-            f"{report['max_abs_diff_grad']:.3g} ({report['worst_parameter']})")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .liveness import endpoint_note, run_state, stop_hint
+from ..rundir.liveness import endpoint_note, run_state, stop_hint
 from .protocol import request_line
 
 

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from .config import LIVE_FIELDS
+from ..config import LIVE_FIELDS
 
 
 @dataclass(frozen=True)

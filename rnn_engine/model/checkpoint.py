@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import RunConfig
-from .data import Vocab
-from .errors import CheckpointError
-from .models import CharLM, NameClassifier
+from ..config import RunConfig
+from ..data.vocab import Vocab
+from ..errors import CheckpointError
+from .networks import CharLM, NameClassifier
 
 FORMAT = "rnn-workbench/1"
 
@@ -49,7 +49,7 @@ class Checkpoint:
 
 def build_model(config: RunConfig, vocab_size: int, num_classes: int = 0) -> nn.Module:
     """A fresh model for a config (CharLM or NameClassifier, or a tutorial's model)."""
-    from .tutorial_models import ConcatRNNClassifier, IndexRNNLM, TensorRNNLM
+    from .tutorials import ConcatRNNClassifier, IndexRNNLM, TensorRNNLM
 
     if config.arch == "index-rnn":
         return IndexRNNLM(vocab_size, config.hidden_size)

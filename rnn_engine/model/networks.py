@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import fused
-from .precision import gemm
-from .recurrent import State
-from .torch_layers import recurrent_layer
+from ..nn import fused
+from ..nn.precision import gemm
+from ..nn.recurrent import State
+from ..nn.torch_layers import recurrent_layer
 
 
 class CharLM(nn.Module):

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from .data import Vocab, pad_batch
-from .models import CharLM, NameClassifier, eval_mode
+from ..data.names import pad_batch
+from ..data.vocab import Vocab
+from .networks import CharLM, NameClassifier, eval_mode
 
 
 def next_token_distribution(logits: Tensor, temperature: float, top_k: int = 0) -> Tensor:
@@ -84,7 +85,7 @@ def _stream(model: CharLM, vocab: Vocab, prime: str, temperature: float, top_k: 
 def classify(model: NameClassifier, vocab: Vocab, labels: list[str], names: list[str],
              top_k: int = 3) -> list[list[tuple[str, float]]]:
     """For each name, its top_k (language, probability) pairs, likeliest first."""
-    from .data import normalise_name
+    from ..data.names import normalise_name
 
     if not names:
         return []

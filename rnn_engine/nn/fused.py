@@ -3,7 +3,8 @@
 The kernels run a whole layer over a sequence in C++ (one GEMM and one vectorised pass of gate
 arithmetic per step, forward and backward) and are wrapped here as autograd Functions. They are
 compiled with the system C++ compiler against the installed torch the first time they are needed
-(about 15 s) and cached under ~/.cache/rnn-workbench (or $RNN_WORKBENCH_CACHE). Where no compiler
+(about 15 s, said on stderr or through the `rnn_engine.nn.fused` logger where logging is set up)
+and cached under ~/.cache/rnn-workbench (or $RNN_WORKBENCH_CACHE). Where no compiler
 is found or the build fails, `status()` says why and the engine keeps its pure PyTorch path, which
 computes the same numbers. RNN_WORKBENCH_KERNELS=0 turns them off.
 
@@ -14,6 +15,7 @@ accumulate in float32; states, gates and every gradient returned stay float32 (p
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import platform
 import shutil
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +31,7 @@ import torch
 from torch import Tensor
 
 SOURCE = Path(__file__).resolve().parent / "kernels" / "fused_rnn.cpp"
+log = logging.getLogger(__name__)
 # below this many steps the per-call weight packing costs more than it saves
 PACK_MIN_STEPS = 4
 
@@ -97,6 +101,8 @@ def _build() -> Path:
         return target
     if shutil.which(compiler) is None:
         raise RuntimeError(f"no C++ compiler ({compiler}) on PATH")
+    started = time.monotonic()
+    _tell(f"building the fused CPU kernels with {compiler} (once per torch version and CPU, about 15 s)…")
     target.parent.mkdir(parents=True, exist_ok=True)
     # build beside the target and rename, so a concurrent or interrupted build never leaves half a file
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
@@ -111,7 +117,16 @@ def _build() -> Path:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    _tell(f"built the fused CPU kernels in {time.monotonic() - started:.1f} s; cached in {target.parent}")
     return target
+
+
+def _tell(message: str) -> None:
+    """Say what takes a while: through logging where the program has set it up, else on stderr."""
+    if log.hasHandlers():
+        log.info(message)
+    else:
+        print(f"rnn_engine: {message}", file=sys.stderr, flush=True)
 
 
 def _bf16_check(reorder: Callable[[Tensor, int], Tensor | None] | None = None) -> str:

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..config import RunConfig
 from . import fused
-from .config import PRECISIONS, RunConfig  # noqa: F401  (the settings, for importers of this module)
 from .fused import cpu_flags
 
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 instructions that make bf16 GEMMs fast

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -134,6 +135,7 @@ class Recurrent(nn.Module):
         if packed is not None:
             # padded in the batch's own order; h_n comes back in that order too, as torch's does
             input, lengths = pad_packed_sequence(packed)
+        self._check(input, hx, lengths)
         tokens = not input.is_floating_point()
         unbatched = input.dim() == (1 if tokens else 2)
         if unbatched:
@@ -185,6 +187,80 @@ class Recurrent(nn.Module):
         elif self.batch_first:
             output = output.transpose(0, 1)
         return output, h_n
+
+    def _check(self, input: Any, hx: Any, lengths: Any) -> None:
+        """Raise an error naming what was expected and what came, as torch.nn's layers do.
+
+        A few comparisons of shapes and types per call; nothing that reads the tensors' values on
+        a GPU (a token id out of range is caught where the ids are read).
+        """
+        name = f"Recurrent({self.mode})"
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}: input must be a Tensor or a PackedSequence, not {type(input).__name__}")
+        tokens = not input.is_floating_point()
+        if tokens and (input.is_complex() or input.dtype == torch.bool):
+            raise TypeError(f"{name}: input must be floating point, or integer token ids, not {input.dtype}")
+        rank = (1, 2) if tokens else (2, 3)
+        what = "token ids" if tokens else "inputs"
+        if input.dim() not in rank:
+            raise ValueError(f"{name}: expected {what} as a {rank[0]}-D (unbatched) or {rank[1]}-D (batched) "
+                             f"tensor, got a {input.dim()}-D tensor of shape {tuple(input.shape)}")
+        if not tokens and input.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: input.size(-1) must equal input_size: expected {self.input_size}, "
+                             f"got {input.shape[-1]} (input shape {tuple(input.shape)})")
+        weight = self.weight_hh_l0
+        if not tokens and input.dtype != weight.dtype:
+            raise RuntimeError(f"{name}: input dtype {input.dtype} does not match the weights' "
+                               f"{weight.dtype}; convert one of them (input.to({weight.dtype}) or "
+                               f"layer.to({input.dtype}))")
+        if input.device != weight.device:
+            raise RuntimeError(f"{name}: input is on {input.device} but the weights are on {weight.device}")
+        unbatched = input.dim() == rank[0]
+        time_dim = 1 if self.batch_first and not unbatched else 0
+        steps = input.shape[time_dim]
+        batch = 1 if unbatched else input.shape[1 - time_dim]
+        if steps == 0:
+            raise ValueError(f"{name}: the input has no time steps (shape {tuple(input.shape)})")
+        if hx is not None:
+            self._check_hx(hx, batch, unbatched, input, name)
+        if lengths is not None:
+            self._check_lengths(lengths, batch, steps, name)
+
+    def _check_hx(self, hx: Any, batch: int, unbatched: bool, input: Tensor, name: str) -> None:
+        stack = self.num_layers * self.directions
+        h_size = self.proj_size or self.hidden_size
+        if self.mode == "lstm":
+            pair = isinstance(hx, (tuple, list)) and len(hx) == 2
+            if not pair or not all(isinstance(t, Tensor) for t in hx):
+                raise TypeError(f"{name}: hx must be a tuple (h_0, c_0) of two tensors, got "
+                                f"{type(hx).__name__}")
+            parts = [("h_0", hx[0], h_size), ("c_0", hx[1], self.hidden_size)]
+        else:
+            if not isinstance(hx, Tensor):
+                raise TypeError(f"{name}: hx must be one tensor h_0, got {type(hx).__name__}")
+            parts = [("h_0", hx, h_size)]
+        for label, t, size in parts:
+            expected = (stack, size) if unbatched else (stack, batch, size)
+            if tuple(t.shape) != expected:
+                layout = "(num_layers * num_directions, " + ("" if unbatched else "batch, ") + \
+                    ("proj_size or hidden_size)" if label == "h_0" and self.proj_size else "hidden_size)")
+                raise ValueError(f"{name}: {label} must have shape {layout} = {expected} for "
+                                 f"{'unbatched' if unbatched else 'batched'} input, got {tuple(t.shape)}")
+            if input.is_floating_point() and t.dtype != input.dtype:
+                raise RuntimeError(f"{name}: {label} dtype {t.dtype} does not match the input's "
+                                   f"{input.dtype}")
+            if t.device != input.device:
+                raise RuntimeError(f"{name}: {label} is on {t.device} but the input is on {input.device}")
+
+    @staticmethod
+    def _check_lengths(lengths: Any, batch: int, steps: int, name: str) -> None:
+        lengths = torch.as_tensor(lengths)
+        if lengths.is_floating_point() or lengths.dim() != 1 or lengths.shape[0] != batch:
+            raise ValueError(f"{name}: lengths must be whole numbers, one per sequence ({batch}), got "
+                             f"{lengths.dtype} of shape {tuple(lengths.shape)}")
+        if lengths.device.type == "cpu" and batch and (int(lengths.min()) < 1 or int(lengths.max()) > steps):
+            raise ValueError(f"{name}: every length must be between 1 and the {steps} time steps, got "
+                             f"{int(lengths.min())} to {int(lengths.max())}")
 
     def _input_bias(self, layer: int, fold_gru_bias: bool, direction: int = 0) -> Tensor | None:
         """b_ih, plus b_hh where it can move to the input side.

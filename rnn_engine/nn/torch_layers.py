@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .config import IMPLS
+from ..config import IMPLS
 from .recurrent import Recurrent, State
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..events import EpochFinished, Evaluated, RunFinished, RunStarted
 from .eventlog import EventReader
-from .events import EpochFinished, Evaluated, RunFinished, RunStarted
 from .runs import model_name
 
 

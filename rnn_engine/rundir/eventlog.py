@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .events import Event, StepFinished, event_from_dict
+from ..events import Event, StepFinished, event_from_dict
 
 # Steps closer together than this share one record. At most 4 step records a second keep a
 # 10-hour log near 150k lines (~35 MB) however small the model, and still feed a curve that

@@ -9,7 +9,6 @@ boot, so a reused pid is not mistaken for the run); from another host, the heart
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -58,64 +57,14 @@ def _boot_id() -> str:
         return ""
 
 
-class ResourceMeter:
-    """CPU % (of one core, as top shows it), resident memory, and GPU memory and utilisation."""
-
-    def __init__(self, device: Callable[[], str] = lambda: "cpu") -> None:
-        self.device = device
-        self._cpu = time.process_time()
-        self._wall = time.monotonic()
-
-    def sample(self) -> dict[str, Any]:
-        cpu, wall = time.process_time(), time.monotonic()
-        percent = 100.0 * (cpu - self._cpu) / max(wall - self._wall, 1e-6)
-        self._cpu, self._wall = cpu, wall
-        out: dict[str, Any] = {"cpu_percent": round(percent, 1), "rss_bytes": _rss()}
-        gpu = _gpu(self.device())
-        if gpu:
-            out["gpu"] = gpu
-        return out
-
-
-def _rss() -> int:
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # the peak: the best there is here
-        return peak * (1 if os.uname().sysname == "Darwin" else 1024)
-
-
-def _gpu(device: str) -> dict[str, Any] | None:
-    """The run's CUDA device: its memory in use (all processes), this process's share, utilisation."""
-    if not device.startswith("cuda"):
-        return None
-    try:
-        import torch
-
-        index = torch.device(device).index
-        index = torch.cuda.current_device() if index is None else index
-        free, total = torch.cuda.mem_get_info(index)
-        out: dict[str, Any] = {"device": f"cuda:{index}", "memory_used": total - free,
-                               "memory_total": total,
-                               "memory_allocated": torch.cuda.memory_allocated(index)}
-    except Exception:  # noqa: BLE001 - a monitor must never break the run it watches
-        return None
-    with contextlib.suppress(Exception):
-        out["utilization"] = torch.cuda.utilization(index)  # needs NVML (pynvml) installed
-    return out
-
-
 class LivenessWriter:
     """Keeps live.json current: `update` on state changes, and a heartbeat thread in between."""
 
-    def __init__(self, run_dir: Path, fields: dict[str, Any], meter: ResourceMeter | None = None,
-                 interval: float = HEARTBEAT) -> None:
+    def __init__(self, run_dir: Path, fields: dict[str, Any],
+                 meter: Callable[[], dict[str, Any]] | None = None, interval: float = HEARTBEAT) -> None:
         self.path = run_dir / RECORD
         self.interval = interval
-        self.meter = meter or ResourceMeter()
+        self.meter = meter  # readings each heartbeat adds (the process's CPU and memory), if any
         pid = os.getpid()
         self._record: dict[str, Any] = {
             "version": 1, "pid": pid, "host": socket.gethostname(), "uid": os.geteuid(),
@@ -160,7 +109,7 @@ class LivenessWriter:
     def _beat(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                resources = self.meter.sample()
+                resources = self.meter() if self.meter is not None else {}
             except Exception:  # noqa: BLE001 - keep beating without the readings
                 resources = {}
             self.update(write=True, **resources)

@@ -145,3 +145,30 @@ def model_name(cfg: dict) -> str:
     name = cfg.get("cell", "?") if arch == "workbench" else arch
     bi = " bi" if cfg.get("bidirectional") else ""
     return name + bi + (" (torch)" if cfg.get("impl") == "torch" else "")
+
+
+# -- workbench runs -------------------------------------------------------------------------------
+def _size(n: float | None) -> str:
+    if n is None:
+        return "—"
+    for unit in ("B", "K", "M", "G", "T"):
+        if n < 1024 or unit == "T":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return "—"
+
+
+def describe_resources(cpu_percent: float | None, rss_bytes: int | None, gpu: dict | None) -> str:
+    """'cpu 190% · mem 1.2G · gpu 3.1G/80.0G 87%' (CPU % of one core, as top shows it), or ''."""
+    if cpu_percent is None:
+        return ""
+    parts = [f"cpu {cpu_percent:.0f}%", f"mem {_size(rss_bytes)}"]
+    if gpu:
+        util = f" {gpu['utilization']}%" if "utilization" in gpu else ""
+        parts.append(f"gpu {_size(gpu.get('memory_used'))}/{_size(gpu.get('memory_total'))}{util}")
+    return " · ".join(parts)
+
+
+def resources(info: RunInfo) -> str:
+    """What a live run uses, for `workbench runs` and the Runs tab; '' for one that is not live."""
+    return describe_resources(info.cpu_percent, info.rss_bytes, info.gpu) if info.live else ""

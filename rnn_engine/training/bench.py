@@ -15,7 +15,6 @@ in one process, interleaved round by round after a warm-up, median over rounds:
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time
@@ -26,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import fused
+from ..model.networks import CharLM, count_parameters
+from ..nn import fused
+from ..nn.cells import GATES
 from .allocator import keep_freed_memory
-from .cells import GATES
-from .models import CharLM, count_parameters
 from .optimizers import build_optimizer
 
 VOCAB = 65  # the size of a Shakespeare character vocabulary
@@ -204,8 +203,8 @@ def bench_bf16(cell: str, hidden: int, batch: int, steps: int, rounds: int, devi
                reps: int = 1) -> list[dict[str, Any]]:
     """chars/s of scratch with bf16 GEMMs, the matched torch model under autocast, scratch fp32, and
     the bf16 recurrent GEMMs alone (the ceiling for the first)."""
-    from .models import set_gemm_dtype
-    from .precision import autocast
+    from ..model.networks import set_gemm_dtype
+    from ..nn.precision import autocast
 
     torch.manual_seed(0)
     x = torch.randint(0, VOCAB, (steps, batch), device=device)
@@ -240,8 +239,8 @@ def bench_bf16(cell: str, hidden: int, batch: int, steps: int, rounds: int, devi
 
 
 def run_bench_bf16(device: str = "cpu", rounds: int = 3, quick: bool = False) -> dict[str, Any]:
+    from ..nn.precision import fast_bf16
     from .devices import resolve_device
-    from .precision import fast_bf16
 
     dev = resolve_device(device)
     keep_freed_memory()
@@ -294,11 +293,11 @@ def bench_names(device: torch.device, thresholds: tuple[float, ...], limit: floa
     """names/s of the default classifier on the bundled names and seconds to each test accuracy."""
     from pathlib import Path
 
-    from .config import default_config
-    from .events import EpochFinished
+    from ..config import default_config
+    from ..events import EpochFinished
     from .trainer import Trainer
 
-    data = Path(__file__).resolve().parent.parent / "sample_texts" / "names"
+    data = Path(__file__).resolve().parents[2] / "sample_texts" / "names"  # the repository's bundled names
     if not data.is_dir():
         return {"skipped": f"{data} not found"}
     reached: dict[str, float | None] = {f"{t:.0%}": None for t in thresholds}
@@ -367,14 +366,3 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(args: Any) -> int:
-    if getattr(args, "precision", "fp32") == "bf16":
-        report = run_bench_bf16(args.device, min(args.rounds, 3), args.quick)
-        table = format_bf16_table(report)
-    else:
-        report = run_bench(args.device, args.rounds, args.quick)
-        table = format_table(report)
-    print(table, flush=True)
-    if args.json:
-        print(json.dumps(report))
-    return 0

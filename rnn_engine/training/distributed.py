@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from .errors import DistributedError
+from ..errors import DistributedError
 
 TIMEOUT = 60.0  # seconds a rank waits in a collective before it gives up, with a message
 

@@ -10,7 +10,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
-from .config import PRESET_NAMES, RunConfig
+from ..config import PRESET_NAMES, RunConfig
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig
-from .controls import Controls
-from .endpoint import ControlEndpoint, socket_path_for
-from .events import (
+from ..config import RunConfig
+from ..control.controls import Controls
+from ..control.endpoint import ControlEndpoint, socket_path_for
+from ..control.protocol import Request, check_changes
+from ..events import (
     Checked,
     Classified,
     ControlEndpointFailed,
@@ -44,9 +45,9 @@ from .events import (
     Sampled,
     StepFinished,
 )
-from .liveness import HEARTBEAT, LivenessWriter, ResourceMeter
-from .liveness import stop_hint as record_stop_hint
-from .protocol import Request, check_changes
+from ..rundir.liveness import HEARTBEAT, LivenessWriter
+from ..rundir.liveness import stop_hint as record_stop_hint
+from .resources import ResourceMeter
 
 ENDPOINT_RESTARTS = 5  # fresh endpoints a run starts after failures before it goes on without one
 SUPERVISE_EVERY = 0.5  # seconds between looks at the endpoint's thread
@@ -273,7 +274,8 @@ class RunService:
             ctl.request_check(request=token)
             return _ok(pending=token)
         elif cmd == "device":
-            from .devices import DeviceError, resolve_device
+            from ..errors import DeviceError
+            from .devices import resolve_device
 
             if self.world_size > 1:
                 return _error(f"a job of {self.world_size} ranks stays on its devices; to move it, stop "

@@ -13,12 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import checkpoint as ckpt_io
-from .config import RunConfig
-from .data import CharCorpus, NamesData, StreamBatches, bucket_names, bucketed_batches, pad_batch
+from ..config import RunConfig
+from ..data.names import NamesData, bucket_names, bucketed_batches, pad_batch
+from ..data.text import CharCorpus, StreamBatches
+from ..model import checkpoint as ckpt_io
+from ..model.networks import detach_state, state_to
+from ..model.sampling import classify, generate
 from .distributed import Dist
-from .models import detach_state, state_to
-from .sampling import classify, generate
 
 
 class EvaluationCancelled(Exception):

@@ -15,17 +15,21 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import checkpoint as ckpt_io
-from . import fused
-from .allocator import keep_freed_memory
-from .config import ConfigError, RunConfig, check_world
-from .controls import CheckRequest, ClassifyRequest, Controls, EvaluateRequest, InspectRequest, SampleRequest
-from .data import CharCorpus, DataError, NamesData, Vocab
-from .devices import DeviceError, available_devices, resolve_device
-from .diagnostics import grad_norms, is_finite, timestep_grad_norms
-from .distributed import Dist, DistributedError, collective_failure
-from .eventlog import EventLog
-from .events import (
+from ..analysis.gradients import grad_norms, is_finite, timestep_grad_norms
+from ..config import ConfigError, RunConfig, check_world
+from ..control.controls import (
+    CheckRequest,
+    ClassifyRequest,
+    Controls,
+    EvaluateRequest,
+    InspectRequest,
+    SampleRequest,
+)
+from ..data.names import NamesData
+from ..data.text import CharCorpus
+from ..data.vocab import Vocab
+from ..errors import DataError, DeviceError, DistributedError
+from ..events import (
     Checked,
     CheckpointSaved,
     Classified,
@@ -47,13 +51,19 @@ from .events import (
     Sink,
     StepFinished,
 )
-from .liveness import process_start
-from .models import count_parameters, detach_state, set_gemm_dtype, state_to
+from ..model import checkpoint as ckpt_io
+from ..model.networks import count_parameters, detach_state, set_gemm_dtype, state_to
+from ..model.sampling import classify, generate
+from ..nn import fused
+from ..nn.precision import autocast
+from ..nn.precision import resolve as resolve_precision
+from ..rundir.eventlog import EventLog
+from ..rundir.liveness import process_start
+from ..rundir.runs import new_run_id
+from .allocator import keep_freed_memory
+from .devices import resolve_device
+from .distributed import Dist, collective_failure
 from .optimizers import build_optimizer
-from .precision import autocast
-from .precision import resolve as resolve_precision
-from .runs import new_run_id
-from .sampling import classify, generate
 from .service import RunService
 from .tasks import EvalContext, EvaluationCancelled, NamesTask, TextTask, make_task
 
@@ -509,12 +519,12 @@ class Trainer:
             results = classify(self.model, self.vocab, self.labels, list(q.names), q.top_k)
             self.emit(Classified(self.step, list(q.names), results, q.request))
         elif isinstance(q, InspectRequest):
-            from .inside import inspection
+            from ..analysis.inside import inspection
 
             result = inspection(self.model, self.vocab, q.text, self.labels or None, list(q.units))
             self.emit(Inspected(self.step, result, q.request))
         elif isinstance(q, CheckRequest):
-            from .check_command import check_model
+            from ..analysis.check import check_model
 
             try:
                 report = check_model(self.config, self.vocab, self.labels, self.model.state_dict(),
@@ -779,16 +789,3 @@ class _EvaluationProgress:
         if now - self.last >= 0.5 and done < total:
             self.last = now
             self.trainer.emit(EvaluationProgress(self.trainer.step, done, total, self.full))
-
-
-def error_message(exc: Exception) -> str:
-    """One line for the user: the message of the errors we raise, the type too for others."""
-    if isinstance(exc, ConfigError):
-        return "invalid settings: " + "; ".join(f"{k}: {v}" for k, v in exc.errors.items())
-    if isinstance(exc, (DataError, DeviceError, ckpt_io.CheckpointError)):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-__all__ = ["Trainer", "DeviceError", "resolve_device", "available_devices", "DataError"]
-

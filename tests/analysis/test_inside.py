@@ -11,14 +11,14 @@ import subprocess
 import pytest
 import torch
 
-from rnn_engine import checkpoint as ckpt_io
+from rnn_engine.analysis.inside import FEATURES, features, inspection, rank_units, saturation, trace
+from rnn_engine.analysis.render import render
 from rnn_engine.config import default_config
-from rnn_engine.data import Vocab
-from rnn_engine.inside import FEATURES, features, inspection, rank_units, saturation, trace
-from rnn_engine.inspect_command import render
-from rnn_engine.sampling import classify
+from rnn_engine.data.vocab import Vocab
+from rnn_engine.model import checkpoint as ckpt_io
+from rnn_engine.model.sampling import classify
 
-from .conftest import workbench
+from ..conftest import workbench
 
 TEXT = 'he said "go on" and she said "no, stay here" then left. "why" he asked.\n' * 4
 

@@ -129,10 +129,11 @@ def test_the_command_a_started_run_logs_parses_back_to_its_settings(task, preset
                                                                      tmp_path):
     import shlex
 
-    from rnn_engine.cli import _config_from_args, build_parser
+    from rnn_engine.cli.main import build_parser
+    from rnn_engine.cli.train import config_from_args
     from rnn_engine.config import default_config
-    from rnn_engine.launch import command_line, training_argv
-    from rnn_engine.presets import apply_preset
+    from rnn_engine.rundir.launch import command_line, training_argv
+    from rnn_engine.training.presets import apply_preset
 
     data = str((tiny_corpus if task == "charlm" else names_dir).resolve())
     config = default_config(task, data=data, hidden_size=48, balance=task == "names")
@@ -144,4 +145,4 @@ def test_the_command_a_started_run_logs_parses_back_to_its_settings(task, preset
     typed = shlex.split(command_line(argv))
     assert typed[0] == "workbench"
     args = build_parser().parse_args(typed[1:])
-    assert _config_from_args(args, task, data) == config
+    assert config_from_args(args, task, data) == config

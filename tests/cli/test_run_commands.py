@@ -10,10 +10,10 @@ import subprocess
 import sys
 import time
 
-from rnn_engine.devices import available_devices
-from rnn_engine.liveness import LivenessWriter, run_state
+from rnn_engine.rundir.liveness import LivenessWriter, run_state
+from rnn_engine.training.devices import available_devices
 
-from .conftest import TINY_FLAGS, logged_steps, wait_until, workbench
+from ..conftest import TINY_FLAGS, logged_steps, wait_until, workbench
 
 
 def exited(pid: int) -> bool:

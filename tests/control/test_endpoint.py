@@ -12,13 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnn_engine import Controls, RunConfig, Trainer, endpoint, service
-from rnn_engine.client import RunClient
+from rnn_engine import Controls, RunConfig, Trainer
 from rnn_engine.config import LIVE_FIELDS, field_info
-from rnn_engine.liveness import read_record, run_state
-from rnn_engine.protocol import COMMANDS, MAX_LINE, ProtocolError, Request, encode, parse_request
+from rnn_engine.control import endpoint
+from rnn_engine.control.client import RunClient
+from rnn_engine.control.protocol import COMMANDS, MAX_LINE, ProtocolError, Request, encode, parse_request
+from rnn_engine.rundir.liveness import read_record, run_state
+from rnn_engine.training import service
 
-from .conftest import TINY_TEXT, wait_until, workbench
+from ..conftest import TINY_TEXT, wait_until, workbench
 
 BASE = dict(task="charlm", hidden_size=24, num_layers=1, seq_len=16, batch_size=4, lr=1e-2, time_budget=0.0,
             epochs=100_000, sample_length=20, seed=3, device="cpu", precision="fp32", eval_interval=0.0)

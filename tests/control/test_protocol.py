@@ -12,13 +12,13 @@ import threading
 import pytest
 
 from rnn_engine import Controls, RunConfig, Trainer
-from rnn_engine.client import RunClient, RunUnavailable
-from rnn_engine.endpoint import MAX_SOCKET_PATH
+from rnn_engine.control.client import RunClient, RunUnavailable
+from rnn_engine.control.endpoint import MAX_SOCKET_PATH
+from rnn_engine.control.protocol import MAX_LINE, ProtocolError, check_changes, parse_request
 from rnn_engine.events import HyperparametersApplied, Inspected, RunPaused, Sampled, StepFinished
-from rnn_engine.liveness import read_record, run_state
-from rnn_engine.protocol import MAX_LINE, ProtocolError, check_changes, parse_request
+from rnn_engine.rundir.liveness import read_record, run_state
 
-from .conftest import wait_until
+from ..conftest import wait_until
 
 
 def tiny_lm(corpus, **kw):
@@ -255,7 +255,8 @@ def test_sample_answers_reach_the_asker_only(live_run):
         rid = other.send("status")
         first = other.read(10)
         assert first["id"] == rid and "event" not in first
-    assert any(isinstance(e, Sampled) and e.request == reply["pending"] for e in events)
+    wait_until(lambda: any(isinstance(e, Sampled) and e.request == reply["pending"] for e in events), 10,
+               "the Sampled event in the sink")
     steps_go_on(trainer)  # and the run goes on after both left
 
 
@@ -270,6 +271,7 @@ def test_inspect_answers_the_asker_and_stays_out_of_the_log(live_run):
         assert len(result["gradient"]) == len(text) and result["gradient"][-1] is None
         with pytest.raises(RunUnavailable, match=r"\[layer, unit\] pairs"):
             client.call("inspect", {"text": "x", "units": [[0]]})
-    assert any(isinstance(e, Inspected) for e in events)
+    # the trainer answers the asker, then hands the event to its sink: wait for the sink to see it
+    wait_until(lambda: any(isinstance(e, Inspected) for e in events), 10, "the Inspected event")
     steps_go_on(trainer)
     assert "Inspected" not in (trainer.run_dir / "events.jsonl").read_text()

@@ -5,16 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnn_engine.data import (
-    UNK,
-    CharCorpus,
-    DataError,
-    NamesData,
-    StreamBatches,
-    Vocab,
-    bucketed_batches,
-    read_text,
-)
+from rnn_engine.data.names import NamesData, bucketed_batches
+from rnn_engine.data.text import CharCorpus, StreamBatches, read_text
+from rnn_engine.data.vocab import UNK, Vocab
+from rnn_engine.errors import DataError
 
 
 def test_non_utf8_names_file_and_offset(tmp_path):

@@ -10,9 +10,9 @@ import sys
 import pytest
 import torch
 
-from rnn_engine import fused
-from rnn_engine.models import CharLM
-from rnn_engine.recurrent import Recurrent
+from rnn_engine.model.networks import CharLM
+from rnn_engine.nn import fused
+from rnn_engine.nn.recurrent import Recurrent
 
 CASES = [("rnn", "tanh"), ("rnn", "relu"), ("gru", "tanh"), ("lstm", "tanh")]
 TORCH = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}
@@ -151,7 +151,7 @@ def test_charlm_trains_the_same_on_both_paths():
 
 
 def _status_in_subprocess(env: dict[str, str], tmp_path) -> str:
-    code = ("import torch; from rnn_engine import fused; from rnn_engine.recurrent import Recurrent; "
+    code = ("import torch; from rnn_engine.nn import fused; from rnn_engine.nn.recurrent import Recurrent; "
             "out, _ = Recurrent('gru', 3, 4)(torch.randn(5, 2, 3)); print(fused.status())")
     env = {**os.environ, "RNN_WORKBENCH_CACHE": str(tmp_path), **env}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)

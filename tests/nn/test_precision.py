@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnn_engine import Trainer, fused, precision
-from rnn_engine import checkpoint as ckpt_io
+from rnn_engine import Trainer
 from rnn_engine.config import RunConfig
 from rnn_engine.events import RunStarted
-from rnn_engine.models import set_gemm_dtype
-from rnn_engine.recurrent import Recurrent
+from rnn_engine.model import checkpoint as ckpt_io
+from rnn_engine.model.networks import set_gemm_dtype
+from rnn_engine.nn import fused, precision
+from rnn_engine.nn.recurrent import Recurrent
 
 CPU = torch.device("cpu")
 

@@ -7,15 +7,15 @@ import json
 import torch
 
 from rnn_engine import Trainer
-from rnn_engine import checkpoint as ckpt_io
-from rnn_engine.client import RunClient
 from rnn_engine.config import RunConfig, default_config
+from rnn_engine.control.client import RunClient
 from rnn_engine.events import GradientsMeasured
-from rnn_engine.recurrent import Recurrent
-from rnn_engine.sampling import classify
-from rnn_engine.torch_layers import TorchGRU, TorchLSTM, as_scratch
+from rnn_engine.model import checkpoint as ckpt_io
+from rnn_engine.model.sampling import classify
+from rnn_engine.nn.recurrent import Recurrent
+from rnn_engine.nn.torch_layers import TorchGRU, TorchLSTM, as_scratch
 
-from .conftest import workbench
+from ..conftest import workbench
 
 
 def tiny_lm(corpus, **kw):

@@ -13,11 +13,11 @@ import time
 import pytest
 import torch
 
-from rnn_engine.data import StreamBatches
-from rnn_engine.eventlog import EventLog, EventReader, last_record, parse_lines
+from rnn_engine.data.text import StreamBatches
 from rnn_engine.events import EpochFinished, GradientsMeasured, RunPaused, StepFinished, event_from_dict
-from rnn_engine.liveness import LivenessWriter, run_state
-from rnn_engine.runs import RunNotFound, resolve_run, scan_runs
+from rnn_engine.rundir.eventlog import EventLog, EventReader, last_record, parse_lines
+from rnn_engine.rundir.liveness import LivenessWriter, run_state
+from rnn_engine.rundir.runs import RunNotFound, resolve_run, scan_runs
 
 
 def step(n: int, loss: float = 1.0) -> StepFinished:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnn_engine.distributed import cores
-from rnn_engine.liveness import read_record, run_state
+from rnn_engine.rundir.liveness import read_record, run_state
+from rnn_engine.training.distributed import cores
 
-from .conftest import TINY_FLAGS, kill_runs, logged_steps, track, wait_until, workbench
+from ..conftest import TINY_FLAGS, kill_runs, logged_steps, track, wait_until, workbench
 
 # every step its own record, so losses can be compared step by step
 ENV = {**os.environ, "RNN_WORKBENCH_STEP_LOG_INTERVAL": "0", "RNN_WORKBENCH_DIST_TIMEOUT": "20"}
@@ -86,8 +86,8 @@ def test_batch_size_that_the_ranks_cannot_share_is_refused(tiny_corpus, tmp_path
 
 
 def test_names_on_two_ranks_score_what_one_process_measures(names_dir, tmp_path):
-    from rnn_engine.checkpoint import load
-    from rnn_engine.trainer import Trainer
+    from rnn_engine.model.checkpoint import load
+    from rnn_engine.training.trainer import Trainer
 
     runs = tmp_path / "runs"
     summary = summary_of(runs, "train-names", "--data", str(names_dir), "--run-id", "names", "--nproc", "2",

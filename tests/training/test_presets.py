@@ -10,11 +10,11 @@ import torch
 
 from rnn_engine import Trainer
 from rnn_engine.config import default_config
-from rnn_engine.models import NameClassifier
-from rnn_engine.presets import PRESETS, PresetError, apply_preset
-from rnn_engine.tutorial_models import ConcatRNNClassifier, IndexRNNLM, TensorRNNLM
+from rnn_engine.model.networks import NameClassifier
+from rnn_engine.model.tutorials import ConcatRNNClassifier, IndexRNNLM, TensorRNNLM
+from rnn_engine.training.presets import PRESETS, PresetError, apply_preset
 
-from .conftest import workbench
+from ..conftest import workbench
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

@@ -17,9 +17,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnn_engine import checkpoint as ckpt_io
-from rnn_engine.controls import Controls
-from rnn_engine.data import CharCorpus, DataError, Vocab
+from rnn_engine.control.controls import Controls
+from rnn_engine.data.text import CharCorpus
+from rnn_engine.data.vocab import Vocab
+from rnn_engine.errors import DataError
+from rnn_engine.model import checkpoint as ckpt_io
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -47,9 +49,9 @@ def test_compact_encoding_equals_the_plain_one(text, probe):
 
 SAVER = textwrap.dedent("""
     import sys, torch
-    from rnn_engine import checkpoint as ck
+    from rnn_engine.model import checkpoint as ck
     from rnn_engine.config import RunConfig
-    from rnn_engine.data import Vocab
+    from rnn_engine.data.vocab import Vocab
     path = sys.argv[1]
     weights = {"w": torch.randn(256, 1024)}  # a 1 MiB tensor, so a write takes a while
     print("ready", flush=True)
@@ -162,7 +164,7 @@ def test_unwritable_runs_dir_is_reported(tmp_path, tiny_corpus):
 
 
 def test_names_that_unidecode_erases_are_dropped(tmp_path):
-    from rnn_engine.data import NamesData
+    from rnn_engine.data.names import NamesData
 
     (tmp_path / "A.txt").write_text("Alpha\nAlbert\n\u2603\u2764\n")
     (tmp_path / "B.txt").write_text("Beta\nBernd\n")

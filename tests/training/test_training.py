@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from rnn_engine import CheckpointError, Controls, RunConfig, Trainer
-from rnn_engine import checkpoint as ckpt_io
 from rnn_engine.config import ConfigError, default_config
 from rnn_engine.events import (
     CheckpointSaved,
@@ -26,9 +25,10 @@ from rnn_engine.events import (
     RunStarted,
     StepFinished,
 )
-from rnn_engine.sampling import classify, generate, generate_lines
+from rnn_engine.model import checkpoint as ckpt_io
+from rnn_engine.model.sampling import classify, generate, generate_lines
 
-from .conftest import workbench
+from ..conftest import workbench
 
 
 def tiny_lm(corpus, **kw):
@@ -383,7 +383,7 @@ def test_invalid_config_names_fields(tiny_corpus, tmp_path):
 
 
 def test_out_of_memory_skips_the_batch_and_pauses(tiny_corpus, tmp_path):
-    from rnn_engine.trainer import OUT_OF_MEMORY
+    from rnn_engine.training.trainer import OUT_OF_MEMORY
 
     controls = Controls()
     events = []
@@ -449,8 +449,9 @@ def test_routine_evaluation_reads_a_fixed_subset_and_full_is_asked_for(tmp_path)
         time.monotonic = real_monotonic
     full = next(e for e in events if isinstance(e, Evaluated))
     assert full.full and full.items >= len(trainer.task.data.val) - trainer.config.batch_size
-    progress = [e for e in events if isinstance(e, EvaluationProgress)]
-    assert progress and all(p.full and 0 < p.done < p.total == full.items for p in progress)
+    # the full evaluation reported how far it had got (a slow routine one may have too)
+    progress = [e for e in events if isinstance(e, EvaluationProgress) and e.full]
+    assert progress and all(0 < p.done < p.total == full.items for p in progress)
 
 
 def test_stop_during_a_nan_pause_saves_the_good_weights(tiny_corpus, tmp_path):

@@ -15,12 +15,12 @@ from textual.widgets import Input, Label, Static
 
 from rnn_engine import Trainer
 from rnn_engine.config import default_config
-from rnn_engine.liveness import run_state
+from rnn_engine.rundir.liveness import run_state
 from workbench.app import make_app
 from workbench.widgets.sample_log import SampleLog
 from workbench.widgets.status_line import StatusLine
 
-from .conftest import kill_runs, logged_steps, track, wait_until, workbench
+from ..conftest import kill_runs, logged_steps, track, wait_until, workbench
 
 SIZE = (160, 48)
 
@@ -372,7 +372,7 @@ async def test_sample_from_a_live_run_through_the_protocol(headless, tiny_corpus
 
 async def test_device_dialog_lists_the_runs_devices_with_the_reasons_for_absent_ones(headless, tiny_corpus,
                                                                                     tmp_path):
-    from rnn_engine.devices import available_devices
+    from rnn_engine.training.devices import available_devices
 
     _, run_dir = headless("moved")
     app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)

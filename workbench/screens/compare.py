@@ -52,7 +52,7 @@ class CompareScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _load(self) -> None:
-        from rnn_engine.comparison import read_curves
+        from rnn_engine.rundir.comparison import read_curves
 
         self.post_message(Answered("curves", [read_curves(path, points=100) for path in self.runs]))
 

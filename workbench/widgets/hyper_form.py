@@ -8,7 +8,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
 from rnn_engine.config import LIVE_FIELDS, ConfigError, RunConfig, field_info, parse_value
-from rnn_engine.presets import PresetError, apply_preset
+from rnn_engine.training.presets import PresetError, apply_preset
 
 HIDDEN = {"dtype"}  # float64 is for the numerics tests, not for training from the UI
 

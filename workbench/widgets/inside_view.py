@@ -1,6 +1,6 @@
 """Inside pane: a text shaded by one hidden unit, units ranked by what they track, gates, gradients.
 
-The pane only draws an inspection (`rnn_engine.inside.inspection`, computed by the run or on a
+The pane only draws an inspection (`rnn_engine.analysis.inside.inspection`, computed by the run or on a
 saved model) and asks for a new one with `InsideView.Wanted` when the text or the unit it needs
 changes; the app decides where the work runs.
 """
@@ -18,7 +18,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from rnn_engine.inspect_command import SCALE, render_saturation, scale_step, unpack_activations
+from rnn_engine.analysis.render import SCALE, render_saturation, scale_step, unpack_activations
 
 SOURCES = ("sample", "validation", "typed")
 SOURCE_NAMES = {"sample": "the latest sample", "validation": "a validation excerpt", "typed": "typed text"}

@@ -8,8 +8,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from rnn_engine.run_commands import resources
-from rnn_engine.runs import RunInfo
+from rnn_engine.rundir.runs import RunInfo, resources
 
 
 class RunsList(DataTable):

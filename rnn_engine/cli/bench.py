@@ -1,0 +1,32 @@
+"""`workbench bench`: training speed of the scratch models against torch.nn, as a table and JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    b = sub.add_parser("bench", help="training speed of the scratch models against torch.nn")
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (median)")
+    b.add_argument("--quick", action="store_true", help="tiny shapes: a smoke test, not a measurement")
+    b.add_argument("--json", action="store_true", help="print one JSON report as the last line")
+    b.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: the scratch model "
+                   "with bf16 GEMMs against torch.nn under autocast and against its own fp32 (H=256)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..training.bench import format_bf16_table, format_table, run_bench, run_bench_bf16
+
+    if getattr(args, "precision", "fp32") == "bf16":
+        report = run_bench_bf16(args.device, min(args.rounds, 3), args.quick)
+        table = format_bf16_table(report)
+    else:
+        report = run_bench(args.device, args.rounds, args.quick)
+        table = format_table(report)
+    print(table, flush=True)
+    if args.json:
+        print(json.dumps(report))
+    return 0
