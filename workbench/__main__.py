@@ -10,25 +10,24 @@ import threading
 import time
 from pathlib import Path
 
-from rnn_engine.cli.main import build_parser
+from rnn_engine.cli.main import build_parser, command_names
 from rnn_engine.cli.main import main as cli_main
 from rnn_engine.cli.parsing import CliError, OneLineParser
 from rnn_engine.config import ConfigError, default_config
-
-COMMANDS = {"train", "train-names", "sample", "classify", "inspect", "check", "presets", "runs", "ctl",
-            "bench", "-h", "--help"}
 
 
 def tui_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="workbench",
-        description="Open the RNN Workbench TUI. Other commands: workbench {train,train-names,attach,"
-                    "runs,ctl,sample,classify,bench} --help.")
+        description="Open the RNN Workbench TUI. Other commands: workbench --help lists them, and "
+                    "workbench COMMAND --help says what each takes.")
     data = p.add_mutually_exclusive_group()
     data.add_argument("--corpus", help="text file for the char language model (default: bundled plays)")
     data.add_argument("--names", help="directory of <Language>.txt files for the name classifier")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto")
     p.add_argument("--runs-dir", default="runs", help="where runs are saved and listed")
+    p.add_argument("--no-bell", action="store_true", help="no terminal bell with the notices of runs that "
+                   "end, fail or pause by themselves (also: RNN_WORKBENCH_BELL=0)")
     return p
 
 
@@ -47,10 +46,10 @@ def _exit_on_signal(app) -> None:
             signal.signal(sig, handler)
 
 
-def run_tui(config, runs_dir: str, attach: Path | None = None) -> int:
+def run_tui(config, runs_dir: str, attach: Path | None = None, no_bell: bool = False) -> int:
     from .app import make_app
 
-    app = make_app(config, runs_dir, attach)
+    app = make_app(config, runs_dir, attach, bell=False if no_bell else None)
     _exit_on_signal(app)
     app.run()
     if app.farewell:
@@ -71,7 +70,7 @@ def open_workbench(argv: list[str]) -> int:
     if config.validate():
         print(f"workbench: {ConfigError(config.validate())}", file=sys.stderr)
         return 2
-    return run_tui(config, args.runs_dir)
+    return run_tui(config, args.runs_dir, no_bell=args.no_bell)
 
 
 def attach(argv: list[str]) -> int:
@@ -86,7 +85,7 @@ def attach(argv: list[str]) -> int:
         print(f"workbench: attach: {exc}", file=sys.stderr)
         return 2
     config = default_config("charlm", data=str(default_data("charlm")))
-    return run_tui(config, args.runs_dir, attach=run_dir)
+    return run_tui(config, args.runs_dir, attach=run_dir, no_bell=args.no_bell)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,11 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] == "attach":
             return attach(argv[1:])
-        if argv and argv[0] in COMMANDS:
+        commands = command_names()
+        if argv and argv[0] in (*commands, "-h", "--help"):
             return cli_main(argv)
         if argv and not argv[0].startswith("-"):
-            print(f"workbench: unknown command {argv[0]!r} (commands: train, train-names, attach, runs, "
-                  "ctl, sample, classify, inspect, bench; no command opens the TUI)", file=sys.stderr)
+            print(f"workbench: unknown command {argv[0]!r} (commands: {', '.join(commands)}; no command "
+                  "opens the TUI)", file=sys.stderr)
             return 2
         return open_workbench(argv)
     except CliError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -47,10 +48,12 @@ from rnn_engine.events import (
 )
 from rnn_engine.rundir.launch import command_line, start_run, training_argv
 from rnn_engine.rundir.liveness import endpoint_note, stop_hint
-from rnn_engine.rundir.runs import describe_resources, new_run_id, run_name, scan_runs
+from rnn_engine.rundir.runs import describe_resources, new_run_id, run_info, run_name, scan_runs
 
+from .curves import ChartSettings
 from .event_text import describe
 from .messages import Answered, RunEnded, RunEvents, RunReplied, RunsScanned, RunStatus
+from .notices import RunWatch
 from .paths import default_data
 from .run_view import RunView
 from .saved_model import ENGINE_LOGGER, EngineLog, SavedModels
@@ -63,7 +66,7 @@ from .widgets.classifier_query import ClassifierQuery
 from .widgets.grad_panel import GradientPanel
 from .widgets.hyper_form import HyperparameterForm
 from .widgets.inside_view import InsideView
-from .widgets.loss_panel import LossPanel
+from .widgets.loss_panel import LossChart, LossPanel
 from .widgets.runs_list import RunsList
 from .widgets.sample_log import SampleLog
 from .widgets.status_line import StatusLine
@@ -121,12 +124,18 @@ class WorkbenchApp(App[None]):
         Binding("4", "tab('runs')", "Runs", show=False),
         Binding("5", "tab('inside')", "Inside", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
+        Binding("left_square_bracket", "smoothing(-1)", "Less smoothing", show=False),
+        Binding("right_square_bracket", "smoothing(1)", "More smoothing", show=False),
+        Binding("l", "log_scale", "Log scale", show=False),
         Binding("question_mark,f1", "help", "Help"),
         Binding("q,ctrl+q", "quit", "Quit", priority=False),
     ]
 
-    def __init__(self, config: RunConfig, runs_dir: Path | str = "runs", attach: Path | None = None) -> None:
+    def __init__(self, config: RunConfig, runs_dir: Path | str = "runs", attach: Path | None = None,
+                 bell: bool = True) -> None:
         super().__init__()
+        self.bell_on = bell  # ring the terminal bell with each notice of a run that needs its user
+        self._watch = RunWatch(since=time.time())
         self.config = config
         self.runs_dir = Path(runs_dir)
         self.view: RunView | None = None
@@ -145,6 +154,7 @@ class WorkbenchApp(App[None]):
         self._draw_pending = False
         self._engine_log: logging.Handler | None = None
         self._saved = SavedModels()  # ended runs' models, opened to sample, classify, inspect, check
+        self.chart = ChartSettings()  # the loss charts' smoothing and scale, for the whole session
         self._latest_sample = ""  # the newest generated text, for the Inside tab
         self._inside_stale = True  # the Inside tab's text changed since it was last inspected
 
@@ -156,7 +166,7 @@ class WorkbenchApp(App[None]):
             with TabPane("Train [1]", id="train"):
                 with Horizontal():
                     with Vertical(id="train-left"):
-                        yield LossPanel(id="loss")
+                        yield LossPanel(self.chart, id="loss")
                         yield SampleLog(id="samples")
                     with Vertical(id="train-right"):
                         yield GradientPanel(id="grads")
@@ -296,8 +306,20 @@ class WorkbenchApp(App[None]):
         self.post_message(RunsScanned(scan_runs(self.runs_dir)))
 
     def on_runs_scanned(self, message: RunsScanned) -> None:
-        if not self._widgets_gone():
-            self.query_one(RunsList).show(message.runs)
+        if self._widgets_gone():
+            return
+        self.query_one(RunsList).show(message.runs)
+        watched = list(message.runs)
+        view = self.view
+        if view is not None and all(Path(r.path).resolve() != view.run_dir.resolve() for r in watched):
+            shown = run_info(view.run_dir)  # a run attached from another directory is watched too
+            if shown is not None:
+                watched.append(shown)
+        for notice in self._watch.look(watched):
+            self.notify(notice.message, severity=notice.severity, timeout=12)
+            self.log_activity(f"[{'red' if notice.severity == 'error' else 'b'}]{notice.message}[/]")
+            if self.bell_on:
+                self.bell()
 
     # -- actions ------------------------------------------------------------------------------------
     def action_tab(self, tab: str) -> None:
@@ -305,6 +327,18 @@ class WorkbenchApp(App[None]):
         if tabs.active == tab:
             self._focus_pane(tab)  # TabActivated only fires on a change
         tabs.active = tab
+
+    def action_smoothing(self, direction: int) -> None:
+        self.chart.step_smoothing(direction)
+        self._chart_changed()
+
+    def action_log_scale(self) -> None:
+        self.chart.log_scale = not self.chart.log_scale
+        self._chart_changed()
+
+    def _chart_changed(self) -> None:
+        self.query_one("#loss-plot", LossChart).redraw()
+        self.notify(f"Loss charts: {self.chart.describe()}", timeout=3)
 
     def action_leave_field(self) -> None:
         if isinstance(self.focused, Input):
@@ -550,7 +584,7 @@ class WorkbenchApp(App[None]):
 
     @on(RunsList.CompareRequested)
     def _compare(self, message: RunsList.CompareRequested) -> None:
-        self.push_screen(CompareScreen(message.runs))
+        self.push_screen(CompareScreen(message.runs, self.chart))
 
     @on(TabbedContent.TabActivated)
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
@@ -763,9 +797,8 @@ class WorkbenchApp(App[None]):
             view.client = None
         self.set_state(message.state)
         self.query_one(StatusLine).show_process("", "")
-        if message.error:
+        if message.error:  # the watch over the runs tells of it, with the bell
             self.log_activity(f"[red]{message.error}[/]")
-            self.notify(message.error, severity="error", timeout=12)
         self._scan_runs()
         if self._quit_when_ended:
             self.exit()
@@ -878,10 +911,15 @@ class WorkbenchApp(App[None]):
 
 
 def make_app(config: RunConfig | None = None, runs_dir: Path | str = "runs",
-             attach: Path | None = None) -> WorkbenchApp:
-    """The app for a config (defaults: char LM on the bundled corpus), optionally showing a run."""
+             attach: Path | None = None, bell: bool | None = None) -> WorkbenchApp:
+    """The app for a config (defaults: char LM on the bundled corpus), optionally showing a run.
+
+    `bell` rings the terminal bell with each notice; None takes RNN_WORKBENCH_BELL (0 turns it off).
+    """
     config = config or default_config("charlm", data=str(default_data("charlm")))
-    return WorkbenchApp(config, runs_dir, attach)
+    if bell is None:
+        bell = os.environ.get("RNN_WORKBENCH_BELL", "1") != "0"
+    return WorkbenchApp(config, runs_dir, attach, bell)
 
 
 def _unit(task: str) -> str:

@@ -67,8 +67,8 @@ def describe(e: Event, task: str = "charlm", replay: bool = False) -> Shown:
         what = "whole validation split" if e.full else "validation subset"
         return Shown((f"step {e.step}: val {e.val_loss:.4f}{acc} ({what}, {e.items:,} items)",))
     if isinstance(e, RunPaused):
-        notice = (e.reason, "error") if e.reason != "paused by user" and not replay else None
-        return Shown((f"[yellow]paused at step {e.step}[/]: {e.reason}",), notice=notice)
+        # a pause the run made itself (NaN, out of memory) is told by the app's watch on every run
+        return Shown((f"[yellow]paused at step {e.step}[/]: {e.reason}",))
     if isinstance(e, RunResumed):
         return Shown((f"resumed at step {e.step}",))
     if isinstance(e, HyperparametersApplied):

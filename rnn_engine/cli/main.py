@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from ..config import ConfigError
-from . import bench, check, inspect, runs, train, use
+from . import bench, check, export, inspect, runs, train, use
 from .parsing import CliError, OneLineParser, fail, say
 
 
@@ -22,12 +22,21 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("attach", help="open the workbench on a run: its history, then live if it is")
     a.add_argument("run", help="run directory, run id (or its start) under --runs-dir, or 'latest'")
     a.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
+    a.add_argument("--no-bell", action="store_true", help="no terminal bell with the notices of runs that "
+                   "end, fail or pause by themselves (also: RNN_WORKBENCH_BELL=0)")
     runs.add_parsers(sub, OneLineParser)
     inspect.add_parser(sub)
     check.add_parser(sub)
     sub.add_parser("presets", help="the classic tutorials' models, with the figures the tutorials reported")
     bench.add_parser(sub)
+    export.add_parser(sub)
     return parser
+
+
+def command_names() -> list[str]:
+    """Every command the parser knows, in the order `workbench --help` lists them."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,6 +74,8 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         return train.run(args, argv)
     if command == "runs":
         return runs.list_runs(args)
+    if command == "wait":
+        return runs.wait_for_runs(args, fail)
     if command == "ctl":
         return runs.control(args, fail)
     if command == "attach":
@@ -84,4 +95,6 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         return use.classify(args)
     if command == "bench":
         return bench.main(args)
+    if command == "export":
+        return export.export(args, fail)
     raise CliError(f"unknown command {command}")

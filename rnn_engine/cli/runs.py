@@ -16,7 +16,17 @@ CTL_TIMEOUT = 10.0  # seconds to wait for a run to acknowledge a command
 
 
 def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
-    """The `runs` and `ctl` subcommands, on the main parser's subparsers."""
+    """The `runs`, `wait` and `ctl` subcommands, on the main parser's subparsers."""
+    w = sub.add_parser("wait", help="block until runs end; exit 0 when every one finished, 1 when one failed",
+                       description="Wait until every run given has ended, printing each as it does. Exit "
+                                   "status 0 when all finished or were stopped or pruned, 1 when one failed "
+                                   "or died, 2 when a run is not found or --timeout passed first.")
+    w.add_argument("runs", nargs="+", metavar="RUN", help="run directory, run id (or its start) under "
+                   "--runs-dir, or 'latest'")
+    w.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
+    w.add_argument("--timeout", type=float, default=0.0, help="give up after this many seconds (default: "
+                   "wait as long as it takes)")
+    w.add_argument("--json", action="store_true", help="print one JSON line: each run's final state")
     r = sub.add_parser("runs", help="list runs: task, shape, step, best metric, state, pid, CPU and memory")
     r.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
     r.add_argument("--json", action="store_true", help="print a JSON list, one object per run")
@@ -75,6 +85,41 @@ def list_runs(args: argparse.Namespace) -> int:
         if run.endpoint:
             print(f"  ↳ {run.endpoint}")
     return 0
+
+
+# -- workbench wait -------------------------------------------------------------------------------
+ENDED_WELL = ("finished", "stopped", "pruned")  # what `wait` counts as success
+
+
+def wait_for_runs(args: argparse.Namespace, fail: Any) -> int:
+    from ..rundir.liveness import run_state
+    from ..rundir.runs import RunNotFound, resolve_run
+
+    try:
+        dirs = list(dict.fromkeys(resolve_run(spec, args.runs_dir) for spec in args.runs))
+    except RunNotFound as exc:
+        fail(f"wait: {exc}")
+    deadline = time.monotonic() + args.timeout if args.timeout > 0 else None
+    ended: dict[str, str] = {}
+    while True:
+        for run_dir in dirs:
+            if run_dir.name in ended:
+                continue
+            state = run_state(run_dir)
+            if not state.live:
+                ended[run_dir.name] = state.state
+                if not args.json:
+                    why = f" ({state.reason})" if state.reason and state.state not in ENDED_WELL else ""
+                    print(f"{run_dir.name}: {state.state}{why}", flush=True)
+        if len(ended) == len(dirs):
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            waiting = ", ".join(d.name for d in dirs if d.name not in ended)
+            fail(f"wait: still running after {args.timeout:g} s: {waiting}")
+        time.sleep(0.5)
+    if args.json:
+        print(json.dumps(ended))
+    return 0 if all(state in ENDED_WELL for state in ended.values()) else 1
 
 
 # -- workbench ctl --------------------------------------------------------------------------------

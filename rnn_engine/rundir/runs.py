@@ -43,7 +43,7 @@ class RunInfo:
     state: str  # starting, running, paused, finished, stopped, failed, dead
     pid: int | None = None
     started: float = 0.0
-    reason: str = ""
+    reason: str = ""  # why it died or failed, or why a paused run paused
     cpu_percent: float | None = None
     rss_bytes: int | None = None
     gpu: dict | None = None
@@ -92,7 +92,8 @@ def run_info(path: Path) -> RunInfo | None:
         run_id=path.name, path=str(path), task=task, cell=model_name(cfg),
         shape=f"{cfg.get('num_layers', '?')}x{cfg.get('hidden_size', '?')}",
         step=int(step or 0), best=_best(record, summary, task), state=state.state, pid=state.pid,
-        started=float(started), reason=state.reason,
+        started=float(started),
+        reason=state.reason or (str(record.get("reason", "")) if state.state == "paused" else ""),
         cpu_percent=record.get("cpu_percent") if state.live else None,
         rss_bytes=record.get("rss_bytes") if state.live else None,
         gpu=record.get("gpu") if state.live else None,

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from rnn_engine.rundir.liveness import LivenessWriter, run_state
 from rnn_engine.training.devices import available_devices
 
@@ -170,3 +172,32 @@ def test_ctl_gives_up_on_a_run_that_does_not_answer(tmp_path):
     finally:
         writer.close(state="stopped")
         server.close()
+
+
+def test_wait_blocks_until_the_runs_end_and_says_how_they_did(headless, tmp_path):
+    runs = tmp_path / "runs"
+    process, run_dir = headless("long")
+    waiter = subprocess.Popen([sys.executable, "-m", "workbench", "wait", "long", "--runs-dir", str(runs)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiter.wait(1.0)  # the run trains on: wait waits
+        assert workbench("ctl", "long", "stop", "--runs-dir", str(runs)).returncode == 0
+        out, err = waiter.communicate(timeout=60)
+    finally:
+        waiter.kill()
+    assert waiter.returncode == 0 and out.strip() == "long: stopped", err
+    short = workbench("wait", "long", "--runs-dir", str(runs), "--timeout", "5", "--json")
+    assert short.returncode == 0 and json.loads(short.stdout) == {"long": "stopped"}
+    # one that failed (killed, so it died without a final event): exit 1
+    victim, _ = headless("victim")
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(30)
+    both = workbench("wait", "long", "victim", "--runs-dir", str(runs))
+    assert both.returncode == 1 and "victim: dead (process" in both.stdout and "long: stopped" in both.stdout
+    # still running after --timeout, or no such run: exit 2 with one line
+    headless("busy")
+    late = workbench("wait", "busy", "--runs-dir", str(runs), "--timeout", "1")
+    assert late.returncode == 2 and late.stderr.strip() == "workbench: wait: still running after 1 s: busy"
+    missing = workbench("wait", "nothing", "--runs-dir", str(runs))
+    assert missing.returncode == 2 and "no such run" in missing.stderr

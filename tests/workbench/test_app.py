@@ -594,3 +594,44 @@ def test_attach_to_a_missing_run_is_one_line(tmp_path):
                          (["attach", "latest", "--runs-dir", str(tmp_path)], "no runs yet")):
         r = workbench(*args)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and needle in r.stderr, r.stderr
+
+
+async def test_smoothing_and_log_scale_keys_redraw_the_loss_charts(tiny_corpus, tmp_path):
+    for run_id in ("first", "second"):
+        Trainer(tiny_config(tiny_corpus, epochs=2), runs_dir=tmp_path / "runs", run_id=run_id).run()
+    app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=tmp_path / "runs" / "first")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state == "finished")
+        chart = app.query_one("#loss-plot")
+        await until(pilot, lambda: "smoothing 0.6" in text_of(chart), what="the chart's title")
+        await pilot.press("right_square_bracket", "right_square_bracket", "l")
+        assert "smoothing 0.9 · log scale" in text_of(chart) and "train (smoothed)" in text_of(chart)
+        for _ in range(6):
+            await pilot.press("left_square_bracket")
+        assert "no smoothing · log scale" in text_of(chart) and "train (smoothed)" not in text_of(chart)
+        # the session's settings hold on the compare screen too, and change there for both
+        await pilot.press("4", "space", "down", "space", "c")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "CompareScreen")
+        compare = app.screen.query_one("#compare-chart")
+        await until(pilot, lambda: "no smoothing · log scale" in text_of(compare), what="the comparison")
+        await pilot.press("l", "right_square_bracket")
+        assert "smoothing 0.3" in text_of(compare) and "log scale" not in text_of(compare)
+        await pilot.press("escape", "1")
+        assert app.chart.describe() == "smoothing 0.3"
+
+
+async def test_a_run_that_ends_is_told_with_a_notice_and_the_bell(headless, tiny_corpus, tmp_path):
+    _, run_dir = headless("watched")
+    app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", bell=True)  # not following that run
+    notes = notes_of(app)
+    rings = []
+    app.bell = lambda: rings.append(1)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.query_one("#runs-table").row_count == 1, what="the runs list")
+        stopped = ctl(str(run_dir), "stop", "--wait")
+        assert stopped.returncode == 0, stopped.stderr
+        await until(pilot, lambda: any("Run watched stopped at step" in n for n in notes), what="the notice")
+        assert len(rings) == 1
+        assert any("Run watched stopped" in line for line in app.query_one("#activity").plain)
+    quiet = make_app(tiny_config(tiny_corpus), tmp_path / "runs", bell=False)
+    assert not quiet.bell_on

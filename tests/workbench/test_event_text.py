@@ -50,14 +50,13 @@ def test_an_evaluation_says_how_much_it_read():
     assert "whole validation split" in describe(Evaluated(50, 1, 1.25, items=9, full=True)).log[0]
 
 
-def test_only_pauses_the_user_did_not_ask_for_are_notices_and_only_live():
+def test_a_rejected_change_is_a_notice_only_when_it_happens_now():
     nan = RunPaused(7, "non-finite loss (nan) at step 8")
-    assert describe(nan).notice == ("non-finite loss (nan) at step 8", "error")
-    assert describe(nan, replay=True).notice is None  # replaying an old log raises no alarms
-    assert describe(RunPaused(7, "paused by user")).notice is None
     assert describe(nan).log == ("[yellow]paused at step 7[/]: non-finite loss (nan) at step 8",)
-    rejected = describe(HyperparametersRejected(3, {"lr": "must be > 0"}))
-    assert rejected.notice == ("Not applied: lr must be > 0", "error")
+    assert describe(nan).notice is None  # the app's watch tells of pauses, for every run alike
+    rejected = HyperparametersRejected(3, {"lr": "must be > 0"})
+    assert describe(rejected).notice == ("Not applied: lr must be > 0", "error")
+    assert describe(rejected, replay=True).notice is None  # replaying an old log raises no alarms
 
 
 def test_samples_checkpoints_checks_and_the_end():

@@ -14,6 +14,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from ..curves import ChartSettings
 from ..messages import Answered
 
 COLOURS = ["cyan", "orange", "green", "magenta", "yellow", "blue", "red", "white"]
@@ -22,16 +23,19 @@ COLOURS = ["cyan", "orange", "green", "magenta", "yellow", "blue", "red", "white
 class CompareScreen(Screen[None]):
     """Validation loss (lines) and train loss (dots) of each run against training seconds."""
 
-    BINDINGS = [("escape", "app.pop_screen", "Back"), ("t", "train_curves", "Train loss on/off")]
+    BINDINGS = [("escape", "app.pop_screen", "Back"), ("t", "train_curves", "Train loss on/off"),
+                ("left_square_bracket", "smoothing(-1)", "Less smooth"),
+                ("right_square_bracket", "smoothing(1)", "More smooth"), ("l", "log_scale", "Log scale")]
     DEFAULT_CSS = """
     CompareScreen #compare-chart { height: 1fr; min-height: 12; }
     CompareScreen #compare-table { height: auto; max-height: 12; }
     CompareScreen #compare-note { height: auto; color: $text-muted; padding: 0 1; }
     """
 
-    def __init__(self, runs: list[Path]) -> None:
+    def __init__(self, runs: list[Path], settings: ChartSettings | None = None) -> None:
         super().__init__()
         self.runs = runs
+        self.settings = settings or ChartSettings()  # the app's: a change here holds for the session
         self.curves: list[Any] = []
         self.with_train = True
 
@@ -41,7 +45,8 @@ class CompareScreen(Screen[None]):
             yield DataTable(id="compare-table", cursor_type="row")
             yield Static("x: training seconds, each run's steps spread over its own time (one name a step "
                          "and 64 a step share an axis this way) · lines: validation loss · dots: train loss "
-                         "· t: train loss on/off · Esc: back", id="compare-note")
+                         "· t: train loss on/off · [ ]: smoothing · l: log scale · Esc: back",
+                         id="compare-note")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -77,6 +82,14 @@ class CompareScreen(Screen[None]):
         self.with_train = not self.with_train
         self._draw()
 
+    def action_smoothing(self, direction: int) -> None:
+        self.settings.step_smoothing(direction)
+        self._draw()
+
+    def action_log_scale(self) -> None:
+        self.settings.log_scale = not self.settings.log_scale
+        self._draw()
+
     def _draw(self) -> None:
         chart = self.query_one("#compare-chart", Static)
         width, height = chart.size.width, chart.size.height
@@ -92,13 +105,18 @@ class CompareScreen(Screen[None]):
         plt.clear_figure()
         plt.plotsize(width, height)
         plt.theme("dark")
-        plt.title("loss (nats) against training seconds")
+        settings = self.settings
+        plt.title(f"loss (nats) against training seconds · {settings.describe()}")
         plt.xlabel("seconds")
+        if settings.log_scale:
+            plt.yscale("log")
         for c, colour in zip(self.curves, COLOURS * 4):
-            if self.with_train and c.train:
-                plt.scatter([x for x, _ in c.train], [y for _, y in c.train], color=colour, marker="dot")
-            if c.val:
-                plt.plot([x for x, _ in c.val], [y for _, y in c.val], color=colour, marker="braille",
+            _, train = settings.curve(c.train)
+            if self.with_train and train:
+                plt.scatter([x for x, _ in train], [y for _, y in train], color=colour, marker="dot")
+            val = [(x, y) for x, y in c.val if y > 0 or not settings.log_scale]
+            if val:
+                plt.plot([x for x, _ in val], [y for _, y in val], color=colour, marker="braille",
                          label=f"{c.run_id} val")
         return plt.build()
 

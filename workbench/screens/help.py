@@ -29,6 +29,8 @@ HELP = """
 | `←` `→` `↑` `↓` | on the Inside tab: the next or previous unit, layer |
 | `u` / `U` | on the Inside tab: the next or previous unit by selectivity |
 | `G` · `c` · `e` | on the Inside tab: gate saturation · text source (sample, validation, typed) · typing |
+| `[` · `]` | the loss charts' smoothing, less · more (TensorBoard's moving average, 0 to 0.99) |
+| `l` | the loss charts' loss axis: linear ↔ log scale |
 | `Esc` | leave a text field, close a dialog |
 | `Ctrl+P` | command palette: every action by name |
 | `?` | this help |
@@ -62,6 +64,9 @@ pause|resume|step|stop|apply lr=...` steers them from a shell.
   a name to see its top-3 languages after each letter.
 - The second status line shows the run's process: CPU (100% is one core), memory, GPU memory and
   use on CUDA, and what it is busy with (evaluating, building kernels).
+- When a run of the runs directory finishes, is stopped, fails, dies, is pruned by its sweep or
+  pauses by itself (a NaN loss, out of memory), a notice says so and the terminal bell rings
+  (`workbench --no-bell`, or RNN_WORKBENCH_BELL=0, keeps it quiet).
 
 Press `Esc` or `?` to close.
 """

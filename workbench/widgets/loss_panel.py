@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Static
 
+from ..curves import ChartSettings
 from .bars import Bars
 
 
@@ -42,8 +43,9 @@ class LossPanel(Vertical):
     WINDOW = 400  # recent steps in the train sparkline
     PLOT_EVERY = 10.0  # seconds between chart redraws: the chart shows the trend, the labels the numbers
 
-    def __init__(self, **kw) -> None:
+    def __init__(self, settings: ChartSettings | None = None, **kw) -> None:
         super().__init__(**kw)
+        self.settings = settings or ChartSettings()
         self.train_steps: list[int] = []
         self.train_losses: list[float] = []
         self.val_points: list[tuple[int, float]] = []
@@ -56,7 +58,7 @@ class LossPanel(Vertical):
         with Horizontal(classes="spark-row"):
             yield Label("val loss    —", id="val-label", classes="spark-label")
             yield Bars(id="val-spark")
-        yield LossChart(id="loss-plot")
+        yield LossChart(self.settings, id="loss-plot")
         yield Static("", id="loss-note")
 
     def clear_curves(self) -> None:
@@ -101,10 +103,13 @@ class LossChart(Static):
 
     textual-plotext rebuilds its figure on every render, so showing the Train tab again cost
     50-80 ms while training; here a render reuses the last build and only a resize redraws.
+    The train curve is drawn smoothed as the session's settings say (TensorBoard's moving
+    average, `[` and `]`), over its raw values in grey; `l` puts the loss axis on a log scale.
     """
 
-    def __init__(self, **kw) -> None:
+    def __init__(self, settings: ChartSettings, **kw) -> None:
         super().__init__("", **kw)
+        self.settings = settings
         self._train: list[tuple[int, float]] = []
         self._val: list[tuple[int, float]] = []
 
@@ -115,22 +120,31 @@ class LossChart(Static):
     def on_resize(self) -> None:
         self._build()
 
+    def redraw(self) -> None:
+        """Build again with the same data (the settings changed)."""
+        self._build()
+
     def _build(self) -> None:
         width, height = self.size.width, self.size.height
         if width < 20 or height < 5:
             return
+        settings = self.settings
         plt.clear_figure()
         plt.plotsize(width, height)
         plt.theme("dark")
-        plt.title("loss over the whole run (nats)")
+        plt.title(f"loss over the whole run (nats) · {settings.describe()}")
         plt.xlabel("step")
-        pts = [(s, v) for s, v in self._train if math.isfinite(v)]
-        if pts:
-            # smooth into ~200 points: the chart is for the trend, the readout for the last value
-            n = max(1, len(pts) // 200)
-            xs = [pts[i][0] for i in range(0, len(pts), n)]
-            ys = [sum(v for _, v in pts[i:i + n]) / len(pts[i:i + n]) for i in range(0, len(pts), n)]
-            plt.plot(xs, ys, label="train", marker="braille")
-        if self._val:
-            plt.plot([s for s, _ in self._val], [v for _, v in self._val], label="val", marker="braille")
+        if settings.log_scale:
+            plt.yscale("log")
+        # about 200 points: the chart is for the trend, the readout for the last value
+        raw, smoothed = settings.curve([(float(s), v) for s, v in self._train])
+        if raw and settings.smoothing:
+            plt.plot([x for x, _ in raw], [y for _, y in raw], color="gray", marker="braille")
+            plt.plot([x for x, _ in smoothed], [y for _, y in smoothed], label="train (smoothed)",
+                     marker="braille")
+        elif raw:
+            plt.plot([x for x, _ in raw], [y for _, y in raw], label="train", marker="braille")
+        val = [(s, v) for s, v in self._val if v > 0 or not settings.log_scale]
+        if val:
+            plt.plot([s for s, _ in val], [v for _, v in val], label="val", marker="braille")
         self.update(Text.from_ansi(plt.build()), layout=False)
