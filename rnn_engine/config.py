@@ -21,6 +21,9 @@ PRESET_NAMES = ("", "tutorial-index-rnn", "tutorial-tensor-rnn", "tutorial-conca
 
 # fields the training commands set themselves (--corpus, --data, --dedupe), not config flags
 COMMAND_FIELDS = frozenset({"task", "data", "dedupe"})
+# settings only one task reads: a command line for the other task leaves them out
+TASK_ONLY = {"seq_len": "charlm", "sample_length": "charlm", "val_chars": "charlm", "carry_state": "charlm",
+             "temperature": "charlm", "top_k": "charlm", "balance": "names", "bidirectional": "names"}
 # characters of text one inspection reads (analysis.inside keeps the last ones): the Inside view and
 # `workbench inspect` on a live run ask for at most this much, and the run protocol refuses more
 MAX_INSPECT = 2000

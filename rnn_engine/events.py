@@ -153,7 +153,7 @@ class Sampled(Event):
     temperature: float
     prime: str = ""
     request: str = ""  # who asked, for the control endpoint to route the answer; "" if nobody
-    reason: str = ""  # "asked", or "periodic" for the sample taken on the evaluation cadence
+    reason: str = ""  # "asked"; "periodic" on the evaluation cadence; "final" at the end of a run without one
 
 
 @dataclass(frozen=True)

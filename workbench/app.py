@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import ScrollableContainer, Vertical
 from textual.widgets import DataTable, Footer, Header, Input, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
@@ -46,7 +46,7 @@ from rnn_engine.events import (
     Sampled,
     event_from_dict,
 )
-from rnn_engine.rundir.launch import command_line, start_run, training_argv
+from rnn_engine.rundir.launch import command_line, start_run, sweep_argv, training_argv
 from rnn_engine.rundir.liveness import endpoint_note, stop_hint
 from rnn_engine.rundir.runs import describe_resources, new_run_id, run_info, run_name, scan_runs
 
@@ -62,10 +62,13 @@ from .screens.device import DeviceScreen
 from .screens.help import HelpScreen
 from .screens.quit import QuitScreen
 from .screens.sample import SampleScreen, SampleSettings
+from .screens.sweep import SweepScreen
+from .screens.sweep_start import SweepPicker, SweepStartScreen
 from .widgets.classifier_query import ClassifierQuery
 from .widgets.grad_panel import GradientPanel
 from .widgets.hyper_form import HyperparameterForm
 from .widgets.inside_view import InsideView
+from .widgets.latest_strip import LatestStrip
 from .widgets.loss_panel import LossChart, LossPanel
 from .widgets.runs_list import RunsList
 from .widgets.sample_log import SampleLog
@@ -92,6 +95,7 @@ PALETTE = [
      "action_resume_run"),
     ("Help", "?", "keys and how to read the panes", "action_help"),
 ]
+COMPACT_WIDTH, COMPACT_HEIGHT = 120, 36  # below either, the Train tab is one scrolling column
 SCAN_EVERY = 2.0  # seconds between reads of the runs directory
 # Seconds between the redraws that new steps cause: the status line's numbers, then the panes
 # below. On a slow core a redraw of the panes costs ~15 ms of CPU, and on a two-core machine a
@@ -107,16 +111,17 @@ class WorkbenchApp(App[None]):
     TITLE = "RNN Workbench"
 
     BINDINGS = [
+        Binding("question_mark,f1", "help", "Help"),
         Binding("s,f5", "start", "Start"),
-        Binding("p,f6", "pause", "Pause/resume"),
-        Binding("n,f8", "single_step", "Step"),
+        Binding("p,f6", "pause", "Pause"),
+        Binding("n,f8", "single_step", "Step", show=False),
         Binding("x,f7", "stop", "Stop"),
-        Binding("a", "apply", "Apply live"),
+        Binding("a", "apply", "Apply"),
         Binding("g", "sample", "Sample"),
         Binding("v", "evaluate_full", "Full eval", show=False),
         Binding("d", "device", "Device"),
         Binding("k", "check", "Check vs torch.nn", show=False),
-        Binding("t", "switch_task", "Task"),
+        Binding("t", "switch_task", "Task", show=False),
         Binding("r", "resume_run", "Resume/fork", show=False),
         Binding("1", "tab('train')", "Train", show=False),
         Binding("2", "tab('hyper')", "Params", show=False),
@@ -124,10 +129,12 @@ class WorkbenchApp(App[None]):
         Binding("4", "tab('runs')", "Runs", show=False),
         Binding("5", "tab('inside')", "Inside", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
+        Binding("enter", "enter_field", "Type", show=False),
+        Binding("w", "open_sweep", "Sweeps", show=False),
+        Binding("W", "start_sweep", "Start a sweep", show=False),
         Binding("left_square_bracket", "smoothing(-1)", "Less smoothing", show=False),
         Binding("right_square_bracket", "smoothing(1)", "More smoothing", show=False),
         Binding("l", "log_scale", "Log scale", show=False),
-        Binding("question_mark,f1", "help", "Help"),
         Binding("q,ctrl+q", "quit", "Quit", priority=False),
     ]
 
@@ -164,9 +171,10 @@ class WorkbenchApp(App[None]):
         yield StatusLine(id="status")
         with TabbedContent(initial="train", id="tabs"):
             with TabPane("Train [1]", id="train"):
-                with Horizontal():
+                # side by side on a large terminal; one scrolling column on a small one (.-compact)
+                with ScrollableContainer(id="train-panes"):
                     with Vertical(id="train-left"):
-                        yield LossPanel(self.chart, id="loss")
+                        yield LossPanel(self.chart, between=LatestStrip(id="latest"), id="loss")
                         yield SampleLog(id="samples")
                     with Vertical(id="train-right"):
                         yield GradientPanel(id="grads")
@@ -188,13 +196,26 @@ class WorkbenchApp(App[None]):
         engine.setLevel(logging.INFO)
         self._loss = self.query_one(LossPanel)
         self.query_one("#activity", TextLog).border_title = "activity"
-        self.sub_title = self._subtitle()
+        self._show_task()
         self._scan_runs()
         self.set_interval(SCAN_EVERY, self._scan_runs)
         if self._attach_first is not None:
             self.attach(self._attach_first)
         else:
             self.log_activity(f"data: {Path(self.config.data).name or '(none)'}")
+
+    def on_resize(self, event: events.Resize) -> None:
+        # an 80×24 SSH terminal gets one scrolling column, the newest sample and ‖g‖ at the top
+        compact = event.size.width < COMPACT_WIDTH or event.size.height < COMPACT_HEIGHT
+        self.set_class(compact, "-compact")
+        self.query_one(Footer).compact = compact
+
+    def _show_task(self) -> None:
+        """The header and the samples pane say which task is shown."""
+        self.sub_title = self._subtitle()
+        cfg = self.view.config if self.view is not None and self.view.config else self.config
+        self.query_one(SampleLog).border_title = "generated text" if cfg.task == "charlm" else \
+            "held-out names: the model's guesses"
 
     def _subtitle(self) -> str:
         cfg = self.view.config if self.view is not None and self.view.config else self.config
@@ -273,6 +294,7 @@ class WorkbenchApp(App[None]):
         self.query_one(LossPanel).clear_curves()
         self.query_one(SampleLog).clear()
         self.query_one(GradientPanel).clear()
+        self.query_one(LatestStrip).clear()
         self.query_one(ClassifierQuery).clear()
         self.query_one(InsideView).clear()
         self._latest_sample = ""
@@ -283,7 +305,7 @@ class WorkbenchApp(App[None]):
         if view.config is not None:
             self.query_one(HyperparameterForm).set_config(view.config)
             status.device = view.config.device
-        self.sub_title = self._subtitle()
+        self._show_task()
         self.log_activity(f"[b]{'started' if process is not None else 'attached to'} run {view.run_id}[/]")
         self._follow(view)
 
@@ -315,7 +337,9 @@ class WorkbenchApp(App[None]):
             shown = run_info(view.run_dir)  # a run attached from another directory is watched too
             if shown is not None:
                 watched.append(shown)
-        for notice in self._watch.look(watched):
+        from rnn_engine.sweep.listing import scan_sweeps
+
+        for notice in self._watch.look(watched) + self._watch.look_at_sweeps(scan_sweeps(self.runs_dir)):
             self.notify(notice.message, severity=notice.severity, timeout=12)
             self.log_activity(f"[{'red' if notice.severity == 'error' else 'b'}]{notice.message}[/]")
             if self.bell_on:
@@ -328,6 +352,70 @@ class WorkbenchApp(App[None]):
             self._focus_pane(tab)  # TabActivated only fires on a change
         tabs.active = tab
 
+    # -- sweeps ---------------------------------------------------------------------------------------
+    def action_open_sweep(self) -> None:
+        from rnn_engine.sweep.listing import scan_sweeps
+
+        sweeps = scan_sweeps(self.runs_dir)
+        if not sweeps:
+            self.notify("No sweeps here yet: on the Hyperparameters tab (2), W shows a sweep column; write "
+                        "ranges there (1e-4..1e-2 log, gru | lstm) and W again starts one.", timeout=10)
+        elif len(sweeps) == 1:
+            self._show_sweep(sweeps[0])
+        else:
+            self.push_screen(SweepPicker(sweeps), lambda chosen: chosen and self._show_sweep(chosen))
+
+    def _show_sweep(self, sweep: Any) -> None:
+        self.push_screen(SweepScreen(sweep), self._trial_chosen)
+
+    def _trial_chosen(self, run_dir: Path | None) -> None:
+        if run_dir is not None:
+            self.attach(run_dir)
+            self.action_tab("train")
+
+    def action_start_sweep(self) -> None:
+        form = self.query_one(HyperparameterForm)
+        if not form.sweeping:
+            form.set_sweeping(True)
+            self.action_tab("hyper")
+            self.notify("Write what to sweep beside each setting (1e-4..1e-2 log, 64..512 step 64, "
+                        "gru | lstm), then W starts the sweep.", timeout=10)
+            return
+        try:
+            base = form.read()
+            space = form.read_space(base)
+        except ConfigError as exc:
+            self.notify("Not started: " + "; ".join(f"{k} {v}" for k, v in exc.errors.items()),
+                        severity="error")
+            return
+        if not space.dimensions:
+            self.notify("Nothing to sweep yet: write a range or choices beside a setting.",
+                        severity="warning")
+            return
+        names = ", ".join(d.name for d in space.dimensions)
+        self.push_screen(SweepStartScreen(names), lambda plan: plan and self._launch_sweep(base, space, plan))
+
+    def _launch_sweep(self, base: RunConfig, space: Any, plan: Any) -> None:
+        from rnn_engine.sweep.listing import SweepInfo
+        from rnn_engine.sweep.study import default_storage, sweep_dir
+
+        directory = sweep_dir(self.runs_dir, plan.study)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / "space.toml").write_text(space.to_toml(), encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"Not started: {directory}: {exc.strerror or exc}", severity="error")
+            return
+        argv = sweep_argv(base, directory / "space.toml", self.runs_dir, plan.study, plan.trials,
+                          plan.parallel, plan.pruner)
+        self._children.append(start_run(argv, directory))
+        self.log_activity(f"sweep {plan.study}: {command_line(argv)}")
+        self.notify(f"Sweep {plan.study} starting: {plan.trials} trials, {plan.parallel} at a time.")
+        metric = "accuracy" if base.task == "names" else "val_loss"
+        starting = SweepInfo(plan.study, directory, default_storage(self.runs_dir, plan.study), metric,
+                             "starting", None, time.time(), {"trials": plan.trials})
+        self._show_sweep(starting)
+
     def action_smoothing(self, direction: int) -> None:
         self.chart.step_smoothing(direction)
         self._chart_changed()
@@ -339,6 +427,14 @@ class WorkbenchApp(App[None]):
     def _chart_changed(self) -> None:
         self.query_one("#loss-plot", LossChart).redraw()
         self.notify(f"Loss charts: {self.chart.describe()}", timeout=3)
+
+    def action_enter_field(self) -> None:
+        """Enter with nothing focused moves into the tab's text field."""
+        tab = self.query_one("#tabs", TabbedContent).active
+        if tab == "classify":
+            self.query_one("#clf-input", Input).focus()
+        elif tab == "hyper":
+            self.query_one(HyperparameterForm).focus_first()
 
     def action_leave_field(self) -> None:
         if isinstance(self.focused, Input):
@@ -595,7 +691,8 @@ class WorkbenchApp(App[None]):
         if pane == "hyper":
             self.query_one(HyperparameterForm).focus_first()
         elif pane == "classify":
-            self.query_one("#clf-input", Input).focus()
+            # not the surname box: digits and the app's keys keep working until the user moves in
+            self.set_focus(None)
         elif pane == "runs":
             self.query_one(RunsList).focus()
         elif pane == "inside":
@@ -603,8 +700,8 @@ class WorkbenchApp(App[None]):
             if self._inside_stale:
                 self._inside_stale = False
                 self.query_one(InsideView).request()
-        else:
-            self.set_focus(None)
+        else:  # Train: its panes scroll (PgDn, arrows) when they are one column
+            self.query_one("#train-panes").focus()
 
     # -- classifier ---------------------------------------------------------------------------------
     @on(Input.Changed, "#clf-input")
@@ -715,7 +812,9 @@ class WorkbenchApp(App[None]):
             self._show_devices(message.value)
         elif message.kind == "sample":
             e = message.value
-            self.query_one(SampleLog).add_sample(f"sample · saved model · T={e.temperature}", e.text)
+            heading = f"sample · saved model · T={e.temperature}"
+            self.query_one(SampleLog).add_sample(heading, e.text)
+            self.query_one(LatestStrip).show_sample(heading, e.text)
             self._latest_sample = e.text
             self._sample_for_inside()
             self.action_tab("train")
@@ -828,6 +927,7 @@ class WorkbenchApp(App[None]):
             self.log_activity(*log)
         if samples:
             self.query_one(SampleLog).add_samples(samples)
+            self.query_one(LatestStrip).show_sample(*samples[-1])
             self._latest_sample = samples[-1][1]
             self._sample_for_inside()
         if batch.events or replay:
@@ -858,6 +958,7 @@ class WorkbenchApp(App[None]):
             self._panes_drawn = now
             if self._last_step is not None:
                 self.query_one(GradientPanel).show_step(self._last_step)
+                self.query_one(LatestStrip).show_step(self._last_step)
             self.query_one(LossPanel).redraw(force_plot=force_plot)
 
     def _handle_event(self, e: Event, log: list[str | Text], samples: list[tuple[str, str]],
@@ -907,7 +1008,8 @@ class WorkbenchApp(App[None]):
             if e.reason == "asked" and not replay:
                 self.action_tab("train")
         elif isinstance(e, RunFinished):
-            self.set_state("finished" if e.reason == "completed" else "stopped")
+            status.show_final(e.summary)
+            self.set_state({"completed": "finished", "pruned": "pruned"}.get(e.reason, "stopped"))
 
 
 def make_app(config: RunConfig | None = None, runs_dir: Path | str = "runs",

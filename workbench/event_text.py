@@ -84,7 +84,7 @@ def describe(e: Event, task: str = "charlm", replay: bool = False) -> Shown:
         return Shown((Text(f"step {e.step}: checkpoint ({e.reason}) {e.path}", style="dim"),))
     if isinstance(e, Sampled):
         prime = f" · prime {e.prime!r}" if e.prime else ""
-        every = " (periodic)" if e.reason == "periodic" else ""
+        every = {"periodic": " (periodic)", "final": " (at the end)"}.get(e.reason, "")
         return Shown(samples=((f"sample · step {e.step}{every} · T={e.temperature}{prime}", e.text),))
     if isinstance(e, Checked):
         return Shown((f"step {e.step}: {describe_check(e.report)}",))

@@ -1,4 +1,5 @@
-"""Telling the user when a run needs them: it finished, failed, died, was pruned, or paused by itself.
+"""Telling the user when a run needs them: it finished, failed, died, was pruned, paused by itself;
+and when a sweep has ended.
 
 `RunWatch.look` compares each scan of the runs directory with the one before and returns a notice
 for every run whose state changed that way; the app shows each as a notification and rings the
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rnn_engine.rundir.runs import RunInfo
+from rnn_engine.sweep.listing import SweepInfo
 
 LIVE = ("starting", "running", "paused")
 USER_PAUSE = "paused by user"
@@ -50,6 +52,18 @@ class RunWatch:
     def __init__(self, since: float) -> None:
         self.since = since  # runs that started before this and ended before the first look say nothing
         self._last: dict[str, tuple[str, str]] | None = None
+        self._sweeps: dict[str, str] | None = None
+
+    def look_at_sweeps(self, sweeps: Iterable[SweepInfo]) -> list[Notice]:
+        """A notice for each sweep that was running at the last look and has ended since."""
+        now = {s.study: s.state for s in sweeps}
+        before, self._sweeps = self._sweeps, now
+        if before is None:
+            return []
+        return [Notice(f"sweep:{study}", f"Sweep {study} {state}: w shows its trials and the best.",
+                       "error" if state in ("failed", "dead") else "information")
+                for study, state in now.items()
+                if before.get(study) in LIVE and state not in LIVE]
 
     def look(self, runs: Iterable[RunInfo]) -> list[Notice]:
         runs = list(runs)

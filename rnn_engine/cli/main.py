@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from ..config import ConfigError
-from . import bench, check, export, inspect, runs, train, use
+from . import bench, check, export, inspect, runs, sweep, train, use
 from .parsing import CliError, OneLineParser, fail, say
 
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="the classic tutorials' models, with the figures the tutorials reported")
     bench.add_parser(sub)
     export.add_parser(sub)
+    sweep.add_parser(sub)
     return parser
 
 
@@ -97,4 +98,6 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         return bench.main(args)
     if command == "export":
         return export.export(args, fail)
+    if command == "sweep":
+        return sweep.sweep(args, argv)
     raise CliError(f"unknown command {command}")

@@ -77,6 +77,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    "(torch.distributed's launcher, DDP; gloo on the CPU, one GPU each on CUDA)")
     p.add_argument("--max-restarts", type=int, default=0, metavar="K", help="with --nproc: restart "
                    "the ranks from the last checkpoint up to K times after a failure (default 0)")
+    trial = p.add_argument_group("as a trial of a sweep (workbench sweep sets these)")
+    trial.add_argument("--sweep-storage", metavar="URL", help="the study's storage")
+    trial.add_argument("--sweep-study", metavar="NAME", help="the study")
+    trial.add_argument("--sweep-trial", type=int, metavar="N", help="this run is trial N: it reports each "
+                       "evaluation to the study and stops, saving, when the pruner says so")
+    trial.add_argument("--sweep-metric", default="val_loss", choices=["val_loss", "accuracy"],
+                       help="what the trial reports (default val_loss)")
+    trial.add_argument("--sweep-pruner", default="median", choices=["median", "hyperband", "none"],
+                       help="how the study prunes (default median)")
 
 
 def config_from_args(args: argparse.Namespace, task: str, data: str) -> RunConfig:
@@ -133,6 +142,15 @@ class Progress:
         if self.tty and self.last:
             self.stream.write("\n")
             self.last = 0.0
+
+
+def _fan_out(sinks: list[Any]) -> Any:
+    """One sink for the trainer that hands each event to every one of `sinks` (None for none)."""
+    if not sinks:
+        return None
+    if len(sinks) == 1:
+        return sinks[0]
+    return lambda event: [sink(event) for sink in sinks]
 
 
 def _clock(seconds: float) -> str:
@@ -326,9 +344,20 @@ def _train_rank(args: argparse.Namespace, task: str, config: RunConfig, dist: An
         run_id, resume, reuse = _job_run(args, config, dist)
     main_rank = dist is None or dist.main
     controls = Controls()
-    sink = None if args.json or not main_rank else Progress()
-    trainer = Trainer(config, sink=sink, runs_dir=args.runs_dir, controls=controls,
-                      resume=resume, data=data, run_id=run_id, dist=dist, reuse_dir=reuse)
+    sinks: list[Any] = [] if args.json or not main_rank else [Progress()]
+    tags: dict[str, Any] = {}
+    if args.sweep_trial is not None:
+        if not (args.sweep_storage and args.sweep_study):
+            raise CliError("--sweep-trial needs --sweep-storage and --sweep-study")
+        tags = {"sweep": {"study": args.sweep_study, "trial": args.sweep_trial, "storage": args.sweep_storage,
+                          "metric": args.sweep_metric}}
+        if main_rank:  # rank 0 reports for the job, and its stop reaches every rank
+            from ..sweep.reporter import TrialReporter
+
+            sinks.append(TrialReporter(args.sweep_storage, args.sweep_study, args.sweep_trial,
+                                       args.sweep_metric, controls, args.sweep_pruner))
+    trainer = Trainer(config, sink=_fan_out(sinks), runs_dir=args.runs_dir, controls=controls,
+                      resume=resume, data=data, run_id=run_id, dist=dist, reuse_dir=reuse, tags=tags)
     _install_stop_handlers(controls)
     if not args.json and main_rank:
         ranks = "" if dist is None else (f"; {dist.world} ranks ({dist.backend}), "

@@ -67,6 +67,7 @@ class Controls:
         self._wake = threading.Condition(self._lock)
         self._paused = False
         self._stop = False
+        self.stop_reason = "stopped"
         self._single_steps = 0
         self._updates: dict[str, Any] = {}
         self._device: str | None = None
@@ -95,8 +96,12 @@ class Controls:
             self._single_steps += 1
             self._wake.notify_all()
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "stopped") -> None:
+        """Stop at the next batch boundary and save; `reason` is how the run's end is recorded
+        ("stopped", or "pruned" when its sweep gave up on it)."""
         with self._wake:
+            if not self._stop:
+                self.stop_reason = reason
             self._stop = True
             self._wake.notify_all()
 

@@ -129,15 +129,17 @@ def parse_lines(data: bytes, latest_only: frozenset[str] = frozenset()) -> Event
     batch = EventBatch()
     text = b"\n" + data
     found = _STEP.findall(text)
-    if len(found) == text.count(_STEP_PREFIX):
+    # where the other lines start, and their kind, without copying them (most are never parsed)
+    starts = [(m.start() + 1, m.group(1).decode()) for m in _OTHER.finditer(text)]
+    # the fast path only when it accounts for every line: a log written with other spacing (by hand,
+    # by another tool) is read the slow way rather than as empty
+    if len(found) == text.count(_STEP_PREFIX) and len(found) + len(starts) == text.count(b"\n{"):
         steps = [int(step) for step, _ in found]
         try:
             losses = list(map(float, [loss for _, loss in found]))
         except ValueError:  # "nan" or "inf", written as strings
             losses = [float(loss.strip(b'"')) for _, loss in found]
         batch.steps = list(zip(steps, losses))
-        # where the other lines start, and their kind, without copying them (most are never parsed)
-        starts = [(m.start() + 1, m.group(1).decode()) for m in _OTHER.finditer(text)]
         if latest_only:
             last = {kind: start for start, kind in starts if kind in latest_only}
             starts = [(start, kind) for start, kind in starts

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..config import COMMAND_FIELDS, RunConfig, field_info
+from ..config import COMMAND_FIELDS, TASK_ONLY, RunConfig, field_info
 from .liveness import run_state
 
 OUTPUT = "output.log"
@@ -36,13 +36,35 @@ def training_argv(config: RunConfig, runs_dir: str | os.PathLike, run_id: str,
             "--runs-dir", str(Path(runs_dir).resolve()), "--run-id", run_id, "--json"]
     if not lm and config.dedupe:
         argv.append("--dedupe")
-    for name, *_ in field_info():
-        value = getattr(config, name)
-        if name not in COMMAND_FIELDS and value != "":  # "" is no preset, which is the default
-            argv += ["--" + name.replace("_", "-"), _flag_value(value)]
+    argv += config_flags(config)
     if resume:
         argv += ["--resume", str(Path(resume).resolve())]
     return argv
+
+
+def config_flags(config: RunConfig) -> list[str]:
+    """Every setting of `config` as the flag that sets it (the data and task are the command's own)."""
+    flags: list[str] = []
+    for name, *_ in field_info():
+        value = getattr(config, name)
+        if TASK_ONLY.get(name, config.task) != config.task:
+            continue  # the other task's setting: the command would only mislead
+        if name not in COMMAND_FIELDS and value != "":  # "" is no preset, which is the default
+            flags += ["--" + name.replace("_", "-"), _flag_value(value)]
+    return flags
+
+
+def sweep_argv(config: RunConfig, space_file: str | os.PathLike, runs_dir: str | os.PathLike, study: str,
+               trials: int, parallel: int = 1, pruner: str = "median", sampler: str = "tpe") -> list[str]:
+    """The `workbench sweep` command over `space_file` whose trials take `config`'s other settings."""
+    lm = config.task == "charlm"
+    argv = [sys.executable, "-m", "workbench", "sweep", "--corpus" if lm else "--names",
+            str(Path(config.data).resolve()), "--space", str(Path(space_file).resolve()),
+            "--runs-dir", str(Path(runs_dir).resolve()), "--study", study, "--trials", str(trials),
+            "--parallel", str(parallel), "--pruner", pruner, "--sampler", sampler]
+    if not lm and config.dedupe:
+        argv.append("--dedupe")
+    return argv + config_flags(config)
 
 
 def command_line(argv: list[str]) -> str:
@@ -50,12 +72,12 @@ def command_line(argv: list[str]) -> str:
     return "workbench " + shlex.join(argv[3:])
 
 
-def start_run(argv: list[str], run_dir: Path) -> subprocess.Popen:
+def start_run(argv: list[str], run_dir: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start a training command detached from this process's session; output to run_dir/output.log."""
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / OUTPUT, "ab") as log:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
+                                start_new_session=True, close_fds=True, env=env)
 
 
 def output_tail(run_dir: Path, lines: int = 1) -> str:

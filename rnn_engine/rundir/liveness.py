@@ -25,7 +25,7 @@ RECORD = "live.json"
 HEARTBEAT = 2.0  # seconds between heartbeats
 STALE = 30.0  # a heartbeat this old, from a process we cannot look at, means the run is dead
 ACTIVE = ("starting", "running", "paused")
-FINAL = ("finished", "stopped", "failed")
+FINAL = ("finished", "stopped", "pruned", "failed")
 
 
 def process_start(pid: int) -> int | None:
@@ -207,7 +207,8 @@ def run_state(run_dir: Path) -> RunState:
     # the process is gone: the log says whether it got to the end
     last = last_record(run_dir / "events.jsonl")
     if last.get("event") == "RunFinished":
-        return RunState("finished" if last.get("reason") == "completed" else "stopped", record)
+        ended = {"completed": "finished", "pruned": "pruned"}.get(str(last.get("reason")), "stopped")
+        return RunState(ended, record)
     if last.get("event") == "RunFailed":
         return RunState("failed", record, str(last.get("error", "")))
     return RunState("dead", record, reason)

@@ -90,7 +90,8 @@ class Trainer:
                  resume: str | os.PathLike | ckpt_io.Checkpoint | None = None,
                  run_id: str | None = None, data: CharCorpus | NamesData | None = None,
                  diag_every: int = 50, diag_interval: float = 2.0, serve: bool = True,
-                 dist: Dist | None = None, reuse_dir: bool = False) -> None:
+                 dist: Dist | None = None, reuse_dir: bool = False,
+                 tags: dict[str, Any] | None = None) -> None:
         resumed = resume if isinstance(resume, ckpt_io.Checkpoint) else None
         if resume and resumed is None:
             resumed = ckpt_io.load(resume)
@@ -112,6 +113,7 @@ class Trainer:
         self.dist = dist
         self.main = dist is None or dist.main  # the rank that logs, saves, samples and serves
         self.reuse_dir = reuse_dir
+        self.tags = dict(tags or {})  # written beside the settings in config.json (a sweep's trial)
         self.sink = sink
         self.controls = controls or Controls()
         self.diag_every = diag_every
@@ -158,6 +160,7 @@ class Trainer:
         self._recent_losses: list[float] = []
         self._last_val: dict[str, Any] = {}
         self._last_val_step = -1
+        self._sampled = False  # whether this process has shown a sample yet: a short run ends with one
         self._train_time = 0.0
         self._train_items = 0
         self._rate = 0.0
@@ -204,6 +207,8 @@ class Trainer:
 
     # -- reporting ----------------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
+        if isinstance(event, Sampled) or (isinstance(event, EpochFinished) and event.sample):
+            self._sampled = True
         if self._log is not None:
             self._log.write(event)
         if self.service is not None:
@@ -295,7 +300,9 @@ class Trainer:
                 count_parameters(self.model), *self.task.sizes(),
                 self.resumed_from_step, path, self.world, torch.get_num_threads()))
             summary = self.finish(self._loop())
-            final, reason = ("finished" if summary["reason"] == "completed" else "stopped"), ""
+            # how live.json records the end: finished, pruned (by its sweep) or stopped
+            final = {"completed": "finished", "pruned": "pruned"}.get(summary["reason"], "stopped")
+            reason = ""
             return summary
         except Exception as exc:
             if self.dist is not None and collective_failure(exc):
@@ -321,7 +328,8 @@ class Trainer:
             raise DataError(f"{self.run_dir}: already holds a run; give another run id")
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+            (self.run_dir / "config.json").write_text(
+                json.dumps({**self.config.to_dict(), **self.tags}, indent=2) + "\n")
             self._log = EventLog(self.run_dir / "events.jsonl")
         except OSError as exc:
             raise DataError(f"{self.run_dir}: cannot write the run there "
@@ -344,7 +352,7 @@ class Trainer:
             for batch in batches:
                 outcome = self._between_batches()
                 if outcome == "stop":
-                    return "stopped"
+                    return self.controls.stop_reason
                 try:
                     self.train_step(batch)
                 except OUT_OF_MEMORY as exc:
@@ -359,7 +367,7 @@ class Trainer:
                     return "completed"
             # a NaN on the epoch's last batch: wait for resume (which restores) before saving anything
             if self._in_pause and self._between_batches() == "stop":
-                return "stopped"
+                return self.controls.stop_reason
             self.end_epoch()
 
     def _tell(self, decision: Any) -> Any:
@@ -650,7 +658,7 @@ class Trainer:
                 result = self.task.evaluate(self.model, self.config, full, ctx)
         finally:
             self.model.train()
-        if not result["full"]:
+        if not full:  # the routine figure (which reads all of a small split); an asked-for full one is apart
             self._last_val, self._last_val_step = result, self.step
         self._last_eval_time = self.elapsed()
         return result
@@ -751,7 +759,15 @@ class Trainer:
         """Final evaluation and checkpoint; returns the run summary."""
         if self._needs_restore:
             self._restore_last_good()  # stopped while paused on NaN weights: save the good ones
-        result = self._last_val if self._last_val_step == self.step else self.evaluate()
+        if self._last_val_step == self.step:
+            result = self._last_val
+        else:  # shown like any evaluation: a run stopped before its first one still has its figures
+            result = self.evaluate()
+            self.emit(Evaluated(self.step, self.epoch, **result))
+        c = self.config
+        if self.main and not self._sampled and isinstance(self.task, TextTask) and c.sample_length > 0:
+            self.emit(Sampled(self.step, self.task.sample(self.model, c, c.seed + self.step), c.temperature,
+                              reason="final"))
         if result["val_loss"] < self.best_val_loss:
             self.best_val_loss = result["val_loss"]
         path = self.save_checkpoint(reason, best=self.best_val_loss == result["val_loss"])

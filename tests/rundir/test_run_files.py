@@ -103,6 +103,18 @@ def test_fast_reading_equals_reading_every_line(tmp_path):
     assert [type(e) for e in fast.events] == [type(e) for e in slow if not isinstance(e, StepFinished)]
 
 
+def test_a_log_written_with_other_spacing_reads_the_same():
+    events = [step(1, loss=2.5), GradientsMeasured(1, 1.0, {"w": 0.5}, {"layer 0": 0.5}, [0.1]),
+              step(2, loss=2.0), EpochFinished(1, 2, 2.2, 2.1, "text", 0.8)]
+    compact = parse_lines(("\n".join(e.to_json() for e in events) + "\n").encode())
+    spaced = parse_lines(("\n".join(json.dumps(json.loads(e.to_json()), indent=None) for e in events)
+                          + "\n").encode())
+    assert spaced.steps == compact.steps == [(1, 2.5), (2, 2.0)]
+    assert [type(e) for e in spaced.events] == [type(e) for e in compact.events] == \
+        [GradientsMeasured, EpochFinished]
+    assert spaced.last_step == compact.last_step == events[2]
+
+
 def test_events_from_other_versions_still_open():
     assert event_from_dict({"event": "RunPaused", "step": 3, "reason": "x", "added_later": 1}).step == 3
     assert event_from_dict({"event": "Unheard", "step": 1}) is None

@@ -241,7 +241,8 @@ async def test_attach_pause_step_resume_then_leave_and_the_run_goes_on(headless,
     wait_until(lambda: logged_steps(run_dir) > step + 3, 60, "steps after the viewer left", process)
     stopped = ctl(str(run_dir), "stop", "--wait")
     assert stopped.returncode == 0, stopped.stderr
-    assert process.wait(60) == 0 and (run_dir / "last.pt").exists()
+    assert process.poll() == 0  # --wait returns once the process has exited, not just acknowledged
+    assert (run_dir / "last.pt").exists()
 
 
 async def test_a_second_viewer_attaches_while_the_first_is_open(headless, tiny_corpus, tmp_path):
@@ -635,3 +636,55 @@ async def test_a_run_that_ends_is_told_with_a_notice_and_the_bell(headless, tiny
         assert any("Run watched stopped" in line for line in app.query_one("#activity").plain)
     quiet = make_app(tiny_config(tiny_corpus), tmp_path / "runs", bell=False)
     assert not quiet.bell_on
+
+
+async def test_a_sweep_started_from_the_form_shows_its_trials_and_opens_one(tiny_corpus, tmp_path, reaper):
+    from textual.widgets import DataTable
+
+    app = reaper.watch(make_app(tiny_config(tiny_corpus, epochs=1, sample_length=0), tmp_path / "runs"))
+    reaper.root = tmp_path  # the sweep's trials are runs under tmp_path/runs too
+    notes = notes_of(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("W")  # first: the sweep column beside the fields
+        form = app.query_one("#form")
+        assert form.sweeping and app.query_one("#tabs").active == "hyper"
+        app.query_one("#sw-lr", Input).value = "3e-3..3e-2 log"
+        app.query_one("#sw-cell", Input).value = "gru rnn tcn"  # one choice no run takes
+        await pilot.pause()
+        assert "'tcn' cannot be used" in form.error_text("cell")
+        await pilot.press("W")
+        assert app.screen.__class__.__name__ == "Screen" and any("Not started" in n for n in notes)
+        app.query_one("#sw-cell", Input).value = "gru | rnn"
+        await pilot.pause()
+        assert form.error_text("cell") == ""
+        await pilot.press("W")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "SweepStartScreen")
+        app.screen.query_one("#sw-study", Input).value = "formed"
+        trials = app.screen.query_one("#sw-trials", Input)
+        trials.value = "2"
+        trials.focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "SweepScreen")
+        table = app.screen.query_one("#sweep-table", DataTable)
+        head = app.screen.query_one("#sweep-head")
+        await until(pilot, lambda: "2 of 2 trials: 2 complete" in text_of(head), timeout=120,
+                    what="the sweep's two trials")
+        assert table.row_count == 2
+        columns = [str(c.label) for c in table.columns.values()]
+        assert columns[:4] == ["#", "state", "val_loss", "time"] and {"cell", "lr"} <= set(columns)
+        assert "best: trial" in text_of(head)
+        await pilot.press("m")  # best first
+        first = [str(c) for c in table.get_row_at(0)]
+        values = [float(str(table.get_row_at(i)[2])) for i in range(2)]
+        assert values == sorted(values)
+        await pilot.press("p")
+        assert "val_loss against" in text_of(app.screen.query_one("#sweep-chart"))
+        await until(pilot, lambda: app.screen.sweep.state in ("finished", "stopped"),
+                    what="the sweep's end")
+        await pilot.press("x")
+        assert any("nothing to stop" in n for n in notes)
+        await pilot.press("enter")  # the trial under the cursor: its run on the Train tab
+        await until(pilot, lambda: app.view is not None and app.view.run_id == first[-1])
+        assert app.screen.__class__.__name__ == "Screen" and app.state == "finished"
+        await until(pilot, lambda: any("Sweep formed finished" in n for n in notes),
+                    what="the sweep's notice")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown
+from textual.widgets import Markdown, Static
 
 HELP = """
 # RNN Workbench — keys
@@ -23,12 +23,14 @@ HELP = """
 | `k` | check: the model's outputs and gradients against torch.nn's layers with the same weights |
 | `t` | switch task: character language model ↔ name classifier |
 | `1` `2` `3` `4` `5` | Train, Hyperparameters, Classifier, Runs and Inside tabs |
-| `Enter` | on the Runs tab: show the selected run (its history, then live if it is) |
+| `Enter` | Runs tab: show the selected run (history, then live); Classifier, Hyperparameters: type |
 | `r` | resume or fork the selected run (Runs tab) or the finished run shown, from its checkpoint |
 | `Space` · `c` | on the Runs tab: mark runs · compare the marked ones (loss curves and final figures) |
 | `←` `→` `↑` `↓` | on the Inside tab: the next or previous unit, layer |
 | `u` / `U` | on the Inside tab: the next or previous unit by selectivity |
 | `G` · `c` · `e` | on the Inside tab: gate saturation · text source (sample, validation, typed) · typing |
+| `W` | Hyperparameters tab: the sweep column (a range or choices per setting); `W` again starts it |
+| `w` | this directory's sweeps: trials, best, metric against a parameter; `Enter` a trial, `x` stop |
 | `[` · `]` | the loss charts' smoothing, less · more (TensorBoard's moving average, 0 to 0.99) |
 | `l` | the loss charts' loss axis: linear ↔ log scale |
 | `Esc` | leave a text field, close a dialog |
@@ -36,7 +38,9 @@ HELP = """
 | `?` | this help |
 | `q` | quit; while the run shown is live, asks: stop it and save, or leave it running |
 
-Letter keys act when the focus is not in a text field; press `Esc` first (F-keys always work).
+Letter and digit keys act from every tab. Switching tabs never puts the cursor in a text field:
+`Enter` (or `Tab`) moves into one, where keys type until `Esc` leaves it. F-keys always work.
+On a small terminal the Train tab is one column: PgDn and the arrows scroll it.
 
 ## Runs live on their own
 Every run is a process of its own with its directory `runs/<run-id>/`: `config.json`,
@@ -80,9 +84,17 @@ class HelpScreen(ModalScreen[None]):
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 100; height: 40; border: thick $primary; background: $surface; }
+    HelpScreen > Vertical { width: 100; max-width: 100%; height: 90%; border: thick $primary;
+                            background: $surface; }
+    HelpScreen VerticalScroll { height: 1fr; }
+    HelpScreen #help-close { height: 1; padding: 0 1; background: $primary-darken-2; }
     """
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
-            yield Markdown(HELP)
+        with Vertical():
+            with VerticalScroll(id="help-body"):
+                yield Markdown(HELP)
+            yield Static("↑ ↓ PgUp PgDn Home End scroll · Esc, ? or q closes", id="help-close")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-body").focus()  # the arrows and PgDn scroll at once

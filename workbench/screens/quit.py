@@ -36,8 +36,11 @@ class QuitScreen(ModalScreen[str | None]):
                         f"background: it carries on without this window, and 'workbench attach "
                         f"{self.name_to_attach}' opens it again.")
             with Horizontal():
-                yield Button("Stop and save (s)", id="quit-stop", variant="primary")
-                yield Button("Leave it running (l)", id="quit-leave")
+                # the default (what Enter takes) is the one drawn as primary
+                yield Button("Stop and save (s)", id="quit-stop",
+                             variant="primary" if self.started_here else "default")
+                yield Button("Leave it running (l)", id="quit-leave",
+                             variant="default" if self.started_here else "primary")
                 yield Button("Cancel (Esc)", id="quit-cancel")
 
     def on_mount(self) -> None:

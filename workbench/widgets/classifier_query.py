@@ -30,7 +30,8 @@ class ClassifierQuery(Vertical):
         self.query_one("#clf-confusion", Static).update("")
 
     def compose(self) -> ComposeResult:
-        yield Static("Type a surname; the current model answers as you type.", id="clf-help")
+        yield Static("Enter (or Tab) moves into the box: type a surname and the current model answers as you "
+                     "type; Esc leaves it, and the digit keys switch tabs again.", id="clf-help")
         yield Input(placeholder="surname, e.g. Nakamura", id="clf-input")
         yield Static("no model yet: train the name classifier (t switches task) or open a run",
                      id="clf-results")

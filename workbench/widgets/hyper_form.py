@@ -1,4 +1,8 @@
-"""Hyperparameter form: one row per RunConfig field, with its error shown beside it."""
+"""Hyperparameter form: one row per RunConfig field, with its error shown beside it.
+
+In sweep mode each row also takes what to sweep the setting over (`1e-4..1e-2 log`, `gru | lstm`):
+the form then reads as a sweep's fixed settings and its search space.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
-from rnn_engine.config import LIVE_FIELDS, ConfigError, RunConfig, field_info, parse_value
+from rnn_engine.config import COMMAND_FIELDS, LIVE_FIELDS, ConfigError, RunConfig, field_info, parse_value
+from rnn_engine.sweep.space import Space, SpaceError, parse_field_text, parse_space
 from rnn_engine.training.presets import PresetError, apply_preset
 
 HIDDEN = {"dtype"}  # float64 is for the numerics tests, not for training from the UI
@@ -18,12 +23,14 @@ class HyperparameterForm(VerticalScroll):
 
     DEFAULT_CSS = """
     HyperparameterForm { padding: 1 1; }
-    HyperparameterForm .hp-row { height: 1; margin-bottom: 1; }
+    HyperparameterForm .hp-row { height: auto; margin-bottom: 1; }
     HyperparameterForm .hp-name { width: 16; content-align: right middle; padding-right: 1; }
     HyperparameterForm Input, HyperparameterForm Select { width: 44; }
-    HyperparameterForm .hp-note { width: 1fr; padding-left: 2; color: $text-muted; }
+    HyperparameterForm .hp-note { width: 1fr; height: auto; padding-left: 2; color: $text-muted; }
     HyperparameterForm .hp-note.-error { color: $error; text-style: bold; }
     HyperparameterForm .-invalid { background: $error 30%; }
+    HyperparameterForm .hp-sweep { width: 28; display: none; }
+    HyperparameterForm.-sweeping .hp-sweep { display: block; }
     """
 
     def __init__(self, config: RunConfig, **kw) -> None:
@@ -48,6 +55,9 @@ class HyperparameterForm(VerticalScroll):
                     yield Select(options, value=current, allow_blank=False, id=f"hp-{name}", compact=True)
                 else:
                     yield Input(str(value), id=f"hp-{name}", select_on_focus=True, compact=True)
+                if name not in COMMAND_FIELDS:
+                    yield Input("", id=f"sw-{name}", placeholder="sweep: a..b [log] | x y", compact=True,
+                                classes="hp-sweep")
                 yield Static(self.helps[name], id=f"note-{name}", classes="hp-note")
 
     def focus_first(self) -> None:
@@ -85,6 +95,37 @@ class HyperparameterForm(VerticalScroll):
         self.show_errors({})
         return config
 
+    @property
+    def sweeping(self) -> bool:
+        return self.has_class("-sweeping")
+
+    def set_sweeping(self, on: bool) -> None:
+        """Show or hide the sweep column beside the fields."""
+        self.set_class(on, "-sweeping")
+
+    def sweep_texts(self) -> dict[str, str]:
+        """What the sweep column says, for the settings where it says something."""
+        out = {}
+        for widget in self.query(".hp-sweep").results(Input):
+            text = str(widget.value).strip()
+            if text:
+                out[(widget.id or "").removeprefix("sw-")] = text
+        return out
+
+    def read_space(self, base: RunConfig) -> Space:
+        """The sweep column as a search space checked with `base`; shows and raises errors by field."""
+        table, errors = {}, {}
+        for name, text in self.sweep_texts().items():
+            try:
+                table[name] = parse_field_text(name, self.kinds[name], text)
+                parse_space({name: table[name]}, base)
+            except SpaceError as exc:
+                errors[name] = str(exc).split(": ", 2)[-1]
+        if errors:
+            self.show_errors(errors)
+            raise ConfigError(errors)
+        return parse_space(table, base)
+
     def show_errors(self, errors: dict[str, str]) -> None:
         for name, *_ in field_info():
             if name not in HIDDEN:
@@ -116,6 +157,22 @@ class HyperparameterForm(VerticalScroll):
             self._note("preset", str(exc))
             return
         self.set_config(config)
+
+    @on(Input.Changed, ".hp-sweep")
+    def _check_sweep(self, event: Input.Changed) -> None:
+        # what to sweep a setting over, checked as it is typed: the error goes beside the field
+        event.stop()
+        name = (event.input.id or "").removeprefix("sw-")
+        error = ""
+        if event.value.strip():
+            try:
+                parse_space({name: parse_field_text(name, self.kinds[name], event.value)}, self.config)
+            except SpaceError as exc:
+                error = str(exc).split(": ", 2)[-1]
+        note = self.query_one(f"#note-{name}", Static)
+        note.update(f"✗ {error}" if error else self.helps[name])
+        note.set_class(bool(error), "-error")
+        event.input.set_class(bool(error), "-invalid")
 
     @on(Input.Changed)
     def _check_field(self, event: Input.Changed) -> None:

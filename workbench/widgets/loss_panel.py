@@ -9,6 +9,7 @@ import plotext as plt
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Label, Static
 
 from ..curves import ChartSettings
@@ -43,8 +44,9 @@ class LossPanel(Vertical):
     WINDOW = 400  # recent steps in the train sparkline
     PLOT_EVERY = 10.0  # seconds between chart redraws: the chart shows the trend, the labels the numbers
 
-    def __init__(self, settings: ChartSettings | None = None, **kw) -> None:
+    def __init__(self, settings: ChartSettings | None = None, between: Widget | None = None, **kw) -> None:
         super().__init__(**kw)
+        self.between = between  # shown between the sparklines and the chart (the compact layout's strip)
         self.settings = settings or ChartSettings()
         self.train_steps: list[int] = []
         self.train_losses: list[float] = []
@@ -58,6 +60,8 @@ class LossPanel(Vertical):
         with Horizontal(classes="spark-row"):
             yield Label("val loss    —", id="val-label", classes="spark-label")
             yield Bars(id="val-spark")
+        if self.between is not None:
+            yield self.between
         yield LossChart(self.settings, id="loss-plot")
         yield Static("", id="loss-note")
 

@@ -28,7 +28,8 @@ class RunsList(DataTable):
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns("", "run", "task", "model", "shape", "step", "best", "state", "pid", "resources")
+        # what tells the runs apart first: an 80-column terminal cuts the table from the right
+        self.add_columns("", "run", "state", "step", "best", "model", "shape", "task", "pid", "resources")
         self._rows: list[tuple[str, ...]] = []
         self.runs: list[RunInfo] = []
         self.marked: set[str] = set()
@@ -49,8 +50,8 @@ class RunsList(DataTable):
 
     def show(self, runs: list[RunInfo]) -> None:
         self.runs = runs
-        rows = [("✓" if r.path in self.marked else "", r.run_id, r.task, r.cell, r.shape, str(r.step), r.best,
-                 r.state, str(r.pid) if r.pid else "", resources(r), r.path) for r in runs]
+        rows = [("✓" if r.path in self.marked else "", r.run_id, r.state, str(r.step), r.best, r.cell,
+                 r.shape, r.task, str(r.pid) if r.pid else "", resources(r), r.path) for r in runs]
         if rows == self._rows:
             return
         selected = self.selected()
