@@ -429,7 +429,7 @@ class WorkbenchApp(App[None]):
         self.notify(f"Loss charts: {self.chart.describe()}", timeout=3)
 
     def action_enter_field(self) -> None:
-        """Enter with nothing focused moves into the tab's text field."""
+        """Enter that no focused widget takes moves into the tab's text field."""
         tab = self.query_one("#tabs", TabbedContent).active
         if tab == "classify":
             self.query_one("#clf-input", Input).focus()
