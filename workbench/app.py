@@ -210,15 +210,20 @@ class WorkbenchApp(App[None]):
         self.set_class(compact, "-compact")
         self.query_one(Footer).compact = compact
 
+    @property
+    def shown_config(self) -> RunConfig:
+        """The settings of the run shown, else the form's starting ones."""
+        return self.view.config if self.view is not None and self.view.config else self.config
+
     def _show_task(self) -> None:
         """The header and the samples pane say which task is shown."""
         self.sub_title = self._subtitle()
-        cfg = self.view.config if self.view is not None and self.view.config else self.config
+        cfg = self.shown_config
         self.query_one(SampleLog).border_title = "generated text" if cfg.task == "charlm" else \
             "held-out names: the model's guesses"
 
     def _subtitle(self) -> str:
-        cfg = self.view.config if self.view is not None and self.view.config else self.config
+        cfg = self.shown_config
         task = "char language model" if cfg.task == "charlm" else "name classifier"
         run = f" · run {self.view.run_id}" if self.view is not None else ""
         return f"{task} · {Path(cfg.data).name or 'no data'}{run}"
@@ -325,7 +330,9 @@ class WorkbenchApp(App[None]):
         for child in list(self._children):
             if child.poll() is not None:  # reap the processes this app started once they end
                 self._children.remove(child)
-        self.post_message(RunsScanned(scan_runs(self.runs_dir)))
+        from rnn_engine.sweep.listing import scan_sweeps
+
+        self.post_message(RunsScanned(scan_runs(self.runs_dir), scan_sweeps(self.runs_dir)))
 
     def on_runs_scanned(self, message: RunsScanned) -> None:
         if self._widgets_gone():
@@ -337,9 +344,7 @@ class WorkbenchApp(App[None]):
             shown = run_info(view.run_dir)  # a run attached from another directory is watched too
             if shown is not None:
                 watched.append(shown)
-        from rnn_engine.sweep.listing import scan_sweeps
-
-        for notice in self._watch.look(watched) + self._watch.look_at_sweeps(scan_sweeps(self.runs_dir)):
+        for notice in self._watch.look(watched) + self._watch.look_at_sweeps(message.sweeps):
             self.notify(notice.message, severity=notice.severity, timeout=12)
             self.log_activity(f"[{'red' if notice.severity == 'error' else 'b'}]{notice.message}[/]")
             if self.bell_on:
@@ -520,7 +525,7 @@ class WorkbenchApp(App[None]):
             self.notify("Nothing changed that can apply mid-run.")
 
     def action_sample(self) -> None:
-        cfg = self.view.config if self.view is not None and self.view.config else self.config
+        cfg = self.shown_config
         self.push_screen(SampleScreen(cfg.temperature, cfg.top_k, cfg.sample_length or 300),
                          self._sample_chosen)
 

@@ -10,6 +10,7 @@ from textual.message import Message
 from rnn_engine.rundir.eventlog import EventBatch
 from rnn_engine.rundir.liveness import RunState
 from rnn_engine.rundir.runs import RunInfo
+from rnn_engine.sweep.listing import SweepInfo
 
 
 class RunEvents(Message):
@@ -51,11 +52,12 @@ class RunReplied(Message):
 
 
 class RunsScanned(Message):
-    """The runs directory as just read, newest first."""
+    """The runs directory as just read, newest first, and its sweeps."""
 
-    def __init__(self, runs: list[RunInfo]) -> None:
+    def __init__(self, runs: list[RunInfo], sweeps: list[SweepInfo]) -> None:
         super().__init__()
         self.runs = runs
+        self.sweeps = sweeps
 
 
 class Answered(Message):

@@ -132,12 +132,17 @@ class RunState:
         return self.record.get("pid") if self.live else None
 
 
-def read_record(run_dir: Path) -> dict[str, Any]:
+def read_object(path: Path) -> dict[str, Any]:
+    """A JSON object from a file; {} when it is missing, unreadable or not an object."""
     try:
-        record = json.loads((run_dir / RECORD).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return record if isinstance(record, dict) else {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_record(run_dir: Path) -> dict[str, Any]:
+    return read_object(run_dir / RECORD)
 
 
 def process_alive(record: dict[str, Any]) -> bool | None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..rundir.liveness import read_object
+
 SWEEPS = "sweeps"  # under the runs directory: one directory per study run from this machine
 JOURNAL = "study.journal"
 DEFINITION = "sweep.json"
@@ -147,11 +149,7 @@ def write_definition(directory: Path, definition: dict[str, Any]) -> None:
 
 
 def read_definition(directory: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((directory / DEFINITION).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_object(directory / DEFINITION)
 
 
 def this_host() -> str:
