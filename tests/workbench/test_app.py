@@ -11,6 +11,7 @@ import subprocess
 import pytest
 from rich.console import Console
 from rich.text import Text
+from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 from rnn_engine import Trainer
@@ -32,10 +33,10 @@ def tiny_config(corpus, **kw):
     return default_config("charlm", **base)
 
 
-def text_of(widget: Static) -> str:
-    """What a Static shows, as plain text (tables included)."""
+def text_of(widget: Widget) -> str:
+    """What a Static, or a widget that renders a Rich text, shows, as plain text (tables included)."""
     console = Console(width=160, record=True, file=io.StringIO())
-    content = widget.content
+    content = widget.content if isinstance(widget, Static) else widget.render()
     console.print(Text.from_markup(content) if isinstance(content, str) else content)
     return console.export_text().strip()
 

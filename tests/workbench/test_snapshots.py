@@ -8,6 +8,7 @@ report of them), then `pytest tests/workbench/test_snapshots.py --snapshot-updat
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from pathlib import Path
@@ -24,6 +25,8 @@ from rnn_engine.events import (
     StepFinished,
 )
 from workbench.app import make_app
+from workbench.widgets.bars import Bars
+from workbench.widgets.loss_panel import LossChart
 
 from .test_app import tiny_config, until
 
@@ -85,3 +88,27 @@ def test_each_tab_as_drawn(snap_compare, tmp_path, monkeypatch, tab, size):
         await pilot.pause(0.5)
 
     assert snap_compare(app, terminal_size=size, run_before=shown)
+
+
+def test_the_charts_fill_a_wide_pane_whatever_size_the_terminal_variables_say(tmp_path, monkeypatch):
+    # plotext sized its plots to COLUMNS/LINES (or the tty); with COLUMNS=80 a 94-column pane showed
+    # an 80-column chart, and sparklines given before the first layout kept that layout's width
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "60")
+    monkeypatch.setenv("LINES", "12")
+    run_dir = demo_run(tmp_path)
+    app = make_app(tiny_config(Path("sonnets.txt")), "runs", attach=Path("runs") / run_dir.name, bell=False)
+
+    async def go() -> None:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: app.state == "finished", what="the replay")
+            await pilot.pause(0.2)
+            chart = app.query_one(LossChart)
+            drawn = chart.render().plain.splitlines()
+            assert chart.size.width > 80 and max(len(line) for line in drawn) == chart.size.width
+            spark = app.query_one("#train-spark", Bars)
+            assert spark.size.width > 60
+            bars = spark.render().plain.splitlines()
+            assert max(len(line.rstrip()) for line in bars) >= spark.size.width - 2
+
+    asyncio.run(go())

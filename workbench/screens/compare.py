@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from ..curves import ChartSettings
 from ..messages import Answered
+from ..widgets.figure import new_figure
 
 COLOURS = ["cyan", "orange", "green", "magenta", "yellow", "blue", "red", "white"]
 
@@ -102,12 +103,8 @@ class CompareScreen(Screen[None]):
         chart.update(Text.from_ansi(built))
 
     def _build(self, width: int, height: int) -> str:
-        plt.clear_figure()
-        plt.plotsize(width, height)
-        plt.theme("dark")
         settings = self.settings
-        plt.title(f"loss (nats) against training seconds · {settings.describe()}")
-        plt.xlabel("seconds")
+        new_figure(width, height, f"loss (nats) against training seconds · {settings.describe()}", "seconds")
         if settings.log_scale:
             plt.yscale("log")
         for c, colour in zip(self.curves, COLOURS * 4):

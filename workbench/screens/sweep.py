@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Static
 from rnn_engine.sweep.listing import SweepInfo, sweep_info
 
 from ..messages import Answered
+from ..widgets.figure import new_figure
 
 REFRESH = 2.0  # seconds between reads of the study
 STATE_STYLES = {"complete": "green", "pruned": "yellow", "failed": "red", "running": "cyan"}
@@ -153,10 +154,7 @@ class SweepScreen(Screen[Path | None]):
             return
         name = self.params[self.param % len(self.params)]
         points = [(r.params.get(name), r.value) for r in done if r.params.get(name) is not None]
-        plt.clear_figure()
-        plt.plotsize(width, height)
-        plt.theme("dark")
-        plt.title(f"{self.sweep.metric} against {name} · p: next parameter")
+        new_figure(width, height, f"{self.sweep.metric} against {name} · p: next parameter")
         if points:
             values = [p for p, _ in points]
             if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):

@@ -14,20 +14,7 @@ from textual.widgets import Label, Static
 
 from ..curves import ChartSettings
 from .bars import Bars
-
-
-def window_means(values: list[float], buckets: int) -> list[float]:
-    """Means of `values` in at most `buckets` equal slices; finite values only.
-
-    A summary by max per column would let one early spike flatten the curve; means of the recent
-    window keep the descent visible.
-    """
-    finite = [v for v in values if math.isfinite(v)]
-    if len(finite) <= buckets:
-        return finite
-    size = len(finite) / buckets
-    return [sum(chunk) / len(chunk) for chunk in
-            (finite[int(i * size): int((i + 1) * size)] for i in range(buckets)) if chunk]
+from .figure import new_figure
 
 
 class LossPanel(Vertical):
@@ -82,9 +69,8 @@ class LossPanel(Vertical):
 
     def redraw(self, force_plot: bool = False) -> None:
         recent = self.train_losses[-self.WINDOW:]
-        width = max(10, self.size.width - 24)
-        self.query_one("#train-spark", Bars).show(window_means(recent, width))
-        self.query_one("#val-spark", Bars).show(window_means([v for _, v in self.val_points], width))
+        self.query_one("#train-spark", Bars).show(recent)
+        self.query_one("#val-spark", Bars).show([v for _, v in self.val_points])
         last = next((v for v in reversed(recent) if math.isfinite(v)), None)
         # fixed-size widgets: skipping the layout pass keeps redraws cheap while training
         self.query_one("#train-label", Label).update(
@@ -102,42 +88,46 @@ class LossPanel(Vertical):
             list(zip(self.train_steps, self.train_losses)), list(self.val_points))
 
 
-class LossChart(Static):
-    """The whole run as a plotext chart, built when the data changes and kept as text.
+class LossChart(Widget):
+    """The whole run as a plotext chart, built when the data or the size changes and kept as text.
 
     textual-plotext rebuilds its figure on every render, so showing the Train tab again cost
-    50-80 ms while training; here a render reuses the last build and only a resize redraws.
+    50-80 ms while training; here a render reuses the last build, and builds again only when the
+    data, the settings or the widget's size changed since. Building at render time means the chart
+    always fits the size it is drawn at, also for data given before the first layout.
     The train curve is drawn smoothed as the session's settings say (TensorBoard's moving
     average, `[` and `]`), over its raw values in grey; `l` puts the loss axis on a log scale.
     """
 
     def __init__(self, settings: ChartSettings, **kw) -> None:
-        super().__init__("", **kw)
+        super().__init__(**kw)
         self.settings = settings
         self._train: list[tuple[int, float]] = []
         self._val: list[tuple[int, float]] = []
+        self._built: tuple[int, int] | None = None
+        self._text = Text()
 
     def draw(self, train: list[tuple[int, float]], val: list[tuple[int, float]]) -> None:
         self._train, self._val = train, val
-        self._build()
-
-    def on_resize(self) -> None:
-        self._build()
+        self.redraw()
 
     def redraw(self) -> None:
-        """Build again with the same data (the settings changed)."""
-        self._build()
+        """Build again at the next render (the data or the settings changed)."""
+        self._built = None
+        self.refresh()
 
-    def _build(self) -> None:
-        width, height = self.size.width, self.size.height
+    def render(self) -> Text:
+        size = (self.size.width, self.size.height)
+        if self._built != size:
+            self._built = size
+            self._text = self._build(*size)
+        return self._text
+
+    def _build(self, width: int, height: int) -> Text:
         if width < 20 or height < 5:
-            return
+            return Text()
         settings = self.settings
-        plt.clear_figure()
-        plt.plotsize(width, height)
-        plt.theme("dark")
-        plt.title(f"loss over the whole run (nats) · {settings.describe()}")
-        plt.xlabel("step")
+        new_figure(width, height, f"loss over the whole run (nats) · {settings.describe()}", "step")
         if settings.log_scale:
             plt.yscale("log")
         # about 200 points: the chart is for the trend, the readout for the last value
@@ -151,4 +141,4 @@ class LossChart(Static):
         val = [(s, v) for s, v in self._val if v > 0 or not settings.log_scale]
         if val:
             plt.plot([s for s, _ in val], [v for _, v in val], label="val", marker="braille")
-        self.update(Text.from_ansi(plt.build()), layout=False)
+        return Text.from_ansi(plt.build())
