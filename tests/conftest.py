@@ -6,8 +6,13 @@ same checks run on a CPU with AVX512_BF16 (where `auto` picks bf16) and on one w
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+# the tests run the GPU path's Triton kernels on CPU tensors: Triton's interpreter must be chosen
+# before Triton is first imported, in this process and in the runs it starts
+os.environ["TRITON_INTERPRET"] = "1"
 from pathlib import Path
 
 import pytest

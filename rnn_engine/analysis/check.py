@@ -11,44 +11,69 @@ from __future__ import annotations
 from typing import Any
 
 MAX_BATCH = 16  # streams (charlm) or names a check reads
+# under Triton's interpreter every kernel launch is Python: a smaller batch keeps it to seconds
+INTERPRETED_BATCH, INTERPRETED_STEPS = 4, 32
 
 
 def compare(config: Any, vocab: Any, labels: list[str], state: dict[str, Any],
-            batch: tuple[Any, ...]) -> dict[str, Any]:
+            batch: tuple[Any, ...], kernels: str | None = None) -> dict[str, Any]:
     """Outputs and gradients of both implementations on `batch`, and their largest differences.
 
     `batch` is (tokens, targets) for a language model and (tokens, lengths, targets) for a
-    classifier. Both models are in eval mode: dropout would draw different masks.
+    classifier. Both models are in eval mode: dropout would draw different masks. With
+    `kernels="triton"` the scratch layers run on the Triton kernels: on a GPU natively, else under
+    Triton's interpreter on the CPU; TF32 is off for both sides.
     """
     import torch
     import torch.nn.functional as F
 
     from ..model.checkpoint import build_model
+    from ..nn import gpu_path
+    from ..nn.recurrent import Recurrent
     from ..nn.torch_layers import REFERENCES
 
     if config.arch != "workbench":
         raise ValueError(f"the tutorial model {config.arch} has no torch.nn layer to check against")
+    device = torch.device("cuda" if kernels == "triton" and torch.cuda.is_available() else "cpu")
     results = {}
-    for impl in ("scratch", "torch"):
-        model = build_model(config.updated(impl=impl), len(vocab), len(labels))
-        model.load_state_dict(state)
-        dtype = torch.float64 if config.dtype == "float64" else torch.float32
-        model = model.to(dtype).eval()
-        if config.task == "charlm":
-            tokens, targets = batch
-            logits, _ = model(tokens)
-        else:
-            tokens, lengths, targets = batch
-            logits = model(tokens, lengths)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-        loss.backward()
-        results[impl] = (logits.detach(), {n: p.grad for n, p in model.named_parameters()}, loss.item())
+    with gpu_path.ieee_fp32():
+        for impl in ("scratch", "torch"):
+            model = build_model(config.updated(impl=impl), len(vocab), len(labels))
+            model.load_state_dict(state)
+            dtype = torch.float64 if config.dtype == "float64" else torch.float32
+            model = model.to(device, dtype).eval()
+            for layer in model.modules():
+                if isinstance(layer, Recurrent):
+                    layer.kernels = kernels
+            moved = [t.to(device) for t in batch]
+            if config.task == "charlm":
+                tokens, targets = moved
+                logits, _ = model(tokens)
+            else:
+                tokens, lengths, targets = moved
+                logits = model(tokens, lengths)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+            loss.backward()
+            results[impl] = (logits.detach().cpu(), {n: p.grad.cpu() for n, p in model.named_parameters()},
+                             loss.item())
     (out_s, grads_s, loss_s), (out_t, grads_t, loss_t) = results["scratch"], results["torch"]
     diffs = {name: float((grads_s[name] - grads_t[name]).abs().max()) for name in grads_s}
     worst = max(diffs, key=diffs.get)
     return {"reference": REFERENCES[config.cell], "max_abs_diff_output": float((out_s - out_t).abs().max()),
             "max_abs_diff_grad": diffs[worst], "worst_parameter": worst, "loss_scratch": loss_s,
-            "loss_torch": loss_t, "dtype": config.dtype}
+            "loss_torch": loss_t, "dtype": config.dtype, "kernels": _kernels_used(kernels, device)}
+
+
+def _kernels_used(kernels: str | None, device: Any) -> dict[str, str]:
+    """Which kernels the scratch side ran, and how."""
+    from ..nn import fused
+
+    if kernels == "triton":
+        how = (f"natively on {device}" if device.type == "cuda" else
+               "under Triton's interpreter on the CPU (TRITON_INTERPRET=1): this proves the kernels' "
+               "logic, not their speed or their compile on a GPU")
+        return {"name": "triton", "how": how}
+    return {"name": "fused" if fused.load() else "per-step", "how": fused.status()}
 
 
 def run_batch(config: Any, vocab: Any, labels: list[str], data: Any = None) -> tuple[tuple[Any, ...], str]:
@@ -80,16 +105,45 @@ def run_batch(config: Any, vocab: Any, labels: list[str], data: Any = None) -> t
     return (tokens, lengths, torch.tensor([c for _, c in pairs])), f"{len(pairs)} test names"
 
 
-def check_model(config: Any, vocab: Any, labels: list[str], state: dict[str, Any], data: Any = None
-                ) -> dict[str, Any]:
-    """`compare` on a batch of the run's own data (`data`, when loaded already); ValueError says why not."""
-    from ..errors import DataError
+def check_model(config: Any, vocab: Any, labels: list[str], state: dict[str, Any], data: Any = None,
+                kernels: str | None = None) -> dict[str, Any]:
+    """`compare` on a batch of the run's own data (`data`, when loaded already); ValueError says why not.
 
+    `kernels="triton"`: the scratch side on the Triton kernels; without a GPU, under Triton's
+    interpreter, which must be chosen before Triton is first imported in this process.
+    """
+    from ..errors import DataError
+    from ..nn import gpu_path
+
+    if kernels not in (None, "triton"):
+        raise ValueError(f"kernels must be 'triton' or left out, not {kernels!r}")
+    if kernels == "triton":
+        import torch
+
+        if not torch.cuda.is_available() and (why := gpu_path.use_interpreter()) is not None:
+            raise ValueError(f"the Triton kernels cannot run on this CPU: {why}")
+        if (missing := gpu_path.triton_missing()) is not None:
+            raise ValueError(f"the Triton kernels cannot run: {missing} (pip install triton)")
     try:
         batch, what = run_batch(config, vocab, labels, data)
     except (DataError, OSError, ValueError) as exc:
         raise ValueError(f"the run's data cannot be read: {exc}") from None
-    return {**compare(config, vocab, labels, state, batch), "batch": what}
+    if kernels == "triton" and gpu_path.interpreted():
+        batch, what = _smaller(config, batch)
+    return {**compare(config, vocab, labels, state, batch, kernels), "batch": what}
+
+
+def _smaller(config: Any, batch: tuple[Any, ...]) -> tuple[tuple[Any, ...], str]:
+    """The batch cut to what Triton's interpreter runs in seconds."""
+    if config.task == "charlm":
+        tokens, targets = batch
+        tokens, targets = tokens[:INTERPRETED_STEPS, :INTERPRETED_BATCH], targets[:INTERPRETED_STEPS,
+                                                                                 :INTERPRETED_BATCH]
+        return (tokens, targets), (f"{tokens.shape[1]} x {tokens.shape[0]} characters of the validation text "
+                                   "(a small batch: the interpreter is slow)")
+    tokens, lengths, targets = (t[:INTERPRETED_BATCH] if i else t[:, :INTERPRETED_BATCH]
+                                for i, t in enumerate(batch))
+    return (tokens, lengths, targets), f"{len(targets)} test names (a small batch: the interpreter is slow)"
 
 
 def describe_check(report: dict[str, Any]) -> str:

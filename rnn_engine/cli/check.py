@@ -12,8 +12,11 @@ def add_parser(sub: Any) -> None:
                        "its weights? (largest difference in outputs and gradients)")
     c.add_argument("run", help="run directory, run id under --runs-dir, 'latest', or a .pt checkpoint")
     c.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
+    c.add_argument("--kernels", choices=["triton"], default=None,
+                   help="run the scratch layers on the GPU path's Triton kernels: natively on a GPU, "
+                   "else on the CPU under Triton's interpreter (a small batch; needs `pip install triton`)")
     c.add_argument("--json", action="store_true", help="print one JSON object: reference, "
-                   "max_abs_diff_output, max_abs_diff_grad, and what was compared")
+                   "max_abs_diff_output, max_abs_diff_grad, kernels, and what was compared")
 
 
 def check_run(args: argparse.Namespace, fail: Any) -> int:
@@ -27,7 +30,7 @@ def check_run(args: argparse.Namespace, fail: Any) -> int:
         fail(f"check: {exc}")
     ck = load(path)
     try:
-        report = check_model(ck.config, ck.vocab, list(ck.labels), ck.model_state)
+        report = check_model(ck.config, ck.vocab, list(ck.labels), ck.model_state, kernels=args.kernels)
     except ValueError as exc:
         fail(f"check: {exc}")
     if args.json:
@@ -40,6 +43,7 @@ def check_run(args: argparse.Namespace, fail: Any) -> int:
     print(f"{path}: {c.cell} {c.num_layers}x{c.hidden_size}{' bidirectional' if c.bidirectional else ''}, "
           f"{c.dtype}, on {report['batch']}\n"
           f"  reference            {report['reference']} with the same state_dict\n"
+          f"  scratch kernels      {report['kernels']['name']}: {report['kernels']['how']}\n"
           f"  loss                 scratch {report['loss_scratch']:.6f}, torch {report['loss_torch']:.6f}\n"
           f"  max |Δ output|       {report['max_abs_diff_output']:.3g}\n"
           f"  max |Δ gradient|     {report['max_abs_diff_grad']:.3g} ({report['worst_parameter']})\n"

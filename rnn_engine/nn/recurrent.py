@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from . import fused
+from . import fused, layer_op
 from .cells import GATES, gru_step, lstm_step, rnn_step
 from .precision import gemm
 
@@ -70,8 +70,12 @@ class Recurrent(nn.Module):
         self.directions = 2 if bidirectional else 1
         # when a list, the top layer's h_t of every step is appended (diagnostics reads their grads)
         self.recorded_states: list[Tensor] | None = None
-        # run layers on the fused C++ kernels where they apply (float32 on the CPU, no recording)
+        # run layers on the fused C++ kernels where they apply (float32 on the CPU, no recording),
+        # and on CUDA on the Triton kernels once their self-check passed (gpu_path.py); False: per step
         self.use_fused = True
+        # "triton" runs every layer through the Triton kernels on any device (on a CPU under
+        # Triton's interpreter: `workbench check --kernels triton`, the tests); None decides as above
+        self.kernels: str | None = None
         # bf16 mixed precision (precision.py): the dtype GEMM inputs take, or None for plain fp32
         self.gemm_dtype: torch.dtype | None = None
         g = GATES[mode] * hidden_size
@@ -301,6 +305,15 @@ class Recurrent(nn.Module):
         linear = fused.linear if for_kernels else F.linear
         return linear(x, w_ih, self._input_bias(layer, for_kernels, direction))
 
+    def _on_triton(self, w_hh: Tensor) -> bool:
+        if self.kernels == "triton":
+            return True
+        if w_hh.device.type != "cuda" or w_hh.dtype != torch.float32:
+            return False
+        from .gpu_path import triton_ready
+
+        return triton_ready(w_hh.device)[0]
+
     def _run_layer(
         self, layer: int, x: Tensor, h: Tensor, c: Tensor | None, mask: Tensor | None,
         lengths: Tensor | None, record: bool, direction: int = 0
@@ -310,6 +323,12 @@ class Recurrent(nn.Module):
         relu = self.nonlinearity == "relu"
         low = self.gemm_dtype
         fusable = self.use_fused and recorded is None and not self.proj_size
+        if fusable and self._on_triton(w_hh):
+            gi = self._project(layer, x, for_kernels=True, direction=direction)
+            if not x.is_floating_point():
+                gi = F.embedding(x, gi)
+            output, h, c = layer_op.run_layer(self.mode, gi, w_hh, b_hh, h, c, lengths, relu, low, "triton")
+            return (output if mask is None else output * mask), h, c
         if fusable and fused.applies(x, w_hh):
             ids = None if x.is_floating_point() else x
             gi = self._project(layer, x, for_kernels=True, direction=direction)

@@ -54,7 +54,7 @@ from ..events import (
 from ..model import checkpoint as ckpt_io
 from ..model.networks import count_parameters, detach_state, set_gemm_dtype, state_to
 from ..model.sampling import classify, generate
-from ..nn import fused
+from ..nn import fused, gpu_path
 from ..nn.precision import autocast
 from ..nn.precision import resolve as resolve_precision
 from ..rundir.eventlog import EventLog
@@ -130,6 +130,7 @@ class Trainer:
         self.model: nn.Module = ckpt_io.build_model(config, len(self.vocab), len(self.labels))
         self.model.to(device=self.device, dtype=self.dtype)
         self.precision, self.precision_why = resolve_precision(config, self.device)
+        self.recurrent_path = ""  # how the layers run, and why: set when the run starts
         if self.precision == "bf16" and config.impl == "scratch":
             set_gemm_dtype(self.model, torch.bfloat16)
         # what the steps call: the model itself, or DDP around it, which averages the gradients
@@ -276,6 +277,8 @@ class Trainer:
             self.model.train()
             # steps allocate the same large buffers over and over; keeping them in the heap spares page faults
             keep_freed_memory()
+            # fp32 is IEEE fp32 on every path and device (a later switch to a GPU included): no TF32
+            gpu_path.set_fp32_policy()
             # build or load the fused kernels now, not inside the first timed step
             if self.config.arch != "workbench":
                 path = f"{self.config.arch}: the tutorial's equations as per-step PyTorch ops"
@@ -285,9 +288,14 @@ class Trainer:
                 if self.service is not None and fused.needs_build():
                     self.service.note("building the fused CPU kernels (first run only, about 15 s)")
                 path = fused.status(torch.bfloat16 if self.precision == "bf16" else None)
+            elif self.device.type == "cuda" and self.dtype == torch.float32:
+                if self.service is not None:
+                    self.service.note("checking the Triton kernels on this GPU (first use, a few seconds)")
+                path = gpu_path.describe(self.device)
             else:
                 path = f"PyTorch ops ({self.device.type}, {self.config.dtype})"
             path += f"; precision {self.precision} ({self.precision_why})"
+            self.recurrent_path = path
             if self.dist is not None:
                 ranks = self.dist.gather_objects({"rank": self.dist.rank, "pid": os.getpid(),
                                                   "pid_start": process_start(os.getpid()),
@@ -779,6 +787,7 @@ class Trainer:
             "checkpoint": str(path), "device": str(self.device),
             "parameters": count_parameters(self.model),
             "world_size": self.world, "impl": self.config.impl, "precision": self.precision,
+            "recurrent_path": self.recurrent_path,
         }
         summary.update(self.task.summary(result, self.best_val_loss, rate))
         self.emit(RunFinished(self.step, reason, summary))

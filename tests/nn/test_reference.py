@@ -65,8 +65,18 @@ def test_check_reports_the_largest_differences_of_a_trained_run(tiny_corpus, tmp
     report = json.loads(r.stdout)
     assert report["reference"] == "torch.nn.LSTM"
     assert 0 <= report["max_abs_diff_output"] < 1e-4 and 0 <= report["max_abs_diff_grad"] < 1e-4
+    assert report["kernels"]["name"] in ("fused", "per-step")
     text = workbench("check", str(trainer.run_dir))
     assert "equal within rounding" in text.stdout
+    # the GPU path's kernels on the same weights, here under Triton's interpreter
+    r = workbench("check", str(trainer.run_dir), "--kernels", "triton", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["kernels"]["name"] == "triton" and "interpreter" in report["kernels"]["how"]
+    assert 0 <= report["max_abs_diff_output"] < 1e-4 and 0 <= report["max_abs_diff_grad"] < 1e-4
+    assert "small batch" in report["batch"]
+    text = workbench("check", str(trainer.run_dir), "--kernels", "triton")
+    assert "scratch kernels      triton: under Triton's interpreter" in text.stdout
     missing = workbench("check", str(tmp_path / "nothing"))
     assert missing.returncode == 2 and "check:" in missing.stderr
 
@@ -83,6 +93,10 @@ def test_a_bidirectional_classifier_trains_and_checks_against_torch(names_dir, t
     assert "rnn.weight_hh_l1_reverse" in ck.model_state and ck.model_state["head.weight"].shape[1] == 32
     report = json.loads(workbench("check", str(trainer.run_dir), "--json").stdout)
     assert report["reference"] == "torch.nn.GRU" and report["max_abs_diff_grad"] < 1e-4
+    # both directions and padded names through the Triton kernels
+    report = json.loads(workbench("check", str(trainer.run_dir), "--kernels", "triton", "--json").stdout)
+    assert report["kernels"]["name"] == "triton" and report["batch"].startswith("4 test names")
+    assert report["max_abs_diff_output"] < 1e-4 and report["max_abs_diff_grad"] < 1e-4
 
 
 def test_a_language_model_cannot_be_bidirectional():
