@@ -135,15 +135,14 @@ def check_model(config: Any, vocab: Any, labels: list[str], state: dict[str, Any
 
 def _smaller(config: Any, batch: tuple[Any, ...]) -> tuple[tuple[Any, ...], str]:
     """The batch cut to what Triton's interpreter runs in seconds."""
-    if config.task == "charlm":
-        tokens, targets = batch
-        tokens, targets = tokens[:INTERPRETED_STEPS, :INTERPRETED_BATCH], targets[:INTERPRETED_STEPS,
-                                                                                 :INTERPRETED_BATCH]
-        return (tokens, targets), (f"{tokens.shape[1]} x {tokens.shape[0]} characters of the validation text "
-                                   "(a small batch: the interpreter is slow)")
-    tokens, lengths, targets = (t[:INTERPRETED_BATCH] if i else t[:, :INTERPRETED_BATCH]
-                                for i, t in enumerate(batch))
-    return (tokens, lengths, targets), f"{len(targets)} test names (a small batch: the interpreter is slow)"
+    why = "(a small batch: the interpreter is slow)"
+    if config.task == "charlm":  # (T, B) ids and targets
+        tokens, targets = (t[:INTERPRETED_STEPS, :INTERPRETED_BATCH] for t in batch)
+        what = f"{tokens.shape[1]} x {tokens.shape[0]} characters of the validation text {why}"
+        return (tokens, targets), what
+    tokens, lengths, targets = batch  # (T, B) ids, (B,) lengths and labels
+    kept = (tokens[:, :INTERPRETED_BATCH], lengths[:INTERPRETED_BATCH], targets[:INTERPRETED_BATCH])
+    return kept, f"{len(kept[2])} test names {why}"
 
 
 def describe_check(report: dict[str, Any]) -> str:

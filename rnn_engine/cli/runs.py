@@ -82,8 +82,9 @@ def list_runs(args: argparse.Namespace) -> int:
     print("  ".join(cell.ljust(w) for cell, w in zip(header, widths)).rstrip())
     for run, row in zip(runs, rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-        if run.endpoint:
-            print(f"  ↳ {run.endpoint}")
+        for note in (run.endpoint, run.path_notice):
+            if note:
+                print(f"  ↳ {note}")
     return 0
 
 

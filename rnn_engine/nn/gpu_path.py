@@ -108,6 +108,8 @@ def self_check(device: torch.device | str, tolerance: float = 1e-4) -> str | Non
 
 def triton_ready(device: torch.device) -> tuple[bool, str]:
     """(use the Triton kernels on `device`, the reason), decided once per device and process."""
+    if device.type == "cuda" and device.index is None and torch.cuda.is_available():
+        device = torch.device("cuda", torch.cuda.current_device())  # "cuda" and "cuda:0" are one GPU
     key = str(device)
     with _lock:
         if key in _checked:
@@ -127,11 +129,19 @@ def triton_ready(device: torch.device) -> tuple[bool, str]:
 
 
 def describe(device: torch.device) -> str:
-    """How the scratch layers run on a CUDA device, for the activity log and the summary."""
+    """How the scratch layers run on a device other than the CPU, for the activity log and the summary."""
+    if device.type != "cuda":
+        return f"per-step PyTorch ops ({device.type})"
     ok, why = triton_ready(device)
     if ok:
         return f"one op per layer on {why}; TF32 off"
     return f"per-step PyTorch ops ({why}); {FALLBACK_ADVICE}"
+
+
+def fallback_notice(device: torch.device) -> str:
+    """'' when the layers run on the Triton kernels on `device`, else what they run and why."""
+    ok, why = triton_ready(device)
+    return "" if ok else f"the scratch layers run per-step ops on {device} ({why}): {FALLBACK_ADVICE}"
 
 
 def forget() -> None:

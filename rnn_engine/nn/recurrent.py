@@ -73,9 +73,7 @@ class Recurrent(nn.Module):
         # run layers on the fused C++ kernels where they apply (float32 on the CPU, no recording),
         # and on CUDA on the Triton kernels once their self-check passed (gpu_path.py); False: per step
         self.use_fused = True
-        # "triton" runs every layer through the Triton kernels on any device (on a CPU under
-        # Triton's interpreter: `workbench check --kernels triton`, the tests); None decides as above
-        self.kernels: str | None = None
+        self.kernels = None
         # bf16 mixed precision (precision.py): the dtype GEMM inputs take, or None for plain fp32
         self.gemm_dtype: torch.dtype | None = None
         g = GATES[mode] * hidden_size
@@ -304,6 +302,18 @@ class Recurrent(nn.Module):
             return gemm(x, w_ih, self._input_bias(layer, for_kernels, direction), self.gemm_dtype)
         linear = fused.linear if for_kernels else F.linear
         return linear(x, w_ih, self._input_bias(layer, for_kernels, direction))
+
+    @property
+    def kernels(self) -> str | None:
+        """"triton": every layer on the Triton kernels, on any device (on a CPU under Triton's
+        interpreter: `workbench check --kernels triton`, the tests); None: chosen as `use_fused` says."""
+        return self._kernels
+
+    @kernels.setter
+    def kernels(self, value: str | None) -> None:
+        if value not in (None, "triton"):
+            raise ValueError(f"Recurrent.kernels must be None (automatic) or 'triton', not {value!r}")
+        self._kernels = value
 
     def _on_triton(self, w_hh: Tensor) -> bool:
         if self.kernels == "triton":

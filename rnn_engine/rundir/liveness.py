@@ -42,9 +42,9 @@ def process_start(pid: int) -> int | None:
     return int(fields[19])
 
 
-def _proc_state(pid: int) -> str:
+def _proc_state(pid: int, task: int | None = None) -> str:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = Path(f"/proc/{pid}/stat" if task is None else f"/proc/{pid}/task/{task}/stat").read_text()
     except OSError:
         return ""
     return stat[stat.rindex(")") + 2:].split()[0]
@@ -165,7 +165,23 @@ def process_alive(record: dict[str, Any]) -> bool | None:
     now_started = process_start(pid)
     if started is not None and now_started is not None and started != now_started:
         return False  # the pid was reused
-    return _proc_state(pid) not in ("Z", "X")  # a zombie has finished; only its parent has not looked
+    return not _exited(pid)
+
+
+def _exited(pid: int) -> bool:
+    """Whether the process has finished: its leader a zombie and no thread of it still running.
+
+    The leader of a process whose other threads are still tearing down (OpenMP's, an endpoint's)
+    already reads as a zombie, and its parent cannot collect it until they are gone: treating
+    that as finished let `ctl stop --wait` return while the process was still there.
+    """
+    if _proc_state(pid) not in ("Z", "X"):
+        return False
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True
+    return all(_proc_state(pid, int(t)) in ("Z", "X", "") for t in tasks if t.isdigit())
 
 
 def stop_hint(record: dict[str, Any]) -> str:

@@ -51,6 +51,7 @@ class RunInfo:
     activity: str = ""
     world_size: int = 1  # ranks of a torchrun job; pid and resources are then rank 0's
     endpoint: str = ""  # a live run's control endpoint that failed: restarted, or down and how to stop it
+    path_notice: str = ""  # a run whose layers fell back to a slow path (on a GPU), with why
 
     @property
     def live(self) -> bool:
@@ -101,6 +102,7 @@ def run_info(path: Path) -> RunInfo | None:
         activity=record.get("activity", "") if state.live else "",
         world_size=int(record.get("world_size") or 1),
         endpoint=endpoint_note(record) if state.live else "",
+        path_notice=str(record.get("path_notice") or ""),
     )
 
 

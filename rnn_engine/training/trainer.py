@@ -292,6 +292,9 @@ class Trainer:
                 if self.service is not None:
                     self.service.note("checking the Triton kernels on this GPU (first use, a few seconds)")
                 path = gpu_path.describe(self.device)
+                if self.service is not None:  # `workbench runs` shows it under the run
+                    notice = gpu_path.fallback_notice(self.device)
+                    self.service.liveness.update(write=True, path_notice=notice)
             else:
                 path = f"PyTorch ops ({self.device.type}, {self.config.dtype})"
             path += f"; precision {self.precision} ({self.precision_why})"

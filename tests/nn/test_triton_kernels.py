@@ -7,11 +7,15 @@ torch.library.opcheck, bf16 GEMM operands, the self-check and its fallback.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
 from rnn_engine.nn import gpu_path
 from rnn_engine.nn.recurrent import Recurrent
+
+from ..conftest import workbench
 
 if gpu_path.triton_missing() is not None:  # Linux installs it with the dev extra; elsewhere say why
     pytest.skip(f"the Triton kernels cannot run here: {gpu_path.triton_missing()}", allow_module_level=True)
@@ -119,6 +123,8 @@ def test_the_op_on_the_fused_cpu_kernels_agrees_with_the_op_on_triton(mode, kern
 def test_bad_kernels_name_what_is_expected():
     with pytest.raises(ValueError, match="kernels must be one of triton, fused"):
         layer_op.layer(*layer_args("rnn", "cuda-magic"))
+    with pytest.raises(ValueError, match=r"must be None \(automatic\) or 'triton', not 'cudnn'"):
+        Recurrent("gru", 3, 4).kernels = "cudnn"
 
 
 def test_the_self_check_passes_and_a_broken_kernel_fails_it(monkeypatch):
@@ -158,3 +164,20 @@ def test_tf32_is_off_inside_ieee_fp32_and_restored_after():
         assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
     assert torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_a_run_whose_layers_fell_back_on_a_gpu_says_so_in_workbench_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(gpu_path, "triton_ready", lambda device: (False, "Triton is not installed (x)"))
+    notice = gpu_path.fallback_notice(torch.device("cuda", 0))
+    assert notice == ("the scratch layers run per-step ops on cuda:0 (Triton is not installed (x)): "
+                      f"{gpu_path.FALLBACK_ADVICE}")
+    monkeypatch.setattr(gpu_path, "triton_ready", lambda device: (True, "Triton gate kernels"))
+    assert gpu_path.fallback_notice(torch.device("cuda", 0)) == ""
+    run = tmp_path / "runs" / "on-gpu"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"task": "charlm", "cell": "gru", "num_layers": 2,
+                                                 "hidden_size": 512}))
+    (run / "live.json").write_text(json.dumps({"state": "finished", "run_id": "on-gpu", "step": 9,
+                                               "path_notice": notice}))
+    table = workbench("runs", "--runs-dir", str(tmp_path / "runs")).stdout
+    assert f"↳ {notice}" in table and "--impl torch" in table

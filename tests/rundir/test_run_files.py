@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import random
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,7 +18,7 @@ import torch
 from rnn_engine.data.text import StreamBatches
 from rnn_engine.events import EpochFinished, GradientsMeasured, RunPaused, StepFinished, event_from_dict
 from rnn_engine.rundir.eventlog import EventLog, EventReader, last_record, parse_lines
-from rnn_engine.rundir.liveness import LivenessWriter, run_state
+from rnn_engine.rundir.liveness import LivenessWriter, process_alive, run_state
 from rnn_engine.rundir.runs import RunNotFound, resolve_run, scan_runs
 
 
@@ -185,6 +187,31 @@ def test_a_zombie_is_dead(tmp_path):
         write_record(tmp_path / "z", state="running", pid=child.pid, host=socket.gethostname())
         assert run_state(tmp_path / "z").state == "dead"
     finally:
+        child.wait()
+
+
+EXIT_THREAD = {"x86_64": 60, "aarch64": 93}  # the exit syscall, which ends one thread, not the process
+
+
+@pytest.mark.skipif(platform.machine() not in EXIT_THREAD, reason="exit syscall number unknown here")
+def test_a_process_whose_leader_has_exited_but_a_thread_runs_on_is_alive(tmp_path):
+    # the leader reads as a zombie while another thread still runs; the parent cannot collect it yet
+    code = ("import ctypes, threading, time; threading.Thread(target=time.sleep, args=(2,)).start(); "
+            f"ctypes.CDLL(None).syscall({EXIT_THREAD[platform.machine()]}, 0)")
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        stat = Path(f"/proc/{child.pid}/stat")
+        deadline = time.monotonic() + 30
+        while stat.read_text().split(")")[-1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        record = {"pid": child.pid, "host": socket.gethostname()}
+        if child.poll() is None:  # the thread is still sleeping: the process has not finished
+            assert process_alive(record) is True
+        child.wait(30)
+        assert process_alive(record) is False
+    finally:
+        child.kill()
         child.wait()
 
 

@@ -9,11 +9,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-# on a GPU the scratch layers launch several small kernels a step; torch.nn's layers run cuDNN's fused ones
-CUDA_NOTE = ("On CUDA, impl torch (Hyperparameters tab, or --impl torch) trains the same model, with "
-             "the same weights and checkpoints, on cuDNN: much faster there than the scratch layers, "
-             "which issue their per-step operations one by one. On the CPU the scratch layers run fused "
-             "kernels and are the faster choice.")
+CUDA_NOTE = ("On CUDA the scratch layers run one op per layer on Triton kernels once a self-check on "
+             "that GPU passes (their speed there is not yet measured); without Triton, or if the check "
+             "fails, they fall back to per-step operations, the activity log says why, and impl torch "
+             "(Hyperparameters tab, or --impl torch: cuDNN, the same weights and checkpoints) is then much "
+             "faster. On the CPU the scratch layers run fused C++ kernels and are the faster choice.")
 
 
 class DeviceScreen(ModalScreen[str | None]):
