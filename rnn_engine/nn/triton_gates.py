@@ -24,31 +24,45 @@ def _tanh(x):
     return 2.0 * tl.sigmoid(2.0 * x) - 1.0
 
 
+@triton.jit
+def _tile(H, BLOCK: tl.constexpr):
+    """This program's batch row, its block of hidden units, and which of them exist."""
+    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    return tl.program_id(0), cols, cols < H
+
+
+@triton.jit
+def _ld(pointer, m):
+    return tl.load(pointer, mask=m, other=0.0)
+
+
+@triton.jit
+def _pre(gi, gh, offset, m):
+    """A gate's pre-activation: the input projection plus the recurrent product."""
+    return _ld(gi + offset, m) + _ld(gh + offset, m)
+
+
 @triton.jit(do_not_specialize=["t"])
 def rnn_forward_step(gi, gh, h_prev, h_out, lengths, t, H, RELU: tl.constexpr,
                      BLOCK: tl.constexpr):
-    b = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    m = cols < H
+    b, cols, m = _tile(H, BLOCK)
     row = b * H + cols
-    a = tl.load(gi + row, mask=m, other=0.0) + tl.load(gh + row, mask=m, other=0.0)
+    a = _pre(gi, gh, row, m)
     if RELU:
         h = tl.maximum(a, 0.0)
     else:
         h = _tanh(a)
-    h = tl.where(t < tl.load(lengths + b), h, tl.load(h_prev + row, mask=m, other=0.0))
+    h = tl.where(t < tl.load(lengths + b), h, _ld(h_prev + row, m))
     tl.store(h_out + row, h, mask=m)
 
 
 @triton.jit(do_not_specialize=["t"])
 def rnn_backward_step(dout, dh_carry, h, dgi, direct, lengths, t, H, RELU: tl.constexpr,
                       BLOCK: tl.constexpr):
-    b = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    m = cols < H
+    b, cols, m = _tile(H, BLOCK)
     row = b * H + cols
-    d = tl.load(dout + row, mask=m, other=0.0) + tl.load(dh_carry + row, mask=m, other=0.0)
-    hv = tl.load(h + row, mask=m, other=0.0)
+    d = _ld(dout + row, m) + _ld(dh_carry + row, m)
+    hv = _ld(h + row, m)
     if RELU:
         da = tl.where(hv > 0.0, d, 0.0)
     else:
@@ -62,15 +76,13 @@ def rnn_backward_step(dout, dh_carry, h, dgi, direct, lengths, t, H, RELU: tl.co
 def gru_forward_step(gi, gh, b_hn, h_prev, h_out, saved, lengths, t, H,
                      BLOCK: tl.constexpr):
     # gi holds W_ih x + b_ih with b_hr and b_hz folded in; b_hn stays inside r * (W_hn h + b_hn)
-    b = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    m = cols < H
+    b, cols, m = _tile(H, BLOCK)
     g = b * 3 * H + cols
-    r = tl.sigmoid(tl.load(gi + g, mask=m, other=0.0) + tl.load(gh + g, mask=m, other=0.0))
-    z = tl.sigmoid(tl.load(gi + g + H, mask=m, other=0.0) + tl.load(gh + g + H, mask=m, other=0.0))
-    hn = tl.load(gh + g + 2 * H, mask=m, other=0.0) + tl.load(b_hn + cols, mask=m, other=0.0)
-    n = _tanh(tl.load(gi + g + 2 * H, mask=m, other=0.0) + r * hn)
-    hp = tl.load(h_prev + b * H + cols, mask=m, other=0.0)
+    r = tl.sigmoid(_pre(gi, gh, g, m))
+    z = tl.sigmoid(_pre(gi, gh, g + H, m))
+    hn = _ld(gh + g + 2 * H, m) + _ld(b_hn + cols, m)
+    n = _tanh(_ld(gi + g + 2 * H, m) + r * hn)
+    hp = _ld(h_prev + b * H + cols, m)
     h = n + z * (hp - n)
     h = tl.where(t < tl.load(lengths + b), h, hp)
     tl.store(h_out + b * H + cols, h, mask=m)
@@ -84,17 +96,15 @@ def gru_forward_step(gi, gh, b_hn, h_prev, h_out, saved, lengths, t, H,
 @triton.jit(do_not_specialize=["t"])
 def gru_backward_step(dout, dh_carry, saved, h_prev, dgi, dgh, direct, lengths, t, H,
                       BLOCK: tl.constexpr):
-    b = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    m = cols < H
+    b, cols, m = _tile(H, BLOCK)
     row = b * H + cols
-    d = tl.load(dout + row, mask=m, other=0.0) + tl.load(dh_carry + row, mask=m, other=0.0)
+    d = _ld(dout + row, m) + _ld(dh_carry + row, m)
     s = b * 4 * H + cols
-    r = tl.load(saved + s, mask=m, other=0.0)
-    z = tl.load(saved + s + H, mask=m, other=0.0)
-    n = tl.load(saved + s + 2 * H, mask=m, other=0.0)
-    hn = tl.load(saved + s + 3 * H, mask=m, other=0.0)
-    hp = tl.load(h_prev + row, mask=m, other=0.0)
+    r = _ld(saved + s, m)
+    z = _ld(saved + s + H, m)
+    n = _ld(saved + s + 2 * H, m)
+    hn = _ld(saved + s + 3 * H, m)
+    hp = _ld(h_prev + row, m)
     # h = (1 - z) n + z h_prev;  n = tanh(gi_n + r hn);  r, z = σ(gi + gh)
     dan = d * (1.0 - z) * (1.0 - n * n)
     daz = d * (hp - n) * z * (1.0 - z)
@@ -117,21 +127,19 @@ def gru_backward_step(dout, dh_carry, saved, h_prev, dgi, dgh, direct, lengths, 
 def lstm_forward_step(gi, gh, h_prev, c_prev, h_out, c_out, gates, lengths, t, H,
                       BLOCK: tl.constexpr):
     # torch's gate order: input, forget, cell (g), output
-    b = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    m = cols < H
+    b, cols, m = _tile(H, BLOCK)
     g4 = b * 4 * H + cols
-    i = tl.sigmoid(tl.load(gi + g4, mask=m, other=0.0) + tl.load(gh + g4, mask=m, other=0.0))
-    f = tl.sigmoid(tl.load(gi + g4 + H, mask=m, other=0.0) + tl.load(gh + g4 + H, mask=m, other=0.0))
-    g = _tanh(tl.load(gi + g4 + 2 * H, mask=m, other=0.0) + tl.load(gh + g4 + 2 * H, mask=m, other=0.0))
-    o = tl.sigmoid(tl.load(gi + g4 + 3 * H, mask=m, other=0.0) + tl.load(gh + g4 + 3 * H, mask=m, other=0.0))
+    i = tl.sigmoid(_pre(gi, gh, g4, m))
+    f = tl.sigmoid(_pre(gi, gh, g4 + H, m))
+    g = _tanh(_pre(gi, gh, g4 + 2 * H, m))
+    o = tl.sigmoid(_pre(gi, gh, g4 + 3 * H, m))
     row = b * H + cols
-    cp = tl.load(c_prev + row, mask=m, other=0.0)
+    cp = _ld(c_prev + row, m)
     c = f * cp + i * g
     h = o * _tanh(c)
     on = t < tl.load(lengths + b)
     tl.store(c_out + row, tl.where(on, c, cp), mask=m)
-    tl.store(h_out + row, tl.where(on, h, tl.load(h_prev + row, mask=m, other=0.0)), mask=m)
+    tl.store(h_out + row, tl.where(on, h, _ld(h_prev + row, m)), mask=m)
     tl.store(gates + g4, i, mask=m)
     tl.store(gates + g4 + H, f, mask=m)
     tl.store(gates + g4 + 2 * H, g, mask=m)
@@ -142,19 +150,17 @@ def lstm_forward_step(gi, gh, h_prev, c_prev, h_out, c_out, gates, lengths, t, H
 def lstm_backward_step(dout, dh_carry, dc, gates, c, c_prev, dgi, direct, lengths, t, H,
                        BLOCK: tl.constexpr):
     # dc is read as dc_t and overwritten with dc_{t-1}: each element by the one program that owns it
-    b = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    m = cols < H
+    b, cols, m = _tile(H, BLOCK)
     row = b * H + cols
-    dh = tl.load(dout + row, mask=m, other=0.0) + tl.load(dh_carry + row, mask=m, other=0.0)
-    dcv = tl.load(dc + row, mask=m, other=0.0)
+    dh = _ld(dout + row, m) + _ld(dh_carry + row, m)
+    dcv = _ld(dc + row, m)
     g4 = b * 4 * H + cols
-    i = tl.load(gates + g4, mask=m, other=0.0)
-    f = tl.load(gates + g4 + H, mask=m, other=0.0)
-    g = tl.load(gates + g4 + 2 * H, mask=m, other=0.0)
-    o = tl.load(gates + g4 + 3 * H, mask=m, other=0.0)
-    tc = _tanh(tl.load(c + row, mask=m, other=0.0))
-    cp = tl.load(c_prev + row, mask=m, other=0.0)
+    i = _ld(gates + g4, m)
+    f = _ld(gates + g4 + H, m)
+    g = _ld(gates + g4 + 2 * H, m)
+    o = _ld(gates + g4 + 3 * H, m)
+    tc = _tanh(_ld(c + row, m))
+    cp = _ld(c_prev + row, m)
     dct = dcv + dh * o * (1.0 - tc * tc)
     on = t < tl.load(lengths + b)
     tl.store(dgi + g4, tl.where(on, dct * g * i * (1.0 - i), 0.0), mask=m)
