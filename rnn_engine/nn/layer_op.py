@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from . import fused
+from .cells import GATES
 
 KERNELS = ("triton", "fused")
 
@@ -77,7 +78,7 @@ def layer_backward(mode: str, dstates: Tensor, dc_last: Tensor | None, states: T
 @layer_backward.register_fake
 def _(mode, dstates, dc_last, states, cells, saved, w_hh, lengths, relu, bf16, kernels):
     steps, batch, hidden = dstates.shape
-    width = {"rnn": 1, "gru": 3, "lstm": 4}[mode] * hidden
+    width = GATES[mode] * hidden
     dc0 = dstates.new_empty(batch, hidden) if mode == "lstm" else dstates.new_empty(0)
     return (dstates.new_empty(steps, batch, width), w_hh.new_empty(w_hh.shape, dtype=dstates.dtype),
             dstates.new_empty(hidden), dstates.new_empty(batch, hidden), dc0)

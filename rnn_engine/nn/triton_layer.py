@@ -18,8 +18,7 @@ import triton
 from torch import Tensor
 
 from . import triton_gates as k
-
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+from .cells import GATES
 
 
 def _block(hidden: int, device: torch.device) -> int:
