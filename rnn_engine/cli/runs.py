@@ -171,10 +171,10 @@ def control(args: argparse.Namespace, fail: Any) -> int:
         while (state := run_state(run_dir)).live and time.monotonic() < deadline:
             time.sleep(0.2)
         # the final record comes a moment before the process exits: wait for the process too
-        while process_alive(state.record) and time.monotonic() < deadline:
+        while (alive := process_alive(state.record)) and time.monotonic() < deadline:
             time.sleep(0.05)
         final = state.state
-        if state.live or process_alive(state.record):
+        if state.live or alive:
             fail(f"ctl stop: {run_dir.name} acknowledged but had not ended after 600 s")
     if args.json:
         print(json.dumps({"run": run_dir.name, "reply": reply, "event": event, "state": final}))

@@ -175,7 +175,7 @@ def _exited(pid: int) -> bool:
     already reads as a zombie, and its parent cannot collect it until they are gone: treating
     that as finished let `ctl stop --wait` return while the process was still there.
     """
-    if _proc_state(pid) not in ("Z", "X"):
+    if _proc_state(pid) not in ("Z", "X", ""):  # "": collected since the caller's kill(pid, 0)
         return False
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
