@@ -266,7 +266,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return y.view(*x.shape[:-1], weight.shape[0])
 
 
-def _gemm_weight(w_hh: Tensor, low: torch.dtype | None) -> Tensor:
+def gemm_weight(w_hh: Tensor, low: torch.dtype | None) -> Tensor:
     """The W_hh the kernels read: the parameter itself, or its bf16 copy (made once per sequence)."""
     return w_hh if low is None else w_hh.detach().to(low)
 
@@ -276,7 +276,7 @@ class _RNN(torch.autograd.Function):
     def forward(ctx, gi: Tensor, ids: Tensor | None, w_hh: Tensor, h0: Tensor, lengths: Tensor | None,
                 relu: bool, low: torch.dtype | None) -> Tensor:
         steps, batch = (ids if ids is not None else gi).shape[:2]
-        w_hh = _gemm_weight(w_hh, low)
+        w_hh = gemm_weight(w_hh, low)
         states = torch.ops.rnn_workbench.rnn_forward(gi, ids, w_hh, pack(w_hh, batch, steps), h0, lengths,
                                                      relu)
         ctx.save_for_backward(ids, states, w_hh, lengths)
@@ -298,7 +298,7 @@ class _GRU(torch.autograd.Function):
     def forward(ctx, gi: Tensor, ids: Tensor | None, w_hh: Tensor, b_hn: Tensor, h0: Tensor,
                 lengths: Tensor | None, low: torch.dtype | None) -> Tensor:
         steps, batch = (ids if ids is not None else gi).shape[:2]
-        w_hh = _gemm_weight(w_hh, low)
+        w_hh = gemm_weight(w_hh, low)
         states, saved = torch.ops.rnn_workbench.gru_forward(gi, ids, w_hh, pack(w_hh, batch, steps), b_hn,
                                                             h0, lengths)
         ctx.save_for_backward(ids, saved, states, w_hh, lengths)
@@ -319,7 +319,7 @@ class _LSTM(torch.autograd.Function):
     def forward(ctx, gi: Tensor, ids: Tensor | None, w_hh: Tensor, h0: Tensor, c0: Tensor,
                 lengths: Tensor | None, low: torch.dtype | None) -> tuple[Tensor, Tensor]:
         steps, batch = (ids if ids is not None else gi).shape[:2]
-        w_hh = _gemm_weight(w_hh, low)
+        w_hh = gemm_weight(w_hh, low)
         states, cells, gates = torch.ops.rnn_workbench.lstm_forward(
             gi, ids, w_hh, pack(w_hh, batch, steps), h0, c0, lengths)
         ctx.save_for_backward(ids, gates, cells, states, w_hh, lengths)

@@ -128,7 +128,7 @@ def _fused_forward(mode, gi, w_hh, b_hn, h0, c0, lengths, relu, low):
     if not fused.load():
         raise RuntimeError(f"fused kernels unavailable: {fused.status()}")
     steps, batch = gi.shape[:2]
-    w = w_hh if low is None else w_hh.detach().to(low)
+    w = fused.gemm_weight(w_hh, low)
     lens = None if lengths is None else lengths.to(device="cpu", dtype=torch.long)
     ops = torch.ops.rnn_workbench
     if mode == "rnn":
@@ -155,7 +155,7 @@ def _defined(saved: Tensor, lengths: Tensor | None) -> Tensor:
 
 
 def _fused_backward(mode, dout, dc_last, states, cells, saved, w_hh, lengths, relu, low):
-    w = w_hh if low is None else w_hh.detach().to(low)
+    w = fused.gemm_weight(w_hh, low)
     steps, batch = dout.shape[:2]
     wt = fused.pack(w.t(), batch, steps)
     lens = None if lengths is None else lengths.to(device="cpu", dtype=torch.long)

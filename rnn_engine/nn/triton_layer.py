@@ -19,6 +19,7 @@ from torch import Tensor
 
 from . import triton_gates as k
 from .cells import GATES
+from .fused import gemm_weight
 
 
 def _block(hidden: int, device: torch.device) -> int:
@@ -44,7 +45,7 @@ def forward(mode: str, gi: Tensor, w_hh: Tensor, b_hn: Tensor | None, h0: Tensor
     steps, batch = gi.shape[:2]
     hidden = w_hh.shape[1]
     gi = gi.contiguous()
-    w_t = (w_hh if low is None else w_hh.detach().to(low)).t()
+    w_t = gemm_weight(w_hh, low).t()
     lens = _lengths(lengths, steps, batch, gi.device)
     block = _block(hidden, gi.device)
     grid = (batch, triton.cdiv(hidden, block))
@@ -78,7 +79,7 @@ def backward(mode: str, dout: Tensor, dc_last: Tensor | None, states: Tensor, ce
     """(dgi, dW_hh, db_hn, dh0, dc0) from dout, the gradient of states[1:]."""
     steps, batch, hidden = dout.shape
     dout = dout.contiguous()
-    w = w_hh if low is None else w_hh.detach().to(low)
+    w = gemm_weight(w_hh, low)
     lens = _lengths(lengths, steps, batch, dout.device)
     block = _block(hidden, dout.device)
     grid = (batch, triton.cdiv(hidden, block))
