@@ -103,7 +103,10 @@ class RunClient:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise RunUnavailable(f"no answer within {timeout:g} s")
-            message = self.read(left)
+            try:
+                message = self.read(left)
+            except RunUnavailable:  # read names what was left of the wait; the caller asked for all of it
+                raise RunUnavailable(f"no answer within {timeout:g} s") from None
             if message is None:
                 raise RunUnavailable("the run closed the connection")
             if match(message):
