@@ -6,7 +6,7 @@ costs nothing until torch is needed:
     import rnn_engine as rnn
     lm = rnn.load("latest")                                   # a run id, run directory, 'latest' or .pt
     print(lm.generate("ROMEO:", length=200, temperature=0.7))
-    layer = rnn.Recurrent("gru", input_size=16, hidden_size=32)  # takes what torch.nn.GRU takes
+    layer = rnn.GRU(input_size=16, hidden_size=32)            # takes what torch.nn.GRU takes
 
 The map, bottom up; a package imports only from those below it (import-linter checks this):
 
@@ -57,7 +57,8 @@ _EXPORTS = {
     "DistributedError": ".errors",
     # data and layers
     "CharCorpus": ".data.text", "NamesData": ".data.names", "Vocab": ".data.vocab", "read_text": ".data.text",
-    "Recurrent": ".nn.recurrent", "RNNCell": ".nn.cells", "GRUCell": ".nn.cells", "LSTMCell": ".nn.cells",
+    "Recurrent": ".nn.recurrent", "RNN": ".nn.recurrent", "GRU": ".nn.recurrent", "LSTM": ".nn.recurrent",
+    "RNNCell": ".nn.cells", "GRUCell": ".nn.cells", "LSTMCell": ".nn.cells",
     # models, checkpoints, using them
     "CharLM": ".model.networks", "NameClassifier": ".model.networks", "Checkpoint": ".model.checkpoint",
     "load_checkpoint": ".model.checkpoint:load", "generate": ".model.sampling", "classify": ".model.sampling",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from .checks import check_cell_arguments, check_cell_call
 from .precision import low_matmul
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
@@ -58,24 +60,40 @@ def lstm_step(
 
 
 class _Cell(nn.Module):
-    """Shared parameter layout of the three cells (weight_ih, weight_hh, bias_ih, bias_hh)."""
+    """Shared parameter layout of the three cells (weight_ih, weight_hh, bias_ih, bias_hh).
+
+    Each takes what torch's cell takes: a batch (B, input_size) with states (B, hidden_size), or
+    one unbatched input (input_size,) with states (hidden_size,), and refuses what it refuses
+    with its exception types and words (checks.py).
+    """
 
     mode = "rnn"
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
+        check_cell_arguments(input_size, hidden_size)
         g = GATES[self.mode] * hidden_size
+        factory = {"device": device, "dtype": dtype}
         self.input_size = input_size
         self.hidden_size = hidden_size
-        self.weight_ih = nn.Parameter(torch.empty(g, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(g, hidden_size))
+        self.bias = bias
+        self.weight_ih = nn.Parameter(torch.empty(g, input_size, **factory))
+        self.weight_hh = nn.Parameter(torch.empty(g, hidden_size, **factory))
         if bias:
-            self.bias_ih = nn.Parameter(torch.empty(g))
-            self.bias_hh = nn.Parameter(torch.empty(g))
+            self.bias_ih = nn.Parameter(torch.empty(g, **factory))
+            self.bias_hh = nn.Parameter(torch.empty(g, **factory))
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if not self.bias:
+            s += ", bias=False"
+        return s + (f", nonlinearity={self.nonlinearity!r}" if getattr(self, "nonlinearity", "tanh") != "tanh"
+                    else "")
 
     def reset_parameters(self) -> None:
         # the same U(-1/sqrt(H), 1/sqrt(H)) torch uses, so untrained models behave alike
@@ -88,8 +106,17 @@ class _Cell(nn.Module):
             return x @ self.weight_ih.t()
         return torch.addmm(self.bias_ih, x, self.weight_ih.t())
 
-    def _zeros(self, x: Tensor) -> Tensor:
-        return x.new_zeros(x.shape[0], self.hidden_size)
+    def _batched(self, x: Any, states: tuple[Any, ...]) -> tuple[Tensor, list[Tensor], bool]:
+        """Checked input and states as a batch (zeros for states not given), and whether it was one."""
+        given = tuple(h for h in states if h is not None)
+        check_cell_call(type(self).__name__, x, given, self.input_size, self.hidden_size, self.weight_ih)
+        batched = x.dim() == 2
+        if not batched:
+            x, given = x.unsqueeze(0), tuple(h.unsqueeze(0) for h in given)
+        if not given:
+            zeros = x.new_zeros(x.shape[0], self.hidden_size)
+            given = (zeros,) * len(states)
+        return x, list(given), batched
 
 
 class RNNCell(_Cell):
@@ -97,18 +124,18 @@ class RNNCell(_Cell):
 
     mode = "rnn"
 
-    def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
-    ) -> None:
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', not {nonlinearity!r}")
+            raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, bias)
+        super().__init__(input_size, hidden_size, bias, device, dtype)
 
-    def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
-        h = self._zeros(x) if h is None else h
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        x, (h,), batched = self._batched(input, (hx,))
         relu = self.nonlinearity == "relu"
-        return rnn_step(self._project(x), h, self.weight_hh.t(), self.bias_hh, relu)
+        h = rnn_step(self._project(x), h, self.weight_hh.t(), self.bias_hh, relu)
+        return h if batched else h.squeeze(0)
 
 
 class GRUCell(_Cell):
@@ -116,9 +143,10 @@ class GRUCell(_Cell):
 
     mode = "gru"
 
-    def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
-        h = self._zeros(x) if h is None else h
-        return gru_step(self._project(x), h, self.weight_hh.t(), self.bias_hh)
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        x, (h,), batched = self._batched(input, (hx,))
+        h = gru_step(self._project(x), h, self.weight_hh.t(), self.bias_hh)
+        return h if batched else h.squeeze(0)
 
 
 class LSTMCell(_Cell):
@@ -127,9 +155,11 @@ class LSTMCell(_Cell):
     mode = "lstm"
 
     def forward(
-        self, x: Tensor, state: tuple[Tensor, Tensor] | None = None
+        self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
     ) -> tuple[Tensor, Tensor]:
-        if state is None:
-            state = (self._zeros(x), self._zeros(x))
-        h, c = state
-        return lstm_step(self._project(x), h, c, self.weight_hh.t(), self.bias_hh)
+        if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise TypeError("LSTMCell: hx must be a tuple (h_0, c_0) of two tensors, got "
+                            f"{type(hx).__name__}")
+        x, (h, c), batched = self._batched(input, (None, None) if hx is None else tuple(hx))
+        h, c = lstm_step(self._project(x), h, c, self.weight_hh.t(), self.bias_hh)
+        return (h, c) if batched else (h.squeeze(0), c.squeeze(0))

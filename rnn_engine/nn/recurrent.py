@@ -12,6 +12,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from . import fused, layer_op
 from .cells import GATES, gru_step, lstm_step, rnn_step
+from .checks import check_hx_rank, check_input_dtype, check_layer_arguments, check_state_shape
 from .precision import gemm
 
 State = Tensor | tuple[Tensor, Tensor]
@@ -45,18 +46,9 @@ class Recurrent(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        mode = mode.lower()
-        if mode not in GATES:
-            raise ValueError(f"mode must be one of rnn, gru, lstm, not {mode!r}")
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', not {nonlinearity!r}")
-        if num_layers < 1 or hidden_size < 1 or input_size < 1:
-            raise ValueError("input_size, hidden_size and num_layers must be positive")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), not {dropout}")
-        if proj_size < 0 or (proj_size > 0 and (mode != "lstm" or proj_size >= hidden_size)):
-            raise ValueError("proj_size must be 0, or for LSTM a positive size smaller than hidden_size, "
-                             f"not {proj_size}")
+        mode = mode.lower() if isinstance(mode, str) else mode
+        check_layer_arguments(mode, input_size, hidden_size, num_layers, nonlinearity, bias, batch_first,
+                              dropout, proj_size)
         self.mode = mode
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -64,7 +56,7 @@ class Recurrent(nn.Module):
         self.nonlinearity = nonlinearity
         self.bias = bias
         self.batch_first = batch_first
-        self.dropout = dropout
+        self.dropout = float(dropout)
         self.bidirectional = bidirectional
         self.proj_size = proj_size
         self.directions = 2 if bidirectional else 1
@@ -137,20 +129,20 @@ class Recurrent(nn.Module):
         if packed is not None:
             # padded in the batch's own order; h_n comes back in that order too, as torch's does
             input, lengths = pad_packed_sequence(packed)
-        self._check(input, hx, lengths)
+        self._check(input, hx, lengths, packed is not None)
         tokens = not input.is_floating_point()
         unbatched = input.dim() == (1 if tokens else 2)
         if unbatched:
             input = input.unsqueeze(1)
             if hx is not None:
-                hx = tuple(s.unsqueeze(1) for s in hx) if isinstance(hx, tuple) else hx.unsqueeze(1)
+                hx = tuple(s.unsqueeze(1) for s in hx) if isinstance(hx, (tuple, list)) else hx.unsqueeze(1)
         elif self.batch_first and packed is None:
             input = input.transpose(0, 1)
         steps, batch = input.shape[0], input.shape[1]
         if hx is None:
             dtype = None if tokens else input.dtype
             hx = self.initial_state(batch, input.device, dtype)
-        h0, c0 = hx if isinstance(hx, tuple) else (hx, None)
+        h0, c0 = hx if isinstance(hx, (tuple, list)) else (hx, None)
         mask = backwards = None
         if lengths is not None:
             lengths = torch.as_tensor(lengths, device=input.device)
@@ -190,11 +182,12 @@ class Recurrent(nn.Module):
             output = output.transpose(0, 1)
         return output, h_n
 
-    def _check(self, input: Any, hx: Any, lengths: Any) -> None:
-        """Raise an error naming what was expected and what came, as torch.nn's layers do.
+    def _check(self, input: Any, hx: Any, lengths: Any, packed: bool = False) -> None:
+        """Raise what torch.nn's layers raise, in their order (checks.py), with what was expected.
 
         A few comparisons of shapes and types per call; nothing that reads the tensors' values on
-        a GPU (a token id out of range is caught where the ids are read).
+        a GPU (a token id out of range is caught where the ids are read). A packed input arrives
+        here padded and time-major, whatever `batch_first` says, as torch reads packed input.
         """
         name = f"Recurrent({self.mode})"
         if not isinstance(input, Tensor):
@@ -203,26 +196,31 @@ class Recurrent(nn.Module):
         if tokens and (input.is_complex() or input.dtype == torch.bool):
             raise TypeError(f"{name}: input must be floating point, or integer token ids, not {input.dtype}")
         rank = (1, 2) if tokens else (2, 3)
-        what = "token ids" if tokens else "inputs"
+        if tokens and input.dim() not in rank:
+            raise ValueError(f"{name}: expected token ids as a 1-D (unbatched) or 2-D (batched) tensor, "
+                             f"got a {input.dim()}-D tensor of shape {tuple(input.shape)}")
         if input.dim() not in rank:
-            raise ValueError(f"{name}: expected {what} as a {rank[0]}-D (unbatched) or {rank[1]}-D (batched) "
-                             f"tensor, got a {input.dim()}-D tensor of shape {tuple(input.shape)}")
-        if not tokens and input.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: input.size(-1) must equal input_size: expected {self.input_size}, "
-                             f"got {input.shape[-1]} (input shape {tuple(input.shape)})")
+            said = "D tensor instead" if self.mode == "rnn" else "D instead"  # torch's words differ per class
+            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}{said} (input shape "
+                             f"{tuple(input.shape)})")
+        unbatched = input.dim() == rank[0]
+        if hx is not None:
+            check_hx_rank(name, self.mode, hx, batched=not unbatched)
         weight = self.weight_hh_l0
-        if not tokens and input.dtype != weight.dtype:
-            raise RuntimeError(f"{name}: input dtype {input.dtype} does not match the weights' "
-                               f"{weight.dtype}; convert one of them (input.to({weight.dtype}) or "
-                               f"layer.to({input.dtype}))")
+        if not tokens:
+            check_input_dtype(name, input, weight)
+            if input.shape[-1] != self.input_size:
+                raise RuntimeError(f"{name}: input.size(-1) must be equal to input_size. Expected "
+                                   f"{self.input_size}, got {input.shape[-1]} (input shape "
+                                   f"{tuple(input.shape)})")
         if input.device != weight.device:
             raise RuntimeError(f"{name}: input is on {input.device} but the weights are on {weight.device}")
-        unbatched = input.dim() == rank[0]
-        time_dim = 1 if self.batch_first and not unbatched else 0
+        time_dim = 1 if self.batch_first and not unbatched and not packed else 0
         steps = input.shape[time_dim]
         batch = 1 if unbatched else input.shape[1 - time_dim]
         if steps == 0:
-            raise ValueError(f"{name}: the input has no time steps (shape {tuple(input.shape)})")
+            raise RuntimeError(f"{name}: Expected sequence length to be larger than 0 in RNN (input shape "
+                               f"{tuple(input.shape)})")
         if hx is not None:
             self._check_hx(hx, batch, unbatched, input, name)
         if lengths is not None:
@@ -232,27 +230,23 @@ class Recurrent(nn.Module):
         stack = self.num_layers * self.directions
         h_size = self.proj_size or self.hidden_size
         if self.mode == "lstm":
-            pair = isinstance(hx, (tuple, list)) and len(hx) == 2
-            if not pair or not all(isinstance(t, Tensor) for t in hx):
-                raise TypeError(f"{name}: hx must be a tuple (h_0, c_0) of two tensors, got "
-                                f"{type(hx).__name__}")
-            parts = [("h_0", hx[0], h_size), ("c_0", hx[1], self.hidden_size)]
+            parts = [("h_0 of (h_0, c_0)", hx[0], h_size), ("c_0", hx[1], self.hidden_size)]
         else:
-            if not isinstance(hx, Tensor):
-                raise TypeError(f"{name}: hx must be one tensor h_0, got {type(hx).__name__}")
             parts = [("h_0", hx, h_size)]
         for label, t, size in parts:
+            # torch compares the state after giving an unbatched one its batch of 1, and says so
+            seen = t.unsqueeze(1) if unbatched else t
+            layout = "(num_layers * num_directions, " + ("" if unbatched else "batch, ") + \
+                ("proj_size or hidden_size)" if label != "c_0" and self.proj_size else "hidden_size)")
             expected = (stack, size) if unbatched else (stack, batch, size)
-            if tuple(t.shape) != expected:
-                layout = "(num_layers * num_directions, " + ("" if unbatched else "batch, ") + \
-                    ("proj_size or hidden_size)" if label == "h_0" and self.proj_size else "hidden_size)")
-                raise ValueError(f"{name}: {label} must have shape {layout} = {expected} for "
-                                 f"{'unbatched' if unbatched else 'batched'} input, got {tuple(t.shape)}")
+            layout += f" = {expected} for {'unbatched' if unbatched else 'batched'} input"
+            check_state_shape(name, label, seen, (stack, batch, size), layout)
             if input.is_floating_point() and t.dtype != input.dtype:
-                raise RuntimeError(f"{name}: {label} dtype {t.dtype} does not match the input's "
+                raise RuntimeError(f"{name}: {label.split()[0]} dtype {t.dtype} does not match the input's "
                                    f"{input.dtype}")
             if t.device != input.device:
-                raise RuntimeError(f"{name}: {label} is on {t.device} but the input is on {input.device}")
+                raise RuntimeError(f"{name}: {label.split()[0]} is on {t.device} but the input is on "
+                                   f"{input.device}")
 
     @staticmethod
     def _check_lengths(lengths: Any, batch: int, steps: int, name: str) -> None:
@@ -372,6 +366,48 @@ class Recurrent(nn.Module):
         if mask is not None:
             output = output * mask
         return output, h, c
+
+
+class RNN(Recurrent):
+    """`torch.nn.RNN`'s signature over `Recurrent("rnn", ...)`: its arguments in its order."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None, **unexpected: Any) -> None:
+        _refuse_unexpected("RNN", unexpected)
+        super().__init__("rnn", input_size, hidden_size, num_layers, nonlinearity, bias, batch_first, dropout,
+                         bidirectional, device=device, dtype=dtype)
+
+
+class GRU(Recurrent):
+    """`torch.nn.GRU`'s signature over `Recurrent("gru", ...)`: its arguments in its order."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 **unexpected: Any) -> None:
+        _refuse_unexpected("GRU", unexpected)
+        super().__init__("gru", input_size, hidden_size, num_layers, "tanh", bias, batch_first, dropout,
+                         bidirectional, device=device, dtype=dtype)
+
+
+class LSTM(Recurrent):
+    """`torch.nn.LSTM`'s signature over `Recurrent("lstm", ...)`: its arguments in its order."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 proj_size: int = 0, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None) -> None:
+        super().__init__("lstm", input_size, hidden_size, num_layers, "tanh", bias, batch_first, dropout,
+                         bidirectional, proj_size, device=device, dtype=dtype)
+
+
+def _refuse_unexpected(cls: str, unexpected: dict[str, Any]) -> None:
+    if "proj_size" in unexpected:
+        raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+    if unexpected:
+        raise TypeError(f"{cls}.__init__() got an unexpected keyword argument {next(iter(unexpected))!r}")
 
 
 def _reversal(steps: int, batch: int, lengths: Tensor | None, device: torch.device) -> Tensor | None:

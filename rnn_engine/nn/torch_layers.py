@@ -54,14 +54,14 @@ def recurrent_layer(impl: str, mode: str, input_size: int, hidden_size: int, num
                     nonlinearity: str = "tanh", dropout: float = 0.0,
                     bidirectional: bool = False) -> nn.Module:
     """The scratch `Recurrent` or its torch.nn equivalent, with the same parameters."""
+    # both warn about dropout on a single layer, where it does nothing anyway
+    between = dropout if num_layers > 1 else 0.0
     if impl == "scratch":
-        return Recurrent(mode, input_size, hidden_size, num_layers, nonlinearity, dropout=dropout,
+        return Recurrent(mode, input_size, hidden_size, num_layers, nonlinearity, dropout=between,
                          bidirectional=bidirectional)
     if impl != "torch":
         raise ValueError(f"impl must be one of {', '.join(IMPLS)}, not {impl!r}")
     kw = {"nonlinearity": nonlinearity} if mode == "rnn" else {}
-    # torch warns about dropout on a single layer, where it does nothing anyway
-    between = dropout if num_layers > 1 else 0.0
     return TORCH_CLASSES[mode](input_size, hidden_size, num_layers, dropout=between,
                                bidirectional=bidirectional, **kw)
 
