@@ -82,7 +82,7 @@ def list_runs(args: argparse.Namespace) -> int:
     print("  ".join(cell.ljust(w) for cell, w in zip(header, widths)).rstrip())
     for run, row in zip(runs, rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-        for note in (run.endpoint, run.path_notice):
+        for note in (run.endpoint, run.path_notice, run.trial_note):
             if note:
                 print(f"  ↳ {note}")
     return 0

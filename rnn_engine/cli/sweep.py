@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..sweep.heartbeat import GRACE_PERIOD, HEARTBEAT_INTERVAL
 from .parsing import CliError
 from .train import add_config_flags, config_from_args
 
@@ -30,8 +31,9 @@ def add_parser(sub: Any) -> None:
                    "1; on a CPU they share its cores)")
     s.add_argument("--study", metavar="NAME", help="the study's name (default: the space file's name)")
     s.add_argument("--storage", metavar="URL", help="where the study lives: a database URL shared by "
-                   "sweeps on several machines (postgresql://user@host/db), or a journal file "
-                   "(default runs/sweeps/<study>/study.journal)")
+                   "sweeps on several machines (postgresql://user@host/db, after pip install "
+                   "'rnn-workbench[postgres]'), or a journal file (default "
+                   "runs/sweeps/<study>/study.journal)")
     s.add_argument("--sampler", choices=["tpe", "random"], default="tpe", help="how trials are chosen "
                    "(default tpe)")
     s.add_argument("--pruner", choices=["median", "hyperband", "none"], default="median",
@@ -39,6 +41,12 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--metric", choices=["val_loss", "accuracy"], help="what the study optimises: the "
                    "best validation loss (lower), or test accuracy (higher; name classifiers); default "
                    "val_loss for text, accuracy for names")
+    s.add_argument("--heartbeat-interval", type=float, default=HEARTBEAT_INTERVAL, metavar="SECONDS",
+                   help=f"how often this sweep tells the study its trials are alive (default "
+                        f"{HEARTBEAT_INTERVAL:g})")
+    s.add_argument("--grace-period", type=float, default=GRACE_PERIOD, metavar="SECONDS",
+                   help="how long a trial may go without a heartbeat before another sweep fails it and "
+                        f"runs it again (default {GRACE_PERIOD:g})")
     s.add_argument("--runs-dir", default="runs", help="where the trials' runs go (default runs)")
     s.add_argument("--json", action="store_true", help="print one JSON summary line at the end: study, "
                    "storage, trials by state and the best trial")
@@ -63,6 +71,9 @@ def sweep(args: argparse.Namespace, argv: list[str]) -> int:
         raise CliError(f"sweep: --names {data}: expected a directory of <Language>.txt files")
     if args.trials < 1 or args.parallel < 1:
         raise CliError("sweep: --trials and --parallel must be at least 1")
+    if not 0 < args.heartbeat_interval < args.grace_period:
+        raise CliError("sweep: --heartbeat-interval must be positive and shorter than --grace-period "
+                       f"(got {args.heartbeat_interval:g} and {args.grace_period:g})")
     metric = args.metric or ("accuracy" if task == "names" else "val_loss")
     if metric == "accuracy" and task != "names":
         raise CliError("sweep: --metric accuracy is for name classifiers (--names DIR)")
@@ -77,7 +88,8 @@ def sweep(args: argparse.Namespace, argv: list[str]) -> int:
     storage = args.storage or default_storage(args.runs_dir, study)
     extra = ["--encoding", args.encoding] if task == "charlm" and args.encoding != "utf-8" else []
     settings = SweepSettings(study, storage, space, base, Path(args.runs_dir), args.trials, args.parallel,
-                             args.sampler, args.pruner, base.seed, metric, extra)
+                             args.sampler, args.pruner, base.seed, metric, extra, args.heartbeat_interval,
+                             args.grace_period)
     # trials that train side by side share the cores rather than each taking them all
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores() // args.parallel)))
     say = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print

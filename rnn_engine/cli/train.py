@@ -353,9 +353,13 @@ def _train_rank(args: argparse.Namespace, task: str, config: RunConfig, dist: An
                           "metric": args.sweep_metric}}
         if main_rank:  # rank 0 reports for the job, and its stop reaches every rank
             from ..sweep.reporter import TrialReporter
+            from ..sweep.storage import StorageError
 
-            sinks.append(TrialReporter(args.sweep_storage, args.sweep_study, args.sweep_trial,
-                                       args.sweep_metric, controls, args.sweep_pruner))
+            try:
+                sinks.append(TrialReporter(args.sweep_storage, args.sweep_study, args.sweep_trial,
+                                           args.sweep_metric, controls, args.sweep_pruner))
+            except StorageError as exc:
+                raise CliError(f"train: {exc}") from None
     trainer = Trainer(config, sink=_fan_out(sinks), runs_dir=args.runs_dir, controls=controls,
                       resume=resume, data=data, run_id=run_id, dist=dist, reuse_dir=reuse, tags=tags)
     _install_stop_handlers(controls)

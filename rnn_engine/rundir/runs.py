@@ -52,6 +52,7 @@ class RunInfo:
     world_size: int = 1  # ranks of a torchrun job; pid and resources are then rank 0's
     endpoint: str = ""  # a live run's control endpoint that failed: restarted, or down and how to stop it
     path_notice: str = ""  # a run whose layers fell back to a slow path (on a GPU), with why
+    trial_note: str = ""  # a sweep trial's end as its study tells it (its worker stopped answering)
 
     @property
     def live(self) -> bool:
@@ -103,7 +104,26 @@ def run_info(path: Path) -> RunInfo | None:
         world_size=int(record.get("world_size") or 1),
         endpoint=endpoint_note(record) if state.live else "",
         path_notice=str(record.get("path_notice") or ""),
+        trial_note=read_trial_note(path),
     )
+
+
+TRIAL_NOTE = "trial_note.txt"
+
+
+def write_trial_note(run_dir: Path, note: str) -> None:
+    """Leave what a sweep's study says of this run's trial where `workbench runs` reads it."""
+    try:
+        (run_dir / TRIAL_NOTE).write_text(note.strip() + "\n", encoding="utf-8")
+    except OSError:
+        pass  # the run directory is on another machine, or gone: the study keeps the reason
+
+
+def read_trial_note(run_dir: Path) -> str:
+    try:
+        return (run_dir / TRIAL_NOTE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
 
 
 def scan_runs(runs_dir: str | Path) -> list[RunInfo]:

@@ -6,6 +6,13 @@ storage). Running the same command again continues the study: trials that a kill
 running are watched again if their runs live, and told as failed if not. A trial whose run fails or
 is killed is told failed and the sweep goes on. SIGTERM (the app's stop key) lets the running
 trials finish and starts no more; a second SIGTERM, or SIGINT, stops them too.
+
+Sweeps are equals started with the same command line, on one machine or several. They draw
+different parameters: each trial's sampler is seeded with the study's seed and the trial's number
+(recorded as `sampler_seed`), TPE counts the running trials as bad ones (`constant_liar`), and a
+draw that repeats a finished or running trial's parameters is drawn again. Each sweep beats for
+the trials it runs (heartbeat.py); a trial whose sweep stopped beating (its machine died) is
+failed by another sweep after the grace period and retried once.
 """
 
 from __future__ import annotations
@@ -15,7 +22,6 @@ import fcntl
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,11 +32,14 @@ from ..config import RunConfig
 from ..rundir.eventlog import last_record
 from ..rundir.launch import output_tail, start_run, training_argv
 from ..rundir.liveness import LivenessWriter, process_alive, process_start, run_state
+from .heartbeat import GRACE_PERIOD, HEARTBEAT_INTERVAL, Heartbeats
 from .reporter import metric_value
 from .space import Space
-from .study import make_pruner, open_storage, quiet_optuna, sweep_dir, this_host, write_definition
+from .storage import first_contact, is_database, open_storage
+from .study import counted_trials, make_pruner, quiet_optuna, sweep_dir, this_host, write_definition
 
 POLL = 0.5  # seconds between looks at the trials' runs
+REDRAWS = 20  # draws in a row that repeat tried parameters before a sweep takes the space as exhausted
 
 
 @dataclass
@@ -49,10 +58,26 @@ class SweepSettings:
     seed: int | None = None
     metric: str = "val_loss"  # or "accuracy" (name classifier)
     extra_flags: list[str] = field(default_factory=list)  # command flags kept for each trial (--encoding)
+    heartbeat_interval: float = HEARTBEAT_INTERVAL  # seconds between this sweep's beats for its trials
+    grace_period: float = GRACE_PERIOD  # seconds without a beat before another sweep fails a trial
 
     @property
     def direction(self) -> str:
         return "maximize" if self.metric == "accuracy" else "minimize"
+
+
+def make_sampler(kind: str, seed: int | None) -> Any:
+    """The sampler for one trial: TPE counting running trials as bad ones, or random."""
+    import optuna
+
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+def trial_seed(seed: int | None, number: int) -> int | None:
+    """A trial's sampler seed: distinct per trial number, so equal workers draw apart; None stays random."""
+    return None if seed is None else (seed * 1_000_003 + number) % 2**32
 
 
 def create_study(settings: SweepSettings) -> Any:
@@ -60,11 +85,14 @@ def create_study(settings: SweepSettings) -> Any:
     import optuna
 
     quiet_optuna()
-    sampler = (optuna.samplers.RandomSampler(seed=settings.seed) if settings.sampler == "random"
-               else optuna.samplers.TPESampler(seed=settings.seed))
-    study = optuna.create_study(storage=open_storage(settings.storage), study_name=settings.study,
-                                direction=settings.direction, sampler=sampler,
-                                pruner=make_pruner(settings.pruner), load_if_exists=True)
+    storage = open_storage(settings.storage)
+
+    def make() -> Any:
+        return optuna.create_study(storage=storage, study_name=settings.study, direction=settings.direction,
+                                   sampler=make_sampler(settings.sampler, settings.seed),
+                                   pruner=make_pruner(settings.pruner), load_if_exists=True)
+
+    study = first_contact(make, settings.storage) if is_database(settings.storage) else make()
     if study.direction.name.lower() != settings.direction:
         raise ValueError(f"study {settings.study} {study.direction.name.lower()}s its metric; this sweep "
                          f"would {settings.direction} {settings.metric}: give another --study")
@@ -83,6 +111,8 @@ class Sweep:
         self.draining = False  # no new trials
         self.stopping = False  # and the running ones asked to stop
         self.host = this_host()
+        self.heartbeats = Heartbeats(self.study, settings.heartbeat_interval, settings.grace_period,
+                                     self.host, say, self._ask_lock)
 
     # -- lifetime -------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -101,6 +131,8 @@ class Sweep:
             self._adopt()
             while True:
                 self._collect()
+                self.heartbeats.beat(self.watched)
+                self.heartbeats.reap(self.watched)
                 if not self.draining:
                     self._start_trials()
                 if not self.watched and (self.draining or self._total() >= self.s.trials):
@@ -135,7 +167,7 @@ class Sweep:
     # -- trials ---------------------------------------------------------------------------------
     def _total(self) -> int:
         """Trials asked for so far by any sweep of the study (queued ones, not yet asked, wait their turn)."""
-        return sum(t.state.name != "WAITING" for t in self.study.get_trials(deepcopy=False))
+        return len(counted_trials(self.study.get_trials(deepcopy=False)))
 
     def _adopt(self) -> None:
         """Trials a sweep of this machine left running when it ended: watched again while their run
@@ -145,49 +177,101 @@ class Sweep:
             if t.state.name != "RUNNING" or attrs.get("host") != self.host or _alive(attrs, "sweep"):
                 continue
             run_dir = Path(str(attrs.get("run_dir", "")))
-            if run_dir.name and (run_state(run_dir).live or _alive(attrs, "trial")):
+            state = run_state(run_dir) if run_dir.name else None
+            if state is not None and (state.live or _alive(attrs, "trial")):
                 self.say(f"trial {t.number}: watching its run {run_dir.name} again")
                 self.watched[t.number] = (None, run_dir)
-            else:
-                self._tell(t.number, run_dir, None)
+            elif state is not None and state.state in ("finished", "pruned", "stopped", "failed"):
+                self._tell(t.number, run_dir, None)  # it ended on its own: its outcome stands
+            else:  # killed with its sweep, as by a power cut: run it again, once
+                with self._ask_lock():
+                    self.heartbeats.fail_and_retry(
+                        t, f"worker on {self.host} stopped answering (its sweep and run were gone)")
 
     def _start_trials(self) -> None:
-        from optuna.trial import TrialState
-
         while len(self.watched) < self.s.parallel and self._total() < self.s.trials:
             with self._ask_lock():
                 if self._total() >= self.s.trials:
                     return
-                trial = self.study.ask()
-            if trial.number >= self.s.trials:  # another machine asked at the same moment
-                trial.set_user_attr("reason", f"not run: the study had its {self.s.trials} trials")
-                self.study.tell(trial, state=TrialState.FAIL)
+                drawn = self._draw()
+            if drawn is None:
                 return
-            params = self.s.space.suggest(trial)
+            trial, params = drawn
             config = self.s.base.updated(**params)
             errors = config.validate()
             if errors:  # a combination no run takes (too large for memory, say)
                 reason = "; ".join(f"{k}: {v}" for k, v in errors.items())
-                trial.set_user_attr("reason", f"not run: {reason}")
-                self.study.tell(trial, state=TrialState.FAIL)
+                self._fail(trial, f"not run: {reason}")
                 self.say(f"trial {trial.number}: {params} cannot run ({reason})")
                 continue
-            run_id = self._run_id(trial.number)
-            run_dir = self.s.runs_dir / run_id
-            me = os.getpid()
-            for key, value in (("run_id", run_id), ("run_dir", str(run_dir.resolve())), ("host", self.host),
-                               ("sweep_pid", me), ("sweep_pid_start", process_start(me))):
-                trial.set_user_attr(key, value)
-            argv = training_argv(config, self.s.runs_dir, run_id) + self.s.extra_flags + [
-                "--sweep-storage", self.s.storage, "--sweep-study", self.s.study,
-                "--sweep-trial", str(trial.number), "--sweep-metric", self.s.metric,
-                "--sweep-pruner", self.s.pruner]
-            process = start_run(argv, run_dir)
-            trial.set_user_attr("trial_pid", process.pid)
-            trial.set_user_attr("trial_pid_start", process_start(process.pid))
-            self.watched[trial.number] = (process, run_dir)
-            shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
-            self.say(f"trial {trial.number}: {shown} → run {run_id} (pid {process.pid})")
+            self._start(trial, params, config)
+
+    def _draw(self) -> tuple[Any, dict[str, Any]] | None:
+        """A new trial and its parameters, none of them tried already; None when there is nothing to run."""
+        for _ in range(REDRAWS):
+            trial = self.study.ask()
+            if self._too_late(trial.number):  # another machine asked at the same moment
+                self._fail(trial, f"not run: the study had its {self.s.trials} trials", hidden=True)
+                return None
+            seed = trial_seed(self.s.seed, trial.number)
+            trial.set_user_attr("sampler_seed", seed)
+            self.study.sampler = make_sampler(self.s.sampler, seed)  # what suggest draws with
+            params = self.s.space.suggest(trial)
+            twin = None if self._queued(trial) else self._twin(trial.number, params)
+            if twin is None:
+                return trial, params
+            self._fail(trial, f"drawn again: the parameters of trial {twin}", hidden=True)
+        self.say(f"sweep: {REDRAWS} draws in a row repeated tried parameters; the space looks exhausted, "
+                 "so no more trials start")
+        self.draining = True
+        return None
+
+    def _too_late(self, number: int) -> bool:
+        earlier = [t for t in counted_trials(self.study.get_trials(deepcopy=False)) if t.number < number]
+        return len(earlier) >= self.s.trials
+
+    def _queued(self, trial: Any) -> bool:
+        """Whether the trial's parameters were queued by hand (enqueue_trial) or by a retry, not drawn."""
+        frozen = self.study._storage.get_trial(trial._trial_id)
+        return "fixed_params" in frozen.system_attrs
+
+    def _twin(self, number: int, params: dict[str, Any]) -> int | None:
+        """The number of a finished or running trial with these parameters, if there is one."""
+        for t in self.study.get_trials(deepcopy=False):
+            if t.number != number and t.state.name in ("COMPLETE", "PRUNED", "RUNNING") and \
+                    not t.user_attrs.get("hidden") and t.params == params:
+                return t.number
+        return None
+
+    def _fail(self, trial: Any, reason: str, hidden: bool = False) -> None:
+        from optuna.trial import TrialState
+
+        trial.set_user_attr("reason", reason)
+        if hidden:
+            trial.set_user_attr("hidden", True)
+        self.study.tell(trial, state=TrialState.FAIL)
+
+    def _start(self, trial: Any, params: dict[str, Any], config: RunConfig) -> None:
+        run_id = self._run_id(trial.number)
+        run_dir = self.s.runs_dir / run_id
+        me = os.getpid()
+        for key, value in (("run_id", run_id), ("run_dir", str(run_dir.resolve())), ("host", self.host),
+                           ("sweep_pid", me), ("sweep_pid_start", process_start(me)),
+                           ("grace_period", self.s.grace_period)):
+            trial.set_user_attr(key, value)
+        argv = training_argv(config, self.s.runs_dir, run_id) + self.s.extra_flags + [
+            "--sweep-storage", self.s.storage, "--sweep-study", self.s.study,
+            "--sweep-trial", str(trial.number), "--sweep-metric", self.s.metric,
+            "--sweep-pruner", self.s.pruner]
+        process = start_run(argv, run_dir)
+        trial.set_user_attr("trial_pid", process.pid)
+        trial.set_user_attr("trial_pid_start", process_start(process.pid))
+        self.watched[trial.number] = (process, run_dir)
+        self.heartbeats.beat(self.watched, now=True)
+        retry = trial.user_attrs.get("retry_of")
+        again = f" (retrying trial {retry})" if retry is not None else ""
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
+        self.say(f"trial {trial.number}: {shown} → run {run_id} (pid {process.pid}){again}")
 
     def _run_id(self, number: int) -> str:
         base = f"{self.s.study}-{number:03d}"
@@ -200,7 +284,7 @@ class Sweep:
     @contextlib.contextmanager
     def _ask_lock(self):
         """Two sweeps of one journal file count and ask under one lock, so the total is not overrun."""
-        if "://" in self.s.storage:
+        if is_database(self.s.storage):
             yield  # a database: the trial's number tells whether it came too late
             return
         path = Path(self.s.storage + ".ask.lock")
@@ -294,5 +378,3 @@ def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def stderr_say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)

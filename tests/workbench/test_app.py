@@ -685,7 +685,8 @@ async def test_a_sweep_started_from_the_form_shows_its_trials_and_opens_one(tiny
         await pilot.press("x")
         assert any("nothing to stop" in n for n in notes)
         await pilot.press("enter")  # the trial under the cursor: its run on the Train tab
-        await until(pilot, lambda: app.view is not None and app.view.run_id == first[-1])
+        run = first[columns.index("run")]
+        await until(pilot, lambda: app.view is not None and app.view.run_id == run)
         assert app.screen.__class__.__name__ == "Screen" and app.state == "finished"
         await until(pilot, lambda: any("Sweep formed finished" in n for n in notes),
                     what="the sweep's notice")

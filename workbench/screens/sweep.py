@@ -106,7 +106,8 @@ class SweepScreen(Screen[Path | None]):
     def _show(self) -> None:
         info = self.sweep
         states = ("complete", "pruned", "failed", "running")
-        counts = {s: sum(r.state == s for r in self.rows) for s in states}
+        counted = [r for r in self.rows if r.counted]  # not the trials a retry replaced
+        counts = {s: sum(r.state == s for r in counted) for s in states}
         goal = info.definition.get("trials", "?")
         who = f"pid {info.pid}" if info.pid else "no sweep process"
         done = [r for r in self.rows if r.value is not None]
@@ -115,7 +116,7 @@ class SweepScreen(Screen[Path | None]):
             pick = max if info.metric == "accuracy" else min
             b = pick(done, key=lambda r: r.value)
             best = f" · best: trial {b.number}, {info.metric} {b.value:.4f}"
-        head = (f"[b]sweep {info.study}[/] · {info.state} ({who}) · {len(self.rows)} of {goal} trials: "
+        head = (f"[b]sweep {info.study}[/] · {info.state} ({who}) · {len(counted)} of {goal} trials: "
                 f"{counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed, "
                 f"{counts['running']} running{best}\n"
                 f"[dim]{info.metric} ({'higher' if info.metric == 'accuracy' else 'lower'} is better) · "
@@ -123,10 +124,10 @@ class SweepScreen(Screen[Path | None]):
                 f" · Esc back[/]")
         self.query_one("#sweep-head", Static).update(head)
         table = self.query_one(DataTable)
-        columns = ("#", "state", info.metric, "time", *self.params, "run")
+        columns = ("#", "state", info.metric, "time", *self.params, "run", "note")
         rows = [(str(r.number), Text(r.state, style=STATE_STYLES.get(r.state, "")), _num(r.value),
-                 _duration(r.seconds), *(_short(r.params.get(p)) for p in self.params), r.run_id)
-                for r in self._ordered()]
+                 _duration(r.seconds), *(_short(r.params.get(p)) for p in self.params), r.run_id,
+                 Text(r.note, style="dim")) for r in self._ordered()]
         key = (columns, tuple(tuple(str(c) for c in row) for row in rows))
         if key != self._shown:
             cursor = table.cursor_row
