@@ -47,6 +47,7 @@ class RunStarted(Event):
     recurrent_path: str = ""  # on the CPU: fused kernels or plain PyTorch ops, and why
     world_size: int = 1  # ranks training together (torchrun)
     threads: int = 0  # CPU threads of each rank
+    origin: str = ""  # a resumed run: where its settings came from (kept, changed live, given)
 
 
 @dataclass(frozen=True)

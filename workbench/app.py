@@ -449,7 +449,8 @@ class WorkbenchApp(App[None]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
-    def action_start(self, resume: Path | None = None, config: RunConfig | None = None) -> None:
+    def action_start(self, resume: Path | None = None, config: RunConfig | None = None,
+                     given: tuple[str, ...] | None = None) -> None:
         if self.live:
             self.notify(f"Run {self.view.run_id} is live: x stops it, p pauses it; or open another "
                         "run on the Runs tab first.", severity="warning")
@@ -464,7 +465,7 @@ class WorkbenchApp(App[None]):
                 return
         self.config = config
         run_id = new_run_id(config)
-        argv = training_argv(config, self.runs_dir, run_id, str(resume) if resume else None)
+        argv = training_argv(config, self.runs_dir, run_id, str(resume) if resume else None, given)
         try:
             process = start_run(argv, self.runs_dir / run_id)
         except OSError as exc:
@@ -637,10 +638,10 @@ class WorkbenchApp(App[None]):
             current = self.query_one(HyperparameterForm).read()
         except ConfigError:
             current = self.config
-        # the model and data come from the run; the budget and live settings from the form
-        budget = {k: getattr(current, k)
-                  for k in ("epochs", "time_budget", "max_steps", "device", *LIVE_FIELDS)}
-        self.action_start(resume=path / "last.pt", config=saved.updated(**budget))
+        # the run goes on with the settings it had when it stopped (live changes included, from its
+        # checkpoint) and its data; only the budget and the device come from the form
+        budget = {k: getattr(current, k) for k in ("epochs", "time_budget", "max_steps", "device")}
+        self.action_start(resume=path / "last.pt", config=saved.updated(**budget), given=tuple(budget))
 
     async def action_quit(self) -> None:
         view = self.view

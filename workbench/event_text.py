@@ -53,6 +53,8 @@ def describe(e: Event, task: str = "charlm", replay: bool = False) -> Shown:
                        f"1/{e.world_size} of every batch; rank 0 logs, saves and answers")
         if e.recurrent_path:
             log.append(f"recurrence: {e.recurrent_path}")
+        if e.origin:
+            log.append(e.origin)
         return Shown(tuple(log))
     if isinstance(e, EpochFinished):
         acc = f", accuracy {e.val_accuracy:.1%}" if e.val_accuracy is not None else ""

@@ -30,7 +30,10 @@ class Notice:
 def notice_for(run: RunInfo) -> Notice | None:
     """What to say of a run in the state it has just reached; None where nothing needs saying."""
     name = f"Run {run.run_id}"
-    best = f" ({run.best})" if run.best != "—" else ""
+    # a loss is the best of the run's whole lineage (a resumed run starts from its parent's best),
+    # and the status line calls it so; an accuracy is the final test accuracy
+    best = "" if run.best == "—" else f" (best {run.best})" if run.best.startswith("val") else \
+        f" ({run.best})"
     if run.state == "finished":
         return Notice(run.run_id, f"{name} finished at step {run.step}{best}.", "information")
     if run.state == "stopped":

@@ -20,7 +20,7 @@ from .parsing import CliError
 def add_parsers(sub: Any) -> None:
     """The `train` and `train-names` subcommands, with a flag for every setting of the config."""
     t = sub.add_parser("train", help="train a character language model on a text file")
-    t.add_argument("--corpus", required=True, help="any UTF-8 text file")
+    t.add_argument("--corpus", help="any UTF-8 text file (with --resume: the run's own unless given)")
     t.add_argument("--encoding", default="utf-8", help="text encoding of the corpus (default utf-8)")
     t.add_argument("--errors", default="strict", choices=["strict", "replace", "ignore"],
                    help="what to do with undecodable bytes (default strict: stop with the byte offset)")
@@ -28,7 +28,8 @@ def add_parsers(sub: Any) -> None:
     add_config_flags(t, "charlm")
 
     n = sub.add_parser("train-names", help="train the surname → language classifier")
-    n.add_argument("--data", required=True, help="directory of <Language>.txt files, one name per line")
+    n.add_argument("--data", help="directory of <Language>.txt files, one name per line (with --resume: "
+                   "the run's own unless given)")
     n.add_argument("--dedupe", action="store_true", help="drop repeated (name, language) pairs first")
     _add_common(n)
     add_config_flags(n, "names")
@@ -38,7 +39,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     """Train as the command line asks: here, in the background (--detach) or on --nproc ranks."""
     task = "charlm" if args.command == "train" else "names"
     _check_run_id(args.run_id)
-    _check_resume(args.resume)
+    if args.resume:
+        from .resume import checkpoint_of
+
+        args.resume = str(checkpoint_of(args.resume, args.runs_dir))
+    elif not _data_arg(args, task):
+        flag = "--corpus FILE" if task == "charlm" else "--data DIR"
+        raise CliError(f"{flag} is required, unless --resume RUN continues a run (which knows its data)")
     if args.detach:
         return _detach(args, argv, task)
     return _train(args, task, argv)
@@ -88,21 +95,49 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                        help="how the study prunes (default median)")
 
 
+def _data_arg(args: argparse.Namespace, task: str) -> str | None:
+    return args.corpus if task == "charlm" else args.data
+
+
+def run_settings(args: argparse.Namespace, task: str) -> tuple[RunConfig, str]:
+    """The run's settings from the flags, and with --resume where they came from ('' for a new run)."""
+    if not args.resume:
+        return config_from_args(args, task, _data_arg(args, task)), ""
+    from pathlib import Path
+
+    from .resume import resumed_settings
+
+    data = _data_arg(args, task)
+    resumed = resumed_settings(Path(args.resume), task, given_settings(args),
+                               str(Path(data).resolve()) if data else None)
+    return resumed.config, resumed.origin
+
+
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the command line names, as typed (a flag left out is None, not its default)."""
+    return {name: getattr(args, name) for name, *_ in field_info()
+            if name not in COMMAND_FIELDS and getattr(args, name, None) is not None}
+
+
 def config_from_args(args: argparse.Namespace, task: str, data: str) -> RunConfig:
-    values = {name: getattr(args, name) for name, *_ in field_info()
-              if name not in COMMAND_FIELDS and getattr(args, name, None) is not None}
+    values = given_settings(args)
     base = default_config(task, data=data, dedupe=bool(getattr(args, "dedupe", False)))
     if values.get("preset"):
         try:
             base = apply_preset(base, values.pop("preset"))
         except PresetError as exc:
             raise ConfigError({"preset": str(exc)}) from None
+    return RunConfig.from_strings(values, only_named_limits(base, values))
+
+
+def only_named_limits(base: RunConfig, values: dict[str, Any]) -> RunConfig:
+    """`base` without the limits the flags leave out, when they name some: --epochs 3 alone means
+    three epochs, not three epochs or the default time budget, whichever ends first."""
     named = {"epochs", "time_budget", "max_steps"} & set(values)
     if named and len(named & {"epochs", "time_budget"}) < 2:
-        # naming some of the limits means "only those limits"
         for other in {"epochs", "time_budget"} - named:
             base = base.updated(**{other: type(getattr(base, other))(0)})
-    return RunConfig.from_strings(values, base)
+    return base
 
 
 class Progress:
@@ -190,7 +225,7 @@ def _detach(args: argparse.Namespace, argv: list[str], task: str) -> int:
     from ..rundir.launch import OUTPUT, start_run, wait_started
     from ..rundir.runs import new_run_id, run_name
 
-    config = config_from_args(args, task, args.corpus if task == "charlm" else args.data)
+    config, _ = run_settings(args, task)
     run_id = args.run_id or new_run_id(config)
     run_dir = Path(args.runs_dir) / run_id
     if (run_dir / "events.jsonl").exists():
@@ -198,6 +233,8 @@ def _detach(args: argparse.Namespace, argv: list[str], task: str) -> int:
     child = [a for a in argv if a != "--detach"]
     if args.run_id is None:
         child += ["--run-id", run_id]
+    if args.resume:  # the checkpoint found now: 'latest' would soon name the new run itself
+        child += ["--resume", args.resume]
     process = start_run([sys.executable, "-m", "workbench", *child], run_dir)
     print(f"run {run_id} starting (pid {process.pid}); its output goes to {run_dir / OUTPUT}",
           file=sys.stderr)
@@ -213,28 +250,10 @@ def _detach(args: argparse.Namespace, argv: list[str], task: str) -> int:
     return 0
 
 
-def _check_resume(resume: str | None) -> None:
-    """A run directory given to --resume must hold a run that has ended: a live one's last.pt moves on."""
-    from pathlib import Path
-
-    from ..rundir.liveness import run_state
-    from ..rundir.runs import run_name
-
-    if not resume or not Path(resume).is_dir():
-        return
-    state = run_state(Path(resume))
-    if state.live:
-        name = run_name(resume)
-        raise CliError(f"--resume {resume}: that run is {state.state} (pid {state.pid}); stop it first "
-                       f"(workbench ctl {name} stop --wait), or fork its latest checkpoint with "
-                       f"--resume {Path(resume) / 'last.pt'}")
-
-
 def _train(args: argparse.Namespace, task: str, argv: list[str]) -> int:
     from ..training.distributed import launched
 
-    data_path = args.corpus if task == "charlm" else args.data
-    config = config_from_args(args, task, data_path)
+    config, args.origin = run_settings(args, task)
     if not launched():
         if args.nproc < 1 or args.max_restarts < 0:
             raise CliError("--nproc must be >= 1 and --max-restarts >= 0")
@@ -335,10 +354,9 @@ def _train_rank(args: argparse.Namespace, task: str, config: RunConfig, dist: An
     from ..rundir.runs import run_name
     from ..training.trainer import Trainer
 
-    data_path = args.corpus if task == "charlm" else args.data
     data = None
     if task == "charlm":
-        data = CharCorpus.from_file(data_path, args.encoding, args.errors)
+        data = CharCorpus.from_file(config.data, args.encoding, args.errors)
     run_id, resume, reuse = args.run_id, args.resume, False
     if dist is not None:
         run_id, resume, reuse = _job_run(args, config, dist)
@@ -361,7 +379,8 @@ def _train_rank(args: argparse.Namespace, task: str, config: RunConfig, dist: An
             except StorageError as exc:
                 raise CliError(f"train: {exc}") from None
     trainer = Trainer(config, sink=_fan_out(sinks), runs_dir=args.runs_dir, controls=controls,
-                      resume=resume, data=data, run_id=run_id, dist=dist, reuse_dir=reuse, tags=tags)
+                      resume=resume, data=data, run_id=run_id, dist=dist, reuse_dir=reuse, tags=tags,
+                      origin=getattr(args, "origin", ""))
     _install_stop_handlers(controls)
     if not args.json and main_rank:
         ranks = "" if dist is None else (f"; {dist.world} ranks ({dist.backend}), "
@@ -369,7 +388,7 @@ def _train_rank(args: argparse.Namespace, task: str, config: RunConfig, dist: An
         print(f"run {trainer.run_id} on {trainer.device}: {config.cell} {config.num_layers}x"
               f"{config.hidden_size}, {count_parameters(trainer.model):,} parameters{ranks}\n"
               f"  watch and steer it from another terminal: workbench attach "
-              f"{run_name(trainer.run_dir)}",
+              f"{run_name(trainer.run_dir)}" + (f"\n  {args.origin}" if getattr(args, "origin", "") else ""),
               file=sys.stderr)
     summary = trainer.run()
     if not main_rank:

@@ -28,26 +28,32 @@ def _flag_value(value: object) -> str:
 
 
 def training_argv(config: RunConfig, runs_dir: str | os.PathLike, run_id: str,
-                  resume: str | None = None) -> list[str]:
-    """The command line that trains `config` as run `run_id` under `runs_dir`."""
+                  resume: str | None = None, only: tuple[str, ...] | None = None) -> list[str]:
+    """The command line that trains `config` as run `run_id` under `runs_dir`.
+
+    With `resume`, the run continues from that checkpoint with the settings it had when it
+    stopped, and its own data: only the settings named in `only` are given (its budget, say).
+    """
     lm = config.task == "charlm"
-    argv = [sys.executable, "-m", "workbench", "train" if lm else "train-names",
-            "--corpus" if lm else "--data", str(Path(config.data).resolve()),
-            "--runs-dir", str(Path(runs_dir).resolve()), "--run-id", run_id, "--json"]
-    if not lm and config.dedupe:
+    argv = [sys.executable, "-m", "workbench", "train" if lm else "train-names"]
+    if not resume:
+        argv += ["--corpus" if lm else "--data", str(Path(config.data).resolve())]
+    argv += ["--runs-dir", str(Path(runs_dir).resolve()), "--run-id", run_id, "--json"]
+    if not lm and config.dedupe and not resume:
         argv.append("--dedupe")
-    argv += config_flags(config)
+    argv += config_flags(config, only)
     if resume:
         argv += ["--resume", str(Path(resume).resolve())]
     return argv
 
 
-def config_flags(config: RunConfig) -> list[str]:
-    """Every setting of `config` as the flag that sets it (the data and task are the command's own)."""
+def config_flags(config: RunConfig, only: tuple[str, ...] | None = None) -> list[str]:
+    """Every setting of `config` (or those in `only`) as the flag that sets it (the data and task are
+    the command's own)."""
     flags: list[str] = []
     for name, *_ in field_info():
         value = getattr(config, name)
-        if TASK_ONLY.get(name, config.task) != config.task:
+        if TASK_ONLY.get(name, config.task) != config.task or (only is not None and name not in only):
             continue  # the other task's setting: the command would only mislead
         if name not in COMMAND_FIELDS and value != "":  # "" is no preset, which is the default
             flags += ["--" + name.replace("_", "-"), _flag_value(value)]

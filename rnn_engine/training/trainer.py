@@ -91,7 +91,7 @@ class Trainer:
                  run_id: str | None = None, data: CharCorpus | NamesData | None = None,
                  diag_every: int = 50, diag_interval: float = 2.0, serve: bool = True,
                  dist: Dist | None = None, reuse_dir: bool = False,
-                 tags: dict[str, Any] | None = None) -> None:
+                 tags: dict[str, Any] | None = None, origin: str = "") -> None:
         resumed = resume if isinstance(resume, ckpt_io.Checkpoint) else None
         if resume and resumed is None:
             resumed = ckpt_io.load(resume)
@@ -114,6 +114,7 @@ class Trainer:
         self.main = dist is None or dist.main  # the rank that logs, saves, samples and serves
         self.reuse_dir = reuse_dir
         self.tags = dict(tags or {})  # written beside the settings in config.json (a sweep's trial)
+        self.origin = origin  # a resumed run: where its settings came from, for its log
         self.sink = sink
         self.controls = controls or Controls()
         self.diag_every = diag_every
@@ -309,7 +310,7 @@ class Trainer:
             self.emit(RunStarted(
                 self.run_id, str(self.run_dir), self.config.task, self.config.to_dict(), str(self.device),
                 count_parameters(self.model), *self.task.sizes(),
-                self.resumed_from_step, path, self.world, torch.get_num_threads()))
+                self.resumed_from_step, path, self.world, torch.get_num_threads(), self.origin))
             summary = self.finish(self._loop())
             # how live.json records the end: finished, pruned (by its sweep) or stopped
             final = {"completed": "finished", "pruned": "pruned"}.get(summary["reason"], "stopped")

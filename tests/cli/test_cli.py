@@ -77,7 +77,7 @@ def test_progress_output_without_json(tiny_corpus, tmp_path):
     (["train", "--corpus", "{corpus}", "--batch-size", "5000"], "batch_size"),
     (["train-names", "--data", "{empty_dir}"], "no .txt files"),
     (["sample", "{corpus}"], "not a readable checkpoint"),
-    (["train"], "the following arguments are required: --corpus"),
+    (["train"], "--corpus FILE is required, unless --resume RUN continues a run"),
     (["frobnicate"], "unknown command 'frobnicate'"),
     (["--colour", "red"], "unrecognized arguments"),
 ])
@@ -99,7 +99,7 @@ def test_resume_refuses_what_it_cannot_continue(tiny_corpus, tmp_path, headless)
     runs = str(tmp_path / "runs")
     nope = tmp_path / "nope.pt"
     missing = run("train", "--corpus", str(tiny_corpus), "--resume", str(nope), "--runs-dir", runs, *TINY)
-    assert missing.returncode == 2 and missing.stderr.strip() == f"workbench: {nope}: no such file"
+    assert missing.returncode == 2 and missing.stderr.strip() == f"workbench: --resume {nope}: no such file"
     _, live_dir = headless("live")
     live = run("train", "--corpus", str(tiny_corpus), "--resume", str(live_dir), "--runs-dir", runs, *TINY)
     assert live.returncode == 2 and live.stderr.count("\n") == 1, live.stderr

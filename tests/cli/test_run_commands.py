@@ -201,3 +201,37 @@ def test_wait_blocks_until_the_runs_end_and_says_how_they_did(headless, tmp_path
     assert late.returncode == 2 and late.stderr.strip() == "workbench: wait: still running after 1 s: busy"
     missing = workbench("wait", "nothing", "--runs-dir", str(runs))
     assert missing.returncode == 2 and "no such run" in missing.stderr
+
+
+def test_a_resumed_run_goes_on_with_its_live_changes_and_its_own_data(headless, tmp_path):
+    process, run_dir = headless("parent", "--lr", "3e-3", "--lr-schedule", "constant")
+    runs = tmp_path / "runs"
+    applied = workbench("ctl", "parent", "apply", "lr=1e-3", "--runs-dir", str(runs))
+    assert applied.returncode == 0, applied.stderr
+    wait_until(lambda: any(e["event"] == "StepFinished" and e["lr"] == pytest.approx(1e-3)
+                           for e in events_of(run_dir)), 30, "a step at the applied lr", process)
+    assert workbench("ctl", "parent", "stop", "--wait", "--runs-dir", str(runs)).returncode == 0
+    # no --corpus: the run knows its data; `latest` names it as it does for attach and ctl
+    r = workbench("train", "--resume", "latest", "--runs-dir", str(runs), "--run-id", "child", "--max-steps",
+                  str(logged_steps(run_dir) + 3), "--json")
+    assert r.returncode == 0, r.stderr
+    events = events_of(runs / "child")
+    started = events[0]
+    assert started["event"] == "RunStarted" and started["config"]["lr"] == pytest.approx(1e-3)
+    assert started["config"]["data"] == json.loads((run_dir / "config.json").read_text())["data"]
+    assert "resumed from parent at step" in started["origin"]
+    assert "changed live there: lr 0.003 → 0.001" in started["origin"]
+    first = next(e for e in events if e["event"] == "StepFinished")
+    assert first["lr"] == pytest.approx(1e-3)
+    # a setting given explicitly wins, and the log names it as a change
+    r = workbench("train", "--resume", "child", "--runs-dir", str(runs), "--run-id", "grandchild",
+                  "--lr", "5e-4", "--max-steps", str(first["step"] + 6), "--json")
+    assert r.returncode == 0, r.stderr
+    started = events_of(runs / "grandchild")[0]
+    assert started["config"]["lr"] == pytest.approx(5e-4)
+    assert "given here: lr 0.001 → 0.0005" in started["origin"]
+    # the model cannot change on the way
+    r = workbench("train", "--resume", "child", "--runs-dir", str(runs), "--hidden-size", "64")
+    assert r.returncode == 2 and "a resumed run keeps its model (hidden_size 24)" in r.stderr
+    r = workbench("train", "--runs-dir", str(runs))
+    assert r.returncode == 2 and "--corpus FILE is required, unless --resume RUN" in r.stderr

@@ -202,7 +202,18 @@ async def test_live_lr_change_applies_mid_run(tiny_corpus, tmp_path, reaper):
         assert "must be >= 0" in app.query_one("#form").error_text("top_k")
         await pilot.press("x")
         await until(pilot, lambda: app.state == "stopped")
-    assert app.view.config.lr == 0.0005
+        assert app.view.config.lr == 0.0005
+        # r forks it with the settings it had when it stopped, whatever the form holds now
+        app.query_one("#hp-lr", Input).value = "0.003"
+        parent = app.view.run_dir
+        await pilot.press("r")
+        await until(pilot, lambda: app.view.run_dir != parent and app.state == "training")
+        forked = "\n".join(app.query_one("#activity").plain)
+        assert f"resumed from {parent.name} at step" in forked and "changed live there: lr 0.01 → 0.0005" \
+            in forked, forked
+        assert app.view.config.lr == 0.0005
+        await pilot.press("x")
+        await until(pilot, lambda: app.state == "stopped")
 
 
 async def test_bad_corpus_is_reported_and_app_keeps_running(tmp_path, reaper):

@@ -49,7 +49,7 @@ def test_a_run_that_ends_fails_or_pauses_by_itself_makes_one_notice():
     assert watch.look([info("a", "running")]) == []
     (done,) = watch.look([info("a", "finished")])
     assert (done.run_id, done.severity) == ("a", "information")
-    assert done.message == "Run a finished at step 40 (val 1.2345)."
+    assert done.message == "Run a finished at step 40 (best val 1.2345)."
     assert watch.look([info("a", "finished")]) == []  # said once
     assert watch.look([info("a", "finished"), info("b", "running")]) == []
     (nan,) = watch.look([info("b", "paused", "non-finite loss (nan) at step 9")])
@@ -62,4 +62,4 @@ def test_a_run_that_ends_fails_or_pauses_by_itself_makes_one_notice():
     (quick,) = watch.look([info("c", "failed", "DataError: x", started=60.0)])
     assert quick.message == "Run c failed: DataError: x"
     assert notice_for(info("p", "pruned")).severity == "warning"
-    assert notice_for(info("s", "stopped")).message == "Run s stopped at step 40 (val 1.2345)."
+    assert notice_for(info("s", "stopped")).message == "Run s stopped at step 40 (best val 1.2345)."
