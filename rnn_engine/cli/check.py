@@ -6,12 +6,13 @@ import argparse
 import json
 from typing import Any
 
+from .parsing import add_run_argument
+
 
 def add_parser(sub: Any) -> None:
     c = sub.add_parser("check", help="does the run's scratch model compute what torch.nn computes with "
                        "its weights? (largest difference in outputs and gradients)")
-    c.add_argument("run", help="run directory, run id under --runs-dir, 'latest', or a .pt checkpoint")
-    c.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
+    add_run_argument(c)
     c.add_argument("--kernels", choices=["triton"], default=None,
                    help="run the scratch layers on the GPU path's Triton kernels: natively on a GPU, "
                    "else on the CPU under Triton's interpreter (a small batch; needs `pip install triton`)")

@@ -12,11 +12,12 @@ from typing import Any
 
 from ..analysis.render import render, render_saturation, unpack_activations
 from ..config import MAX_INSPECT
+from .parsing import add_run_argument
 
 
 def add_parser(sub: Any) -> None:
     i = sub.add_parser("inspect", help="what a trained model's units track, character by character")
-    i.add_argument("run", help="run directory, run id under --runs-dir, 'latest', or a .pt checkpoint")
+    add_run_argument(i)
     src = i.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", metavar="FILE", help="a text file to read with the model")
     src.add_argument("--prime", metavar="TEXT", help="the text itself")
@@ -28,7 +29,6 @@ def add_parser(sub: Any) -> None:
                    "--text (default 20000)")
     i.add_argument("--json", action="store_true", help="print one JSON object: units (sorted by score, "
                    "with one activation per character) and gate saturation")
-    i.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
 
 
 def inspect_run(args: argparse.Namespace, fail: Any) -> int:

@@ -27,3 +27,31 @@ def say(line: str) -> None:
 
 def fail(message: str) -> NoReturn:
     raise CliError(message)
+
+
+RUN_HELP = "run directory, run id (or its start) under --runs-dir, 'latest', or a .pt checkpoint"
+
+
+def add_run_argument(parser: argparse.ArgumentParser, dest: str = "run") -> None:
+    """The RUN argument and --runs-dir, taken the same way by every command that reads a run's model."""
+    parser.add_argument(dest, metavar="RUN", help=RUN_HELP)
+    parser.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
+
+
+def model_path(spec: str, runs_dir: str, command: str) -> str:
+    """The checkpoint a RUN argument names (a run's last.pt), or a one-line error naming what was tried."""
+    from pathlib import Path
+
+    from ..rundir.runs import RunNotFound, resolve_model
+
+    if Path(spec).is_file():
+        return spec  # a checkpoint file, whatever its name (loading it says if it is none)
+    try:
+        found = resolve_model(spec, runs_dir)
+    except RunNotFound as exc:
+        raise CliError(f"{command}: {exc}") from None
+    if found.suffix != ".pt":
+        found = found / "last.pt"
+        if not found.is_file():
+            raise CliError(f"{command}: {found.parent} has no checkpoint (last.pt) yet")
+    return str(Path(found))

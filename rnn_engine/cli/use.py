@@ -8,28 +8,33 @@ import math
 import time
 from typing import Any
 
-from .parsing import CliError, say
+from .parsing import CliError, add_run_argument, model_path, say
 
 
 def add_parsers(sub: Any) -> None:
-    s = sub.add_parser("sample", help="generate text from a char-LM checkpoint")
-    s.add_argument("checkpoint", help="a .pt file or a run directory (uses its last.pt)")
+    s = sub.add_parser("sample", help="generate text from a language model: a run's or a checkpoint's")
+    add_run_argument(s, "checkpoint")
     s.add_argument("--prime", default="", help="text the model reads before it starts writing")
-    s.add_argument("--length", type=int, default=500)
-    s.add_argument("--temperature", type=float, default=0.8)
-    s.add_argument("--top-k", type=int, default=0)
-    s.add_argument("--seed", type=int, default=None)
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--length", type=int, default=500, help="characters to write (default 500)")
+    s.add_argument("--temperature", type=float, default=0.8, help="below 1 picks likelier characters, "
+                   "above 1 takes more risks (default 0.8)")
+    s.add_argument("--top-k", type=int, default=0, metavar="K", help="draw only from the K likeliest "
+                   "characters at each step (default 0: from all)")
+    s.add_argument("--seed", type=int, default=None, help="the same seed writes the same text (default: "
+                   "a new one each time)")
+    s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default cpu)")
     s.add_argument("--lines", type=int, default=0, metavar="N", help="instead of --length characters, N "
                    "complete lines, each from a line start, those not in the training text marked + "
                    "(for one-item-per-line corpora: names, words)")
 
-    c = sub.add_parser("classify", help="top-k languages for surnames, from a names checkpoint")
-    c.add_argument("checkpoint")
-    c.add_argument("names", nargs="+", metavar="NAME")
-    c.add_argument("--top-k", type=int, default=3)
-    c.add_argument("--device", default="cpu")
-    c.add_argument("--json", action="store_true")
+    c = sub.add_parser("classify", help="the likeliest languages of surnames, from a name classifier")
+    add_run_argument(c, "checkpoint")
+    c.add_argument("names", nargs="+", metavar="NAME", help="surnames to classify, each its own argument")
+    c.add_argument("--top-k", type=int, default=3, metavar="K", help="languages to show per name (default 3)")
+    c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default cpu)")
+    c.add_argument("--json", action="store_true", help="one JSON object: each name's [language, "
+                   "probability] pairs")
+
 
 def sample(args: argparse.Namespace) -> int:
     import torch
@@ -42,7 +47,7 @@ def sample(args: argparse.Namespace) -> int:
         raise CliError("sample: --length must be >= 0")
     if not (args.temperature > 0 and math.isfinite(args.temperature)):
         raise CliError("sample: --temperature must be a number > 0")
-    ck = load(args.checkpoint)
+    ck = load(model_path(args.checkpoint, args.runs_dir, "sample"))
     if ck.config.task != "charlm":
         raise CliError(f"sample: {args.checkpoint} is a name classifier; use 'workbench classify'")
     model = ck.build_model(resolve_device(args.device))
@@ -82,7 +87,9 @@ def classify(args: argparse.Namespace) -> int:
     from ..model.sampling import classify
     from ..training.devices import resolve_device
 
-    ck = load(args.checkpoint)
+    if args.top_k < 1:
+        raise CliError("classify: --top-k must be at least 1")
+    ck = load(model_path(args.checkpoint, args.runs_dir, "classify"))
     if ck.config.task != "names":
         raise CliError(f"classify: {args.checkpoint} is a language model; use 'workbench sample'")
     model = ck.build_model(resolve_device(args.device))

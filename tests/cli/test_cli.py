@@ -33,6 +33,17 @@ def test_train_json_then_sample(tiny_corpus, tmp_path):
     assert s.stdout.startswith("the ") and len(s.stdout.rstrip("\n")) == 44
     again = run("sample", summary["checkpoint"], "--prime", "the ", "--length", "40", "--seed", "1")
     assert again.stdout == s.stdout
+    # a run is named as attach, ctl and export name it: its id, the start of it, or latest
+    run_dir = summary["checkpoint"].rsplit("/", 1)[0]
+    run_id = run_dir.rsplit("/", 1)[1]
+    for spec in ("latest", run_id, run_id[:12], run_dir):
+        named = run("sample", spec, "--runs-dir", str(tmp_path / "runs"), "--prime", "the ", "--length", "40",
+                    "--seed", "1")
+        assert named.returncode == 0 and named.stdout == s.stdout, (spec, named.stderr)
+    missing = run("sample", "nothing-like-it", "--runs-dir", str(tmp_path / "runs"))
+    assert missing.returncode == 2 and missing.stderr.strip() == (
+        f"workbench: sample: nothing-like-it: no such run (looked for a run directory, and for a run id in "
+        f"{tmp_path / 'runs'})")
 
 
 def test_train_names_json_then_classify(names_dir, tmp_path):
@@ -51,6 +62,20 @@ def test_train_names_json_then_classify(names_dir, tmp_path):
     assert all(v[0][1] >= v[1][1] and abs(v[0][1] + v[1][1] - 1) < 1e-4 for v in answer.values())
     text = run("classify", summary["checkpoint"], "Petrov")
     assert text.returncode == 0 and text.stdout.startswith("Petrov: Ruslandic ")
+    latest = run("classify", "latest", "Petrov", "--runs-dir", str(tmp_path / "runs"))
+    assert latest.returncode == 0 and latest.stdout == text.stdout, latest.stderr
+
+
+def test_every_argument_of_sample_and_classify_has_help():
+    for command in ("sample", "classify"):
+        r = run(command, "--help")
+        body = r.stdout.split("options:", 1)[1]
+        # argparse prints a flag without help text on a line of its own, followed by nothing
+        lines = [line for line in body.splitlines() if line.strip()]
+        for i, line in enumerate(lines):
+            if line.lstrip().startswith("-") and "  " not in line.strip():
+                assert i + 1 < len(lines) and not lines[i + 1].lstrip().startswith("-"), (command, line)
+        assert "RUN" in r.stdout and "'latest'" in r.stdout
 
 
 @pytest.mark.parametrize("command", ["train", "train-names", "sample", "classify", "bench", "attach", "runs",
