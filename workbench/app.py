@@ -52,6 +52,7 @@ from rnn_engine.rundir.runs import describe_resources, new_run_id, run_info, run
 
 from .curves import ChartSettings
 from .event_text import describe
+from .live_apply import live_changes, names_with_and
 from .messages import Answered, RunEnded, RunEvents, RunReplied, RunsScanned, RunStatus
 from .notices import RunWatch
 from .paths import default_data
@@ -245,6 +246,21 @@ class WorkbenchApp(App[None]):
     def set_state(self, state: str) -> None:
         self.state = state
         self.query_one(StatusLine).set_state(state)
+        self.query_one(ClassifierQuery).prompt(self._classifier_hint())
+
+    def _classifier_hint(self) -> str:
+        """What the Classifier tab says while its box is empty: which model would answer, if any."""
+        view = self.view
+        if view is None or view.config is None:
+            return ("no model yet: train the name classifier (t switches task, s starts) or open a names "
+                    "run on the Runs tab (4)")
+        if view.task != "names":
+            return (f"run {view.run_id} is a language model: t switches to the name task for the next run, "
+                    "or open a names run on the Runs tab (4)")
+        if view.live:
+            return f"run {view.run_id} is {self.state}: type a surname above and the model as it is now " \
+                "answers"
+        return f"run {view.run_id} ({self.state}): type a surname above and its saved model answers"
 
     def _current(self, run_dir: Path) -> bool:
         return self.view is not None and self.view.run_dir == run_dir and not self._widgets_gone()
@@ -503,25 +519,29 @@ class WorkbenchApp(App[None]):
 
     def action_apply(self) -> None:
         form = self.query_one(HyperparameterForm)
-        try:
-            config = form.read()
-        except ConfigError as exc:
-            self.notify("Not applied: " + "; ".join(f"{k} {v}" for k, v in exc.errors.items()),
-                        severity="error")
-            return
         if not self.live or self.view.config is None:
-            self.config = config
+            try:
+                self.config = form.read()
+            except ConfigError as exc:
+                self.notify("Not saved: " + "; ".join(f"{k} {v}" for k, v in exc.errors.items()),
+                            severity="error")
+                return
             self.notify("Saved; they take effect when the next run starts (s).")
             return
-        base = self.view.config
-        changed = {k: v for k, v in config.to_dict().items() if getattr(base, k) != v}
-        live = {k: v for k, v in changed.items() if k in LIVE_FIELDS}
-        rest = sorted(set(changed) - LIVE_FIELDS - {"epochs", "time_budget", "max_steps", "device"})
+        live, rest, errors = live_changes(form.values(), self.view.config)
+        form.show_errors(errors)
+        bad_live = {k: v for k, v in errors.items() if k in LIVE_FIELDS}
+        if bad_live:  # what would apply is wrong: say so and send nothing
+            self.notify("Not applied: " + "; ".join(f"{k} {v}" for k, v in bad_live.items()),
+                        severity="error")
+            return
         if live:
             self._send("apply", {"changes": live}, purpose="apply")
         if rest:
-            self.notify(f"{', '.join(rest)} need a new run: x to stop, then s (or r to fork).",
-                        severity="warning", timeout=8)
+            verb = "needs" if len(rest) == 1 else "need"
+            sent = f"Sent {', '.join(live)}; " if live else "Nothing sent: "
+            self.notify(f"{sent}{names_with_and(rest)} {verb} a new run (x stops this one, then s; or r "
+                        "forks it).", severity="warning", timeout=8)
         elif not live:
             self.notify("Nothing changed that can apply mid-run.")
 
@@ -715,11 +735,8 @@ class WorkbenchApp(App[None]):
         name = event.value.strip()
         pane = self.query_one(ClassifierQuery)
         view = self.view
-        if not name:
-            return
-        if view is None or view.task != "names":
-            pane.show_message("no classifier shown: press t for the name task, then s to train "
-                              "(or attach a names run on the Runs tab)")
+        if not name or view is None or view.task != "names":
+            pane.show_message(self._classifier_hint())  # an emptied box: no stale answer stays
         elif view.live:
             self._send("classify", {"names": [name], "top_k": 5})
         else:
@@ -1033,3 +1050,4 @@ def make_app(config: RunConfig | None = None, runs_dir: Path | str = "runs",
 def _unit(task: str) -> str:
     """What a task's speed is counted in."""
     return "chars" if task == "charlm" else "names"
+

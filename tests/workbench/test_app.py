@@ -195,6 +195,13 @@ async def test_live_lr_change_applies_mid_run(tiny_corpus, tmp_path, reaper):
         await pilot.press("a")
         applied = lambda: any("applied lr → 0.0005" in x for x in app.query_one("#activity").plain)  # noqa: E731
         await until(pilot, applied)
+        notes = notes_of(app)
+        app.query_one("#hp-hidden_size", Input).value = "1e3"  # wrong, and fixed for the run anyway
+        app.query_one("#hp-clip", Input).value = "2"
+        await pilot.press("a")  # clip applies; hidden_size is named, and its error shown beside it
+        await until(pilot, lambda: any("applied clip → 2" in x for x in app.query_one("#activity").plain))
+        assert any("Sent clip; hidden_size needs a new run" in n for n in notes), notes
+        assert "not a whole number" in app.query_one("#form").error_text("hidden_size")
         app.query_one("#hp-hidden_size", Input).value = "99"
         app.query_one("#hp-top_k", Input).value = "-3"
         await pilot.press("a")  # invalid: shown beside the field, nothing is sent
@@ -209,8 +216,8 @@ async def test_live_lr_change_applies_mid_run(tiny_corpus, tmp_path, reaper):
         await pilot.press("r")
         await until(pilot, lambda: app.view.run_dir != parent and app.state == "training")
         forked = "\n".join(app.query_one("#activity").plain)
-        assert f"resumed from {parent.name} at step" in forked and "changed live there: lr 0.01 → 0.0005" \
-            in forked, forked
+        assert f"resumed from {parent.name} at step" in forked and "changed live there: clip " in forked
+        assert "lr 0.01 → 0.0005" in forked, forked
         assert app.view.config.lr == 0.0005
         await pilot.press("x")
         await until(pilot, lambda: app.state == "stopped")
@@ -334,19 +341,24 @@ async def test_classifier_answers_live_then_from_the_saved_model(names_dir, tmp_
         await until(pilot, lambda: app.state == "training" and logged_steps(app.view.run_dir) > 150)
         await until(pilot, lambda: "names/s" in text_of(app.query_one(StatusLine)))
         await pilot.press("3")
+        results = app.query_one("#clf-results")
+        # the tab says which model answers, not that there is none
+        assert f"run {app.view.run_id} is training: type a surname" in text_of(results)
         box = app.query_one("#clf-input", Input)
         box.focus()
         await pilot.press(*"Macgregorson")
-        results = app.query_one("#clf-results")
         await until(pilot, lambda: "Scotlandic" in text_of(results) and "%" in text_of(results))
         shown = text_of(results)
         assert shown.index("Scotlandic") < shown.index("Ruslandic")
         confusion = text_of(app.query_one("#clf-confusion"))
         assert "confusion" in confusion and "acc" in confusion and "%" in confusion.split("acc", 2)[-1]
+        box.value = ""  # an emptied box takes its answer away
+        await pilot.pause()
+        assert "Scotlandic" not in text_of(results) and "type a surname" in text_of(results)
         await pilot.press("escape", "x")
         await until(pilot, lambda: app.state == "stopped")
+        assert "(stopped): type a surname above and its saved model answers" in text_of(results)
         box.focus()
-        box.value = ""
         await pilot.press(*"Petrov")  # the run has ended: the saved model answers
         await until(pilot, lambda: text_of(results).startswith("Ruslandic"), timeout=60)
 

@@ -25,9 +25,13 @@ class ClassifierQuery(Vertical):
 
     def clear(self) -> None:
         self.labels = []
-        self.query_one("#clf-results", Static).update(
-            "no model yet: train the name classifier (t switches task) or open a run")
+        self.query_one("#clf-results", Static).update("")
         self.query_one("#clf-confusion", Static).update("")
+
+    def prompt(self, hint: str) -> None:
+        """Say which model answers, unless a name is typed (its answer stays shown)."""
+        if not self.query_one("#clf-input", Input).value.strip():
+            self.query_one("#clf-results", Static).update(hint)
 
     def compose(self) -> ComposeResult:
         yield Static("Enter (or Tab) moves into the box: type a surname and the current model answers as you "
