@@ -762,15 +762,15 @@ class WorkbenchApp(App[None]):
             return
         if view.task == "names":
             if message.source != "typed" or not message.text.strip():
-                inside.show_message("a name classifier: e, type a name and Enter to see, letter by letter, "
-                                    "how its top-3 languages change as the network reads it")
+                inside.show_message("A name classifier: press e, type a name and press Enter to see, letter "
+                                    "by letter, how its top-3 languages change as the network reads it.")
             else:
                 self._inspect(message.text.strip(), message.units)
         elif message.source == "typed":
             if message.text.strip():
                 self._inspect(message.text, message.units)
             else:
-                inside.show_message("e, type a text and Enter; c goes back to the samples")
+                inside.show_message("Press e, type a text and press Enter; c goes back to the samples.")
         elif message.source == "sample":
             if self._latest_sample:
                 self._inspect(self._latest_sample, message.units)

@@ -85,6 +85,38 @@ def features(text: str) -> tuple[list[str], Tensor]:
     return names, torch.tensor([FEATURES[n](text) for n in names], dtype=torch.float64).t()
 
 
+# A correlation with a feature seen once says nothing: over a one-line text every unit that drifts
+# as it reads "follows start of line", and after one unclosed "[" whatever drifts "follows inside
+# brackets". A feature ranks units only where the text shows it, and its absence, this many times
+# each (separate stretches of characters: a bracketed span is one occurrence, however long).
+MIN_OCCURRENCES = 5
+
+
+def occurrences(values: list[float]) -> tuple[int, int]:
+    """(stretches where the feature is present, stretches where it is absent) along the text."""
+    present = absent = 0
+    previous = None
+    for v in values:
+        on = v > 0
+        if on != previous:
+            present += on
+            absent += not on
+            previous = on
+    return present, absent
+
+
+def too_rare(text: str) -> dict[str, int]:
+    """Features the text shows, but too few times to rank units by: name → occurrences (the fewer
+    of present and absent stretches). Features it does not show at all are left out."""
+    rare = {}
+    for name, feature in FEATURES.items():
+        present, absent = occurrences(feature(text))
+        seen = min(present, absent)
+        if present and seen < MIN_OCCURRENCES:
+            rare[name] = seen
+    return rare
+
+
 @dataclass
 class Trace:
     """A model's run over a text: h_t of every layer and the gates of gated cells."""
@@ -250,16 +282,24 @@ class Unit:
 
 
 def rank_units(tr: Trace, text: str) -> list[Unit]:
-    """Every unit with its best-correlated feature, most selective first."""
+    """Every unit with its best-correlated feature, most selective first.
+
+    Only features the text shows often enough count (MIN_OCCURRENCES); where none does, every
+    unit is listed in order with no feature ("—") and score 0.
+    """
     names, feats = features(text)
+    rare = too_rare(text)
+    keep = [i for i, n in enumerate(names) if n not in rare]
     acts = torch.cat(tr.states, dim=1).double()  # (T, L*H)
-    corr = _correlations(acts, feats)  # (L*H, F)
-    best = corr.abs().argmax(dim=1)
     hidden = tr.states[0].shape[1]
+    corr = _correlations(acts, feats[:, keep])  # (L*H, F kept)
+    if not keep or not bool(corr.abs().gt(0).any()):
+        return [Unit(k // hidden, k % hidden, "—", 0.0, 0.0) for k in range(acts.shape[1])]
+    best = corr.abs().argmax(dim=1)
     units = []
     for k in range(acts.shape[1]):
         c = float(corr[k, best[k]])
-        units.append(Unit(k // hidden, k % hidden, names[int(best[k])], abs(c), c))
+        units.append(Unit(k // hidden, k % hidden, names[keep[int(best[k])]], abs(c), c))
     units.sort(key=lambda u: -u.score)
     return units
 
@@ -326,6 +366,7 @@ def inspection(model: nn.Module, vocab: Vocab, text: str, labels: list[str] | No
     acts = {f"{layer}:{unit}": _pack(tr.states[layer][:, unit]) for layer, unit in chosen}
     return {"kind": "charlm", "text": text, "cell": tr.mode, "layers": len(tr.states), "hidden": hidden,
             "ranked": [[u.layer, u.unit, u.feature, round(u.correlation, 4)] for u in ranked],
+            "too_rare": too_rare(text), "min_occurrences": MIN_OCCURRENCES,
             "activations": acts, "saturation": saturation(tr),
             "gradient": text_gradient(model, vocab, text),
             "seconds": round(time.perf_counter() - t0, 3)}

@@ -71,7 +71,7 @@ def render_saturation(sat: dict[str, dict[str, dict[str, Any]]]) -> str:
             mostly_right = sum(1 for v in right if v > 0.5)
             rows.append(f"  {layer} gate {name}: left {g['mean_left']:.0%} right {g['mean_right']:.0%} "
                         f"of unit-steps; {mostly_left}/{n} units mostly closed, {mostly_right}/{n} mostly "
-                        f"open  right ▕{_histogram(right)}▏ left ▕{_histogram(left)}▏")
+                        f"open  left ▕{_histogram(left)}▏ right ▕{_histogram(right)}▏")
     return "\n".join(rows) + "\n"
 
 

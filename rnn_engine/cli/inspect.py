@@ -65,14 +65,25 @@ def inspect_run(args: argparse.Namespace, fail: Any) -> int:
             shown, sat, seconds, where = _read_saved(ck, text, wanted, args.top)
         except ValueError as exc:  # a bidirectional model has no state after character t
             fail(f"inspect: {exc}")
+    from ..analysis.inside import MIN_OCCURRENCES, too_rare
+
+    rare = too_rare(text)
     if args.json:
         print(json.dumps({"run": str(path), "cell": config.cell, "characters": len(text),
-                          "seconds": round(seconds, 3), "read_by": where, "units": shown, "saturation": sat}))
+                          "seconds": round(seconds, 3), "read_by": where, "units": shown, "saturation": sat,
+                          "too_rare": rare, "min_occurrences": MIN_OCCURRENCES}))
         return 0
     colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     out = sys.stdout
+    ranked = any(u["feature"] != "—" for u in shown)
+    how = ("units ranked by their strongest correlation with a feature of the text" if ranked else
+           "the text is too short to rank units by what they track: units in order")
     out.write(f"{config.cell} {layers}x{hidden}, {len(text):,} characters read in {seconds:.2f} s "
-              f"({where}); units ranked by their strongest correlation with a feature of the text\n\n")
+              f"({where}); {how}\n")
+    if rare:
+        out.write(f"not ranked by (seen fewer than {MIN_OCCURRENCES} times here): "
+                  + ", ".join(f"{name} ({n})" for name, n in rare.items()) + "\n")
+    out.write("\n")
     for u in shown:
         sign = "high" if u["correlation"] > 0 else "low"
         out.write(f"layer {u['layer']} unit {u['unit']}: {u['feature']} "

@@ -183,3 +183,23 @@ def test_inspect_on_a_live_run_is_done_by_the_run(headless):
     assert out["read_by"].startswith("by the live run at step")
     assert len(out["units"]) == 4 and (out["units"][-1]["layer"], out["units"][-1]["unit"]) == (0, 7)
     assert all(len(u["activations"]) == len(TEXT) and -1 <= min(u["activations"]) for u in out["units"])
+
+
+def test_features_seen_too_few_times_rank_nothing():
+    from rnn_engine.analysis.inside import MIN_OCCURRENCES, Trace, occurrences, too_rare
+
+    text = "To be, or not (to be) that is the question"
+    steps = len(text)
+    drift = torch.linspace(-1, 1, steps)  # a unit that only drifts as it reads
+    vowel = torch.tensor(FEATURES["vowel"](text), dtype=torch.float32)
+    tr = Trace("rnn", [torch.stack([drift, vowel], dim=1)], [])
+    rare = too_rare(text)
+    # one line, one parenthesis: each seen once, so nothing can be said of them
+    assert rare["start of line"] == 1 and rare["inside parentheses"] == 1 and rare["position in line"] == 1
+    assert "vowel" not in rare and occurrences(FEATURES["vowel"](text))[0] >= MIN_OCCURRENCES
+    ranked = rank_units(tr, text)
+    assert (ranked[0].unit, ranked[0].feature) == (1, "vowel") and ranked[0].score == pytest.approx(1.0)
+    assert ranked[1].feature not in rare  # the drifting unit follows no feature seen once
+    # a text too short for any feature: units listed in order, with none
+    short = rank_units(Trace("rnn", [torch.stack([drift[:3], vowel[:3]], dim=1)], []), "To ")
+    assert [(u.unit, u.feature, u.score) for u in short] == [(0, "—", 0.0), (1, "—", 0.0)]

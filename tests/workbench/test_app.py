@@ -476,6 +476,9 @@ async def test_inside_tab_reads_a_name_letter_by_letter(names_dir, tmp_path):
         await until(pilot, lambda: "letter by letter" in inside_head(app), what="the letters")
         rows = text_of(app.query_one("#inside-text")).splitlines()
         assert len(rows) == 6 and rows[0].split()[0] == "P" and "Ruslandic" in rows[-1]
+        # a classifier has no units to step through: the footer offers only the keys that act
+        offered = {b.binding.action for b in app.screen.active_bindings.values() if b.enabled}
+        assert "edit" in offered and not {"ranked(1)", "gates", "unit(1)"} & offered, offered
 
 
 async def test_k_checks_the_model_against_torch_nn(tiny_corpus, tmp_path):

@@ -89,6 +89,7 @@ class InsideView(Vertical, can_focus=True):
         self.result = None
         self.layer_no = self.unit_no = self.rank = 0
         self.asked = None
+        self.refresh_bindings()
         self.on_mount()
 
     def show_message(self, text: str) -> None:
@@ -99,6 +100,8 @@ class InsideView(Vertical, can_focus=True):
     def show_result(self, result: dict[str, Any]) -> None:
         first = self.result is None or self.result.get("kind") != result.get("kind")
         self.result = result
+        if first:
+            self.refresh_bindings()  # the unit keys come and go with a language model's units
         if result.get("kind") == "charlm":
             if self.asked is not None and f"{self.asked[0]}:{self.asked[1]}" in result["activations"]:
                 self.layer_no, self.unit_no = self.asked
@@ -122,6 +125,12 @@ class InsideView(Vertical, can_focus=True):
         return self.layer_no, self.unit_no
 
     # -- keys ------------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer the unit, layer, ranking and gate keys only where there are units to show."""
+        if action in ("unit", "layer", "ranked", "gates"):
+            return self._charlm()
+        return True
+
     def action_unit(self, delta: int) -> None:
         if self._charlm():
             self._select(self.layer_no, (self.unit_no + delta) % self.result["hidden"])
@@ -194,9 +203,17 @@ class InsideView(Vertical, can_focus=True):
         _, _, feature, r = ranked[self.rank]
         head = Text()
         head.append(f"layer {layer} · unit {unit}", style="bold")
-        head.append(f" · #{self.rank + 1} of {len(ranked)} by selectivity · follows ")
-        head.append(feature, style="bold")
-        head.append(f" (r = {r:+.2f}: {'high' if r > 0 else 'low'} there)")
+        if feature == "—":  # no feature of this text occurs often enough to rank by
+            head.append(f" · unit {self.rank + 1} of {len(ranked)} · the text is too short to rank units by "
+                        "what they track")
+        else:
+            head.append(f" · #{self.rank + 1} of {len(ranked)} by selectivity · follows ")
+            head.append(feature, style="bold")
+            head.append(f" (r = {r:+.2f}: {'high' if r > 0 else 'low'} there)")
+        rare = result.get("too_rare") or {}
+        if rare:
+            head.append(f"\nnot ranked by (seen fewer than {result.get('min_occurrences', 5)} times here): "
+                        + ", ".join(f"{name} ({n})" for name, n in rare.items()), style="dim")
         head.append(f"\nreading {SOURCE_NAMES[self.source]}, {len(result['text']):,} characters "
                     f"({result['seconds']:.2f} s) · shade: h from −1 (blue) through 0 (white) to +1 (red)\n",
                     style="dim")
