@@ -209,7 +209,11 @@ class WorkbenchApp(App[None]):
         # an 80×24 SSH terminal gets one scrolling column, the newest sample and ‖g‖ at the top
         compact = event.size.width < COMPACT_WIDTH or event.size.height < COMPACT_HEIGHT
         self.set_class(compact, "-compact")
-        self.query_one(Footer).compact = compact
+        footer = self.query_one(Footer)
+        footer.compact = compact
+        # the palette's docked label covered the end of a footer wider than 80 columns ("palettea");
+        # ctrl+p still opens it, and ? lists every key
+        footer.show_command_palette = not compact
 
     @property
     def shown_config(self) -> RunConfig:
@@ -717,8 +721,9 @@ class WorkbenchApp(App[None]):
         if pane == "hyper":
             self.query_one(HyperparameterForm).focus_first()
         elif pane == "classify":
-            # not the surname box: digits and the app's keys keep working until the user moves in
-            self.set_focus(None)
+            # the pane, not the surname box: digits and the app's keys keep working until the user
+            # moves in, and the arrows scroll down to the confusion matrix
+            self.query_one(ClassifierQuery).focus()
         elif pane == "runs":
             self.query_one(RunsList).focus()
         elif pane == "inside":

@@ -27,6 +27,7 @@ from .storage import open_storage, shown_url
 SWEEPS = "sweeps"  # under the runs directory: one directory per study run from this machine
 JOURNAL = "study.journal"
 DEFINITION = "sweep.json"
+IMPORTANCE_TRIALS = 4  # complete trials before fANOVA's importances mean anything
 
 
 def sweep_dir(runs_dir: str | Path, study: str) -> Path:
@@ -154,7 +155,7 @@ def importances(study: Any) -> dict[str, float]:
     import optuna
 
     complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-    if len(complete) < 4:
+    if len(complete) < IMPORTANCE_TRIALS:
         return {}
     try:
         return dict(optuna.importance.get_param_importances(study))

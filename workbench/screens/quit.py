@@ -16,8 +16,8 @@ class QuitScreen(ModalScreen[str | None]):
                 ("l", "choose('leave')", "Leave running")]
     DEFAULT_CSS = """
     QuitScreen { align: center middle; }
-    QuitScreen > Vertical { width: 84; height: auto; border: thick $primary; background: $surface;
-                            padding: 1 2; }
+    QuitScreen > Vertical { width: 84; max-width: 100%; height: auto; border: thick $primary;
+                            background: $surface; padding: 1 2; }
     QuitScreen Label { width: 1fr; margin-bottom: 1; }
     QuitScreen Horizontal { height: 3; }
     QuitScreen Button { margin-right: 2; }

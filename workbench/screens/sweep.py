@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from rnn_engine.sweep.listing import SweepInfo, sweep_info
+from rnn_engine.sweep.study import IMPORTANCE_TRIALS
 
 from ..messages import Answered
 from ..widgets.figure import new_figure
@@ -115,19 +116,22 @@ class SweepScreen(Screen[Path | None]):
         if done:
             pick = max if info.metric == "accuracy" else min
             b = pick(done, key=lambda r: r.value)
-            best = f" · best: trial {b.number}, {info.metric} {b.value:.4f}"
+            best = f" · best: trial {b.number}, {info.metric} {_num(b.value, info.metric)}"
+        stop = " · x stops the sweep" if info.live else ""
         head = (f"[b]sweep {info.study}[/] · {info.state} ({who}) · {len(counted)} of {goal} trials: "
                 f"{counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed, "
                 f"{counts['running']} running{best}\n"
                 f"[dim]{info.metric} ({'higher' if info.metric == 'accuracy' else 'lower'} is better) · "
-                f"Enter opens a trial's run · m sorts by {info.metric} · p next parameter · x stops the sweep"
+                f"Enter opens a trial's run · m sorts by {info.metric} · p next parameter{stop}"
                 f" · Esc back[/]")
+        self.refresh_bindings()  # x is offered while the sweep runs
         self.query_one("#sweep-head", Static).update(head)
         table = self.query_one(DataTable)
         columns = ("#", "state", info.metric, "time", *self.params, "run", "note")
-        rows = [(str(r.number), Text(r.state, style=STATE_STYLES.get(r.state, "")), _num(r.value),
-                 _duration(r.seconds), *(_short(r.params.get(p)) for p in self.params), r.run_id,
-                 Text(r.note, style="dim")) for r in self._ordered()]
+        rows = [(str(r.number), Text(r.state, style=STATE_STYLES.get(r.state, "")),
+                 _num(r.value, info.metric), _duration(r.seconds),
+                 *(_short(r.params.get(p)) for p in self.params), r.run_id, Text(r.note, style="dim"))
+                for r in self._ordered()]
         key = (columns, tuple(tuple(str(c) for c in row) for row in rows))
         if key != self._shown:
             cursor = table.cursor_row
@@ -144,8 +148,15 @@ class SweepScreen(Screen[Path | None]):
             shown = " · ".join(f"{k} {v:.2f}" for k, v in ranked)
             self.query_one("#sweep-importance", Static).update(f"what mattered (Optuna's fANOVA): {shown}")
         else:
-            self.query_one("#sweep-importance", Static).update(
-                "what mattered: shown once 4 trials have completed")
+            goal = self.sweep.definition.get("trials")
+            complete = sum(r.state == "complete" for r in self.rows)
+            if isinstance(goal, int) and goal < IMPORTANCE_TRIALS:
+                said = (f"what mattered: Optuna's fANOVA needs {IMPORTANCE_TRIALS} complete trials, and this "
+                        f"sweep has {goal} in all")
+            else:
+                said = (f"what mattered: shown once {IMPORTANCE_TRIALS} trials have completed ({complete} so "
+                        "far)")
+            self.query_one("#sweep-importance", Static).update(said)
 
     def _chart(self) -> None:
         chart = self.query_one("#sweep-chart", Static)
@@ -199,6 +210,11 @@ class SweepScreen(Screen[Path | None]):
         self._leaving = True
         self.dismiss(Path(key))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop_sweep":
+            return self.sweep.live  # a finished sweep has nothing to stop
+        return True
+
     def action_stop_sweep(self) -> None:
         info = self.sweep
         if not info.live or not info.pid:
@@ -217,8 +233,11 @@ class SweepScreen(Screen[Path | None]):
                         if self.stops == 1 else "The running trials stop at their next batch and save.")
 
 
-def _num(value: float | None) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value:.4f}"
+def _num(value: float | None, metric: str = "val_loss") -> str:
+    """A trial's metric as every other view shows it: a loss to 4 places, an accuracy in percent."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:.1%}" if metric == "accuracy" else f"{value:.4f}"
 
 
 def _duration(seconds: float | None) -> str:

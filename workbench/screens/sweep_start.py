@@ -32,8 +32,10 @@ class SweepStartScreen(ModalScreen[SweepPlan | None]):
     BINDINGS = [("escape", "cancel", "Cancel")]
     DEFAULT_CSS = """
     SweepStartScreen { align: center middle; }
-    SweepStartScreen > Vertical { width: 76; height: auto; border: thick $primary; background: $surface;
-                                  padding: 1 2; }
+    SweepStartScreen > Vertical { width: 76; max-width: 100%; height: auto; border: thick $primary;
+                                  background: $surface; padding: 1 2; }
+    SweepStartScreen #sw-intro { width: 100%; margin-bottom: 1; }
+    SweepStartScreen #sw-error { width: 100%; }
     SweepStartScreen Horizontal { height: 1; margin-bottom: 1; }
     SweepStartScreen .sw-name { width: 14; }
     SweepStartScreen Input, SweepStartScreen Select { width: 30; }
@@ -47,7 +49,7 @@ class SweepStartScreen(ModalScreen[SweepPlan | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"A sweep over {self.space}; every other setting as the form has it. Each trial is "
-                        "a run of its own.")
+                        "a run of its own.", id="sw-intro")
             for label, widget in (
                     ("study", Input(f"sweep-{time.strftime('%m%d-%H%M%S')}", id="sw-study", compact=True)),
                     ("trials", Input("10", id="sw-trials", compact=True)),

@@ -19,3 +19,20 @@ def new_figure(width: int, height: int, title: str, xlabel: str | None = None) -
     plt.title(title)
     if xlabel is not None:
         plt.xlabel(xlabel)
+
+
+def whole_ticks(low: float, high: float, count: int = 5) -> list[int]:
+    """About `count` whole numbers spaced 1, 2 or 5 times a power of ten apart, covering low..high:
+    a step axis labelled 20, 40, 60 rather than plotext's 21.2, 41.5."""
+    if high <= low:
+        return [round(low)]
+    raw = (high - low) / max(1, count - 1)
+    power = 10 ** max(0, len(str(int(raw))) - 1)
+
+    def ticks(step: int) -> list[int]:
+        first = -(-int(low) // step) * step  # the first multiple of step at or above low
+        return list(range(first, int(high) + 1, step))
+
+    # the round step whose ticks come nearest to `count`
+    step = min((m * power for m in (1, 2, 5, 10)), key=lambda s: abs(len(ticks(s)) - count))
+    return ticks(step) or [round(low)]

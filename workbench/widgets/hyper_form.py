@@ -58,6 +58,8 @@ class HyperparameterForm(VerticalScroll):
                 if name not in COMMAND_FIELDS:
                     yield Input("", id=f"sw-{name}", placeholder="sweep: a..b [log] | x y", compact=True,
                                 classes="hp-sweep")
+                else:  # holds the sweep column's place, so every row has the same columns
+                    yield Static("", classes="hp-sweep")
                 yield Static(self.helps[name], id=f"note-{name}", classes="hp-note")
 
     def focus_first(self) -> None:

@@ -247,12 +247,15 @@ class InsideView(Vertical, can_focus=True):
         head.append("\ne type another name", style="dim")
         self.query_one("#inside-head", Static).update(head)
         rows = Text()
+        # three languages a letter on one line: shorter names and bars on an 80-column terminal
+        narrow = 0 < self.size.width < 105
+        name_w, bar_w = (9, 4) if narrow else (12, 10)
         for ch, top in zip(result["text"], result["letters"]):
             rows.append(f" {ch} ", style="bold reverse")
             for label, p in top:
-                bar = "█" * round(p * 10)
-                rows.append(f"  {label[:12]:>12} {p:5.1%} ")
-                rows.append(f"{bar:<10}", style="green")
+                bar = "█" * round(p * bar_w)
+                rows.append(f" {label[:name_w]:>{name_w}} {p:5.1%} ")
+                rows.append(f"{bar:<{bar_w}}", style="green")
             rows.append("\n")
         self.query_one("#inside-text", Static).update(rows)
         self.query_one("#inside-grad", Static).update("")

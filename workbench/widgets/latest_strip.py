@@ -7,7 +7,7 @@ from textual.widgets import Static
 
 from rnn_engine.events import StepFinished
 
-LINES = 3  # of the sample: its end, which is what the model wrote last
+LINES = 3  # of the sample: its start, where a primed sample shows its prime
 
 
 class LatestStrip(Static):
@@ -45,8 +45,9 @@ class LatestStrip(Static):
         out = Text()
         if self.sample:
             out.append(f"latest {self.heading}\n", style="bold magenta")
-            lines = [line for line in self.sample.rstrip().splitlines() if line.strip()][-LINES:]
-            out.append("\n".join(lines) + "\n")
+            lines = [line for line in self.sample.rstrip().splitlines() if line.strip()]
+            out.append("\n".join(lines[:LINES]))
+            out.append(" …\n" if len(lines) > LINES else "\n", style="dim")  # the rest: the samples pane
         else:
             out.append("no sample yet (g makes one) · more below: PgDn, or scroll\n", style="dim")
         out.append(self.grad, style="dim" if self.grad.endswith("—") else "")

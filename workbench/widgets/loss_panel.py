@@ -14,7 +14,7 @@ from textual.widgets import Label, Static
 
 from ..curves import ChartSettings
 from .bars import Bars
-from .figure import new_figure
+from .figure import new_figure, whole_ticks
 
 
 class LossPanel(Vertical):
@@ -141,4 +141,7 @@ class LossChart(Widget):
         val = [(s, v) for s, v in self._val if v > 0 or not settings.log_scale]
         if val:
             plt.plot([s for s, _ in val], [v for _, v in val], label="val", marker="braille")
+        steps = [x for x, _ in raw] + [s for s, _ in val]
+        if steps:
+            plt.xticks(whole_ticks(min(steps), max(steps), max(2, width // 16)))
         return Text.from_ansi(plt.build())

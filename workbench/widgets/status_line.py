@@ -25,7 +25,8 @@ class StatusLine(Static):
     """What the shown run is doing right now, in one line (two when resources are known)."""
 
     DEFAULT_CSS = """
-    StatusLine { height: 2; width: 1fr; background: $boost; padding: 0 1; }
+    StatusLine { height: 2; width: 1fr; background: $boost; padding: 0 1; text-wrap: nowrap;
+                 text-overflow: ellipsis; }
     """
 
     def __init__(self, **kw) -> None:
@@ -77,6 +78,8 @@ class StatusLine(Static):
         second = "  ".join(x for x in (f"run {self.run_id}" if self.run_id else "", ranks, self.resources,
                                        f"[yellow]{self.activity}[/]" if self.activity else "") if x)
         narrow = 0 < self.size.width < 100  # an 80-column terminal: the short form fits one line
+        if narrow:
+            head = f"[b {colour}]{self.state.upper()}[/] {self.device}"
         if self.summary is not None and self.state not in ("training", "starting", "resuming"):
             self.update(f"{head}  {final_figures(self.summary, self.unit, narrow)}\n{second}", layout=False)
             return
@@ -86,7 +89,6 @@ class StatusLine(Static):
             self.update(f"{head}  {'— ' + hint if hint else ''}\n{second}", layout=False)
             return
         if narrow:
-            head = f"[b {colour}]{self.state.upper()}[/] {self.device}"
             line = (f"step {e.step} ep {e.epoch} loss {e.loss:.4f} lr {e.lr:.1e} {e.items_per_s:,.0f}/s "
                     f"{e.progress:.0%} {clock(e.elapsed)} ETA {clock(e.eta)}")
         else:
@@ -100,7 +102,7 @@ def final_figures(summary: dict[str, Any], unit: str, narrow: bool = False) -> s
     """An ended run's figures from its summary: steps, the metric, throughput, time."""
     parts = [f"step {summary.get('steps', '?')}"]
     if "val_loss" in summary:
-        parts.append(f"val loss {summary['val_loss']:.4f}")
+        parts.append(f"{'val' if narrow else 'val loss'} {summary['val_loss']:.4f}")
         best = summary.get("best_val_loss")
         if isinstance(best, (int, float)) and best < summary["val_loss"]:
             parts.append(f"best {best:.4f}")
