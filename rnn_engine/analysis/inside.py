@@ -23,6 +23,7 @@ from ..data.text import train_end
 from ..data.vocab import Vocab
 from ..model.networks import eval_mode
 from ..nn import fused
+from ..nn.paths import FUSED, layer_path
 from ..nn.recurrent import Recurrent
 from ..nn.torch_layers import as_scratch
 
@@ -188,12 +189,14 @@ def _read_layer(rnn: Recurrent, layer: int, x: Tensor, gi: Tensor, chunks: int) 
     h0, c0 = h0[layer], None if c0 is None else c0[layer]
     _, w_hh, _, b_hh = rnn.layer_parameters(layer)
     relu = rnn.nonlinearity == "relu"
-    on_kernels = rnn.use_fused and not rnn.proj_size and fused.applies(gi, w_hh)
+    # on the fused kernels the chunks are cut from gi; any other path (Triton on a GPU, per step)
+    # reads them through the layer itself
+    on_kernels = layer_path(rnn, gi, w_hh) == FUSED
 
     def read(inputs: Tensor, h: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
         if on_kernels:
             return fused.run_layer(rnn.mode, inputs, w_hh, b_hh, h, c, None, relu, low=rnn.gemm_dtype)
-        return rnn._run_layer(layer, inputs, h, c, None, None, record=False)
+        return rnn.run_layer(layer, inputs, h, c, None, None)
 
     if on_kernels:
         x = gi

@@ -1,7 +1,7 @@
 """Which kernels the scratch layers use on a GPU, and why: Triton after a self-check, else per-step ops.
 
 On CUDA a layer runs as one custom op on the Triton gate kernels (layer_op.py) once a small layer
-of each cell has matched the per-step PyTorch path on that device (outputs and gradients); when
+of each cell has matched the per-step path (steps.py) on that device (outputs and gradients); when
 Triton is missing, the self-check fails or RNN_WORKBENCH_KERNELS=0, the layers keep the per-step
 path, which is correct but several times slower than cuDNN (`--impl torch`). The reason is kept
 and shown wherever the run's recurrence is described.
@@ -71,34 +71,42 @@ def set_fp32_policy() -> None:
 
 
 def self_check(device: torch.device | str, tolerance: float = 1e-4) -> str | None:
-    """A small layer of each cell through the Triton kernels against the per-step path on `device`.
+    """A small layer of each cell through the Triton op against the per-step path on `device`.
 
-    Two layers, bidirectional, padded lengths; outputs, h_n and every gradient compared. Returns
-    None when all agree within `tolerance`, else what differed (or what failed).
+    Padded lengths, a given state; outputs, the last state and every gradient (of the input
+    projection, W_hh, GRU's hidden bias and the initial state) compared. Returns None when all
+    agree within `tolerance`, else what differed (or what failed).
     """
-    from .recurrent import Recurrent
+    from .cells import GATES
+    from .layer_op import run_layer
+    from .steps import per_step_layer
 
     device = torch.device(device)
     gen = torch.Generator().manual_seed(0)
+    steps, batch, hidden = 6, 3, 8
     try:
         with ieee_fp32():
             for mode in ("rnn", "gru", "lstm"):
-                reference = Recurrent(mode, 5, 8, num_layers=2, bidirectional=True).to(device)
-                reference.use_fused = False
-                kernels = Recurrent(mode, 5, 8, num_layers=2, bidirectional=True).to(device)
-                kernels.load_state_dict(reference.state_dict())
-                kernels.kernels = "triton"
-                x = torch.randn(6, 3, 5, generator=gen).to(device)
+                width = GATES[mode] * hidden
+                shapes = [(steps, batch, width), (width, hidden), (width,), (batch, hidden), (batch, hidden)]
+                made = [torch.randn(*shape, generator=gen) for shape in shapes]
                 lengths = torch.tensor([6, 4, 1], device=device)
-                worst = 0.0
+                mask = (torch.arange(steps, device=device)[:, None] < lengths[None, :]).unsqueeze(-1)
                 results = []
-                for rnn in (reference, kernels):
-                    out, h_n = rnn(x, lengths=lengths)
-                    h = h_n[0] if isinstance(h_n, tuple) else h_n
+                for kernels in (False, True):
+                    gi, w_hh, b_hh, h0, c0 = (t.to(device).mul(0.5).requires_grad_() for t in made)
+                    b = b_hh if mode == "gru" else None
+                    c = c0 if mode == "lstm" else None
+                    if kernels:  # the op takes GRU's b_hr and b_hz folded into gi, as fused.run_layer does
+                        folded = gi if b is None else gi + torch.cat([b[: 2 * hidden], b.new_zeros(hidden)])
+                        out, h, _ = run_layer(mode, folded, w_hh, b, h0, c, lengths, False, None)
+                        out = out * mask
+                    else:
+                        out, h, _ = per_step_layer(mode, gi, h0, c, w_hh, b, mask=mask)
                     (out.square().sum() + h.sum()).backward()
-                    results.append([out, h, *(p.grad for p in rnn.parameters())])
-                for a, b in zip(*results):
-                    worst = max(worst, float((a - b).detach().abs().max()))
+                    grads = [torch.zeros_like(t) if t.grad is None else t.grad for t in (gi, w_hh, b_hh, h0)]
+                    results.append([out, h, *grads])
+                worst = max(float((a - b).detach().abs().max()) for a, b in zip(*results))
                 if not worst <= tolerance:
                     return f"{mode}: the Triton kernels differ from the per-step path by {worst:.2e}"
     except Exception as exc:  # noqa: BLE001 - any failure means: do not use these kernels

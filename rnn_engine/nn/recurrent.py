@@ -11,9 +11,11 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import fused, layer_op
-from .cells import GATES, gru_step, lstm_step, rnn_step
+from .cells import GATES
 from .checks import check_hx_rank, check_input_dtype, check_layer_arguments, check_state_shape
+from .paths import FUSED, TRITON, layer_path
 from .precision import gemm
+from .steps import per_step_layer
 
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -63,7 +65,7 @@ class Recurrent(nn.Module):
         # when a list, the top layer's h_t of every step is appended (diagnostics reads their grads)
         self.recorded_states: list[Tensor] | None = None
         # run layers on the fused C++ kernels where they apply (float32 on the CPU, no recording),
-        # and on CUDA on the Triton kernels once their self-check passed (gpu_path.py); False: per step
+        # and on CUDA on the Triton kernels once their self-check passed; False: per step (paths.py)
         self.use_fused = True
         self.kernels = None
         # bf16 mixed precision (precision.py): the dtype GEMM inputs take, or None for plain fp32
@@ -160,7 +162,7 @@ class Recurrent(nn.Module):
             for direction in range(self.directions):
                 k = layer * self.directions + direction
                 x = layer_input if direction == 0 else _reorder(layer_input, backwards)
-                out, h, c = self._run_layer(layer, x, h0[k], None if c0 is None else c0[k], mask, lengths,
+                out, h, c = self.run_layer(layer, x, h0[k], None if c0 is None else c0[k], mask, lengths,
                                             record=layer == self.num_layers - 1 and direction == 0,
                                             direction=direction)
                 outputs.append(out if direction == 0 else _reorder(out, backwards))
@@ -309,63 +311,31 @@ class Recurrent(nn.Module):
             raise ValueError(f"Recurrent.kernels must be None (automatic) or 'triton', not {value!r}")
         self._kernels = value
 
-    def _on_triton(self, w_hh: Tensor) -> bool:
-        if self.kernels == "triton":
-            return True
-        if w_hh.device.type != "cuda" or w_hh.dtype != torch.float32:
-            return False
-        from .gpu_path import triton_ready
-
-        return triton_ready(w_hh.device)[0]
-
-    def _run_layer(
+    def run_layer(
         self, layer: int, x: Tensor, h: Tensor, c: Tensor | None, mask: Tensor | None,
-        lengths: Tensor | None, record: bool, direction: int = 0
+        lengths: Tensor | None, record: bool = False, direction: int = 0
     ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(output, h_T, c_T) of one layer and direction over `x`, on the path paths.py chooses."""
         _, w_hh, _, b_hh = self.layer_parameters(layer, direction)
         recorded = self.recorded_states if record else None
         relu = self.nonlinearity == "relu"
         low = self.gemm_dtype
-        fusable = self.use_fused and recorded is None and not self.proj_size
-        if fusable and self._on_triton(w_hh):
+        path = layer_path(self, x, w_hh, recorded is not None)
+        if path == TRITON:
             gi = self._project(layer, x, for_kernels=True, direction=direction)
             if not x.is_floating_point():
                 gi = F.embedding(x, gi)
-            output, h, c = layer_op.run_layer(self.mode, gi, w_hh, b_hh, h, c, lengths, relu, low, "triton")
-            return (output if mask is None else output * mask), h, c
-        if fusable and fused.applies(x, w_hh):
+            output, h, c = layer_op.run_layer(self.mode, gi, w_hh, b_hh, h, c, lengths, relu, low)
+        elif path == FUSED:
             ids = None if x.is_floating_point() else x
             gi = self._project(layer, x, for_kernels=True, direction=direction)
             output, h, c = fused.run_layer(self.mode, gi, w_hh, b_hh, h, c, lengths, relu, ids=ids, low=low)
-            return (output if mask is None else output * mask), h, c
-        w_hr = getattr(self, f"weight_hr_l{layer}{'_reverse' if direction else ''}", None)
-        gi_all = self._project(layer, x, direction=direction)
-        w_hh_t = w_hh.t()
-        w_low = None if low is None else w_hh_t.detach().to(low)  # cast once for all steps
-        outputs = []
-        # unbind(0) hands out views in one call; indexing gi_all[t] per step was measured slower
-        for t, gi in enumerate(gi_all.unbind(0)):
-            if self.mode == "rnn":
-                h_new, c_new = rnn_step(gi, h, w_hh_t, None, relu, w_low), None
-            elif self.mode == "gru":
-                h_new, c_new = gru_step(gi, h, w_hh_t, b_hh, w_low), None
-            else:
-                h_new, c_new = lstm_step(gi, h, c, w_hh_t, None, w_low)
-                if w_hr is not None:
-                    h_new = gemm(h_new, w_hr, None, low)  # LSTM with projections: h = W_hr (o * tanh(c))
-            if mask is not None:
-                m = mask[t]
-                h_new = torch.where(m, h_new, h)
-                if c_new is not None:
-                    c_new = torch.where(m, c_new, c)
-            h, c = h_new, c_new
-            if recorded is not None:
-                recorded.append(h)
-            outputs.append(h)
-        output = torch.stack(outputs)
-        if mask is not None:
-            output = output * mask
-        return output, h, c
+        else:
+            w_hr = getattr(self, f"weight_hr_l{layer}{'_reverse' if direction else ''}", None)
+            gi_all = self._project(layer, x, direction=direction)
+            return per_step_layer(self.mode, gi_all, h, c, w_hh, b_hh if self.mode == "gru" else None, relu,
+                                  mask, low, w_hr, recorded)
+        return (output if mask is None else output * mask), h, c
 
 
 class RNN(Recurrent):

@@ -8,7 +8,7 @@ all steps at once and db_hn one reduction. With `low` (bf16) the GEMMs read bf16
 operands; states, gates and every gradient stay float32, as on the fused CPU kernels.
 
 The saved tensors have the fused CPU kernels' shapes (states (T+1, B, H); GRU `saved` and LSTM
-`gates` (T, B, 4H); LSTM `cells` (T+1, B, H)), so one custom op (layer_op.py) serves both.
+`gates` (T, B, 4H); LSTM `cells` (T+1, B, H)); the custom op of layer_op.py wraps this module.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..model.networks import CharLM, count_parameters
-from ..nn import fused, gpu_path
+from ..nn import fused, paths
 from ..nn.cells import GATES
 from .allocator import keep_freed_memory
 from .optimizers import build_optimizer
@@ -258,7 +258,7 @@ def run_bench_bf16(device: str = "cpu", rounds: int = 3, quick: bool = False) ->
     fast, why = fast_bf16(dev)
     return {"device": str(dev), "threads": torch.get_num_threads(), "batch": batch, "steps": steps,
             "hidden": hidden, "precision": "bf16", "fast_bf16": fast, "fast_bf16_why": why,
-            "recurrent_path": fused.status(torch.bfloat16) if dev.type == "cpu" else gpu_path.describe(dev),
+            "recurrent_path": paths.describe(dev, torch.float32, "bf16"),
             "ratios": {c: ratio("scratch bf16", "torch bf16", c) for c in ("rnn", "gru", "lstm")},
             "speedup_vs_fp32": {c: ratio("scratch bf16", "scratch fp32", c) for c in ("rnn", "gru", "lstm")},
             "efficiency_vs_gemm": {c: ratio("scratch bf16", "gemm bf16", c) for c in ("rnn", "gru", "lstm")},
@@ -338,7 +338,7 @@ def run_bench(device: str = "cpu", rounds: int = 5, quick: bool = False,
     efficiency = {c: rate[(c, ref, "scratch")] / rate[(c, ref, "gemm")] for c in ("rnn", "gru", "lstm")}
     gemm_share = {c: rate[(c, ref, "scratch")] / rate[(c, ref, "gemm+head")] for c in ("rnn", "gru", "lstm")}
     out: dict[str, Any] = {"device": str(dev), "threads": torch.get_num_threads(), "batch": batch,
-                           "recurrent_path": fused.status() if dev.type == "cpu" else gpu_path.describe(dev),
+                           "recurrent_path": paths.describe(dev, torch.float32),
                            "steps": steps, "ratios": ratios, "efficiency": efficiency,
                            "efficiency_all_gemms": gemm_share, "results": results}
     out["names"] = bench_names(dev, names_thresholds, 10.0 if quick else 60.0)

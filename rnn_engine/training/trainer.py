@@ -54,7 +54,7 @@ from ..events import (
 from ..model import checkpoint as ckpt_io
 from ..model.networks import count_parameters, detach_state, set_gemm_dtype, state_to
 from ..model.sampling import classify, generate
-from ..nn import fused, gpu_path
+from ..nn import fused, gpu_path, paths
 from ..nn.precision import autocast
 from ..nn.precision import resolve as resolve_precision
 from ..rundir.eventlog import EventLog
@@ -281,23 +281,17 @@ class Trainer:
             # fp32 is IEEE fp32 on every path and device (a later switch to a GPU included): no TF32
             gpu_path.set_fp32_policy()
             # build or load the fused kernels now, not inside the first timed step
-            if self.config.arch != "workbench":
-                path = f"{self.config.arch}: the tutorial's equations as per-step PyTorch ops"
-            elif self.config.impl == "torch":
-                path = f"torch.nn layers ({'cuDNN' if self.device.type == 'cuda' else self.device.type})"
-            elif self.device.type == "cpu" and self.dtype == torch.float32:
-                if self.service is not None and fused.needs_build():
+            scratch = self.config.arch == "workbench" and self.config.impl == "scratch"
+            if scratch and self.service is not None and self.dtype == torch.float32:
+                if self.device.type == "cpu" and fused.needs_build():
                     self.service.note("building the fused CPU kernels (first run only, about 15 s)")
-                path = fused.status(torch.bfloat16 if self.precision == "bf16" else None)
-            elif self.device.type == "cuda" and self.dtype == torch.float32:
-                if self.service is not None:
+                elif self.device.type == "cuda":
                     self.service.note("checking the Triton kernels on this GPU (first use, a few seconds)")
-                path = gpu_path.describe(self.device)
-                if self.service is not None:  # `workbench runs` shows it under the run
-                    notice = gpu_path.fallback_notice(self.device)
-                    self.service.liveness.update(write=True, path_notice=notice)
-            else:
-                path = f"PyTorch ops ({self.device.type}, {self.config.dtype})"
+            path = paths.describe(self.device, self.dtype, self.precision, self.config.arch, self.config.impl)
+            if scratch and self.service is not None and self.device.type == "cuda":
+                # a fallback off the GPU's kernels: `workbench runs` shows it under the run
+                notice = gpu_path.fallback_notice(self.device) if self.dtype == torch.float32 else ""
+                self.service.liveness.update(write=True, path_notice=notice)
             path += f"; precision {self.precision} ({self.precision_why})"
             self.recurrent_path = path
             if self.dist is not None:

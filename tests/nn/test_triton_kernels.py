@@ -20,7 +20,7 @@ from ..conftest import workbench
 if gpu_path.triton_missing() is not None:  # Linux installs it with the dev extra; elsewhere say why
     pytest.skip(f"the Triton kernels cannot run here: {gpu_path.triton_missing()}", allow_module_level=True)
 
-from rnn_engine.nn import layer_op, triton_layer  # noqa: E402 - needs Triton, checked above
+from rnn_engine.nn import layer_op, paths, triton_layer  # noqa: E402 - needs Triton, checked above
 
 CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("gru", "tanh"), ("lstm", "tanh")]
 
@@ -90,39 +90,41 @@ def test_bf16_gemm_operands_on_the_kernels_agree_with_the_per_step_bf16_path(mod
     assert_close(got, want, 2e-2)  # both round the same operands to bf16; their sums differ in order
 
 
-def layer_args(mode: str, kernels: str, lengths: bool = True) -> tuple:
+def layer_args(mode: str, lengths: bool = True) -> tuple:
     gen = torch.Generator().manual_seed(5)
     steps, batch, hidden = 4, 2, 3
     g = {"rnn": 1, "gru": 3, "lstm": 4}[mode] * hidden
     leaf = lambda *shape: torch.randn(*shape, generator=gen).requires_grad_()  # noqa: E731
     return (mode, leaf(steps, batch, g), leaf(g, hidden), leaf(hidden) if mode == "gru" else None,
             leaf(batch, hidden), leaf(batch, hidden) if mode == "lstm" else None,
-            torch.tensor([4, 2]) if lengths else None, False, False, kernels)
+            torch.tensor([4, 2]) if lengths else None, False, False)
 
 
 @pytest.mark.parametrize("mode", ["rnn", "gru", "lstm"])
 def test_the_layer_op_passes_opcheck(mode):
     # schema, fake (meta) implementation, autograd registration and torch.compile's dispatch
-    torch.library.opcheck(layer_op.layer, layer_args(mode, "triton"))
-    torch.library.opcheck(layer_op.layer, layer_args(mode, "triton", lengths=False))
+    torch.library.opcheck(layer_op.layer, layer_args(mode))
+    torch.library.opcheck(layer_op.layer, layer_args(mode, lengths=False))
 
 
 @pytest.mark.parametrize("mode", ["rnn", "gru", "lstm"])
-def test_the_op_on_the_fused_cpu_kernels_agrees_with_the_op_on_triton(mode, kernels):
-    torch.library.opcheck(layer_op.layer, layer_args(mode, "fused"))
+def test_the_fused_cpu_path_and_the_triton_path_agree(mode, kernels):
+    # the two fast paths of one layer, each chosen by paths.py, on the same weights and padded input
     results = []
     for name in ("fused", "triton"):
-        args = layer_args(mode, name)
-        states, cells, _ = layer_op.layer(*args)
-        (states.square().sum() + (cells[-1].sum() if mode == "lstm" else 0)).backward()
-        grads = [a.grad for a in args if isinstance(a, torch.Tensor) and a.grad is not None]
-        results.append([states.detach(), *grads])
+        torch.manual_seed(3)
+        layer = Recurrent(mode, 5, 6, num_layers=2, bidirectional=True)
+        layer.kernels = "triton" if name == "triton" else None
+        x = torch.randn(7, 3, 5, requires_grad=True)
+        assert paths.layer_path(layer, x, layer.weight_hh_l0) == name
+        out, h_n = layer(x, lengths=torch.tensor([7, 4, 1]))
+        h = h_n[0] if isinstance(h_n, tuple) else h_n
+        (out.square().sum() + h.sum()).backward()
+        results.append([out.detach(), h.detach(), x.grad, *(p.grad for p in layer.parameters())])
     assert_close(results[0], results[1], 1e-5)
 
 
 def test_bad_kernels_name_what_is_expected():
-    with pytest.raises(ValueError, match="kernels must be one of triton, fused"):
-        layer_op.layer(*layer_args("rnn", "cuda-magic"))
     with pytest.raises(ValueError, match=r"must be None \(automatic\) or 'triton', not 'cudnn'"):
         Recurrent("gru", 3, 4).kernels = "cudnn"
 
@@ -152,7 +154,8 @@ def test_a_failed_self_check_falls_back_to_the_per_step_path_and_says_why(monkey
         assert gpu_path.triton_ready(torch.device("cpu"))[0] is False
         # a CPU layer on the automatic choice keeps its CPU path, whatever was decided for CUDA
         layer = Recurrent("gru", 5, 6)
-        assert layer.kernels is None and not layer._on_triton(layer.weight_hh_l0)
+        x = torch.randn(4, 2, 5)
+        assert layer.kernels is None and paths.layer_path(layer, x, layer.weight_hh_l0) != paths.TRITON
     finally:
         gpu_path.forget()
 
