@@ -13,7 +13,7 @@ OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("cosine", "constant")
 IMPLS = ("scratch", "torch")
 PRECISIONS = ("auto", "fp32", "bf16")
-# the workbench's models, or a classic tutorial's (tutorial_models.py; chosen by --preset)
+# the workbench's models, or a classic tutorial's (model/tutorials.py; chosen by --preset)
 ARCHS = ("workbench", "index-rnn", "tensor-rnn", "concat-rnn")
 ARCH_TASKS = {"index-rnn": "charlm", "tensor-rnn": "charlm", "concat-rnn": "names"}
 # presets.PRESETS holds what each one sets; "" is none

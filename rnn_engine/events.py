@@ -167,7 +167,7 @@ class Classified(Event):
 
 @dataclass(frozen=True)
 class Checked(Event):
-    """The model against torch.nn with its weights on a batch of its data (check_command.compare)."""
+    """The model against torch.nn with its weights on a batch of its data (analysis.check.check_model)."""
 
     step: int
     report: dict
@@ -203,8 +203,13 @@ class RunFailed(Event):
 @dataclass(frozen=True)
 class RunFinished(Event):
     step: int
-    reason: str  # "completed", "stopped"
+    reason: str  # "completed", "stopped" (also "interrupted", "nan", ...: see final_state) or "pruned"
     summary: dict
+
+
+def final_state(reason: str) -> str:
+    """The state a run that ended for `reason` is left in (live.json, `workbench runs`, the app)."""
+    return {"completed": "finished", "pruned": "pruned"}.get(reason, "stopped")
 
 
 Sink = Callable[[Event], None]

@@ -9,7 +9,6 @@ Quitting the app, or losing its terminal, costs the run nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -45,8 +44,10 @@ from rnn_engine.events import (
     RunStarted,
     Sampled,
     event_from_dict,
+    final_state,
 )
 from rnn_engine.rundir.launch import command_line, start_run, sweep_argv, training_argv
+from rnn_engine.rundir.layout import RunDir, RunDirError
 from rnn_engine.rundir.liveness import endpoint_note, stop_hint
 from rnn_engine.rundir.runs import describe_resources, new_run_id, run_info, run_name, scan_runs
 
@@ -576,7 +577,7 @@ class WorkbenchApp(App[None]):
         elif view.live:
             if self._send("check"):
                 self.notify("Comparing with torch.nn at the next batch…")
-        elif (view.run_dir / "last.pt").exists():
+        elif RunDir(view.run_dir).last.exists():
             self._check_saved(view.run_dir)
         else:
             self.notify(f"Run {view.run_id} has no saved model to check.", severity="warning")
@@ -650,13 +651,14 @@ class WorkbenchApp(App[None]):
         if path is None:
             self.notify("Choose a run on the Runs tab (4), or attach a finished one, then r.")
             return
-        if not (path / "last.pt").exists():
+        files = RunDir(path)
+        if not files.last.exists():
             self.notify(f"{path.name} has no checkpoint to resume from.", severity="warning")
             return
         try:
-            saved = RunConfig.from_dict(json.loads((path / "config.json").read_text()))
-        except (OSError, ValueError, TypeError) as exc:
-            self.notify(f"{path / 'config.json'}: cannot be read ({exc})", severity="error")
+            saved = files.settings()
+        except RunDirError as exc:
+            self.notify(str(exc), severity="error")
             return
         try:
             current = self.query_one(HyperparameterForm).read()
@@ -665,7 +667,7 @@ class WorkbenchApp(App[None]):
         # the run goes on with the settings it had when it stopped (live changes included, from its
         # checkpoint) and its data; only the budget and the device come from the form
         budget = {k: getattr(current, k) for k in ("epochs", "time_budget", "max_steps", "device")}
-        self.action_start(resume=path / "last.pt", config=saved.updated(**budget), given=tuple(budget))
+        self.action_start(resume=files.last, config=saved.updated(**budget), given=tuple(budget))
 
     async def action_quit(self) -> None:
         view = self.view
@@ -796,7 +798,7 @@ class WorkbenchApp(App[None]):
                                                         "once it trains")
             else:
                 self._send("inspect", {"text": text[-MAX_INSPECT:], "units": [list(u) for u in units]})
-        elif (view.run_dir / "last.pt").exists():
+        elif RunDir(view.run_dir).last.exists():
             self._inspect_saved(view.run_dir, text, units)
         else:
             self.query_one(InsideView).show_message(f"run {view.run_id} has no saved model to read")
@@ -1037,7 +1039,7 @@ class WorkbenchApp(App[None]):
                 self.action_tab("train")
         elif isinstance(e, RunFinished):
             status.show_final(e.summary)
-            self.set_state({"completed": "finished", "pruned": "pruned"}.get(e.reason, "stopped"))
+            self.set_state(final_state(e.reason))
 
 
 def make_app(config: RunConfig | None = None, runs_dir: Path | str = "runs",

@@ -8,7 +8,6 @@ the run appends twice a second and posts it; it never touches widgets.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import threading
@@ -21,6 +20,7 @@ from rnn_engine.config import RunConfig
 from rnn_engine.control.client import RunClient
 from rnn_engine.rundir.eventlog import EventReader
 from rnn_engine.rundir.launch import output_tail
+from rnn_engine.rundir.layout import RunDir, RunDirError
 from rnn_engine.rundir.liveness import FINAL, RunState, run_state
 
 from .messages import RunEnded, RunEvents, RunReplied, RunStatus
@@ -36,6 +36,7 @@ class RunView:
     run_dir: Path
     process: subprocess.Popen | None = None  # set when this app started the run
     config: RunConfig | None = None
+    config_error: str = ""  # why config.json could not be read, if it could not
     state: str = "starting"
     client: RunClient | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -55,10 +56,14 @@ class RunView:
         return self.config.task if self.config is not None else "charlm"
 
     def read_config(self) -> None:
+        """The run's settings, once they are written; why not, in `config_error`, if they cannot be read."""
+        files = RunDir(self.run_dir)
+        if not files.holds_run():
+            return  # a run just started: its process writes them in a moment
         try:
-            self.config = RunConfig.from_dict(json.loads((self.run_dir / "config.json").read_text()))
-        except (OSError, ValueError, TypeError):
-            pass
+            self.config, self.config_error = files.settings(), ""
+        except RunDirError as exc:
+            self.config_error = str(exc)
 
     # -- steering -----------------------------------------------------------------------------------
     def connect(self, post: Callable[[Any], None]) -> RunClient:
@@ -91,7 +96,7 @@ class RunView:
     def follow(self, post: Callable[[Any], None], cancelled: Callable[[], bool] = lambda: False) -> None:
         """Replay the log, then follow it until the run ends or is let go of (worker thread)."""
         # the gradient panel shows the newest measurement; older ones need not even be parsed
-        reader = EventReader(self.run_dir / "events.jsonl", frozenset({"GradientsMeasured",
+        reader = EventReader(RunDir(self.run_dir).events, frozenset({"GradientsMeasured",
                                                                        "EvaluationProgress"}))
         post(RunEvents(self.run_dir, reader.read(), replay=True))
         last_status: tuple[Any, ...] = ()
@@ -129,6 +134,6 @@ class RunView:
         """Why the process ended before it could train; its directory goes when it holds nothing else."""
         code = self.process.returncode if self.process is not None else "unknown"
         error = output_tail(self.run_dir) or f"the training process exited with status {code}"
-        if not (self.run_dir / "config.json").exists():
+        if not RunDir(self.run_dir).holds_run():
             shutil.rmtree(self.run_dir, ignore_errors=True)
         return error.removeprefix("workbench: ")

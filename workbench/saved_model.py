@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rnn_engine.rundir.layout import RunDir
+
 ENGINE_LOGGER = "rnn_engine"
 
 
@@ -31,7 +33,7 @@ class SavedModels:
 
         with self._lock:
             if run_dir not in self._models:
-                ck = ckpt_io.load(run_dir / "last.pt")
+                ck = ckpt_io.load(RunDir(run_dir).last)
                 self._models[run_dir] = (ck.build_model(), ck.vocab, list(ck.labels))
             return self._models[run_dir]
 
@@ -64,7 +66,7 @@ class SavedModels:
         from rnn_engine.model.checkpoint import load
 
         try:
-            ck = load(run_dir / "last.pt")
+            ck = load(RunDir(run_dir).last)
             return check_model(ck.config, ck.vocab, list(ck.labels), ck.model_state)
         except (OSError, ValueError) as exc:  # CheckpointError is a ValueError
             return {"error": str(exc)}

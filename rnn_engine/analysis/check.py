@@ -146,7 +146,7 @@ def _smaller(config: Any, batch: tuple[Any, ...]) -> tuple[tuple[Any, ...], str]
 
 
 def describe_check(report: dict[str, Any]) -> str:
-    """One line for a check report (check_command.compare), for ctl and the app's activity log."""
+    """One line for a check report (check_model's), for ctl and the app's activity log."""
     if "error" in report:
         return f"check: {report['error']}"
     return (f"against {report['reference']} with the same weights, on {report.get('batch', 'a batch')}: "

@@ -9,7 +9,8 @@ from typing import Any
 
 def add_parser(sub: Any) -> None:
     b = sub.add_parser("bench", help="training speed of the scratch models against torch.nn")
-    b.add_argument("--device", default="cpu")
+    b.set_defaults(func=main)
+    b.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default cpu)")
     b.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (median)")
     b.add_argument("--quick", action="store_true", help="tiny shapes: a smoke test, not a measurement")
     b.add_argument("--json", action="store_true", help="print one JSON report as the last line")
@@ -17,7 +18,7 @@ def add_parser(sub: Any) -> None:
                    "with bf16 GEMMs against torch.nn under autocast and against its own fp32 (H=256)")
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace, argv: list[str]) -> int:
     from ..training.bench import format_bf16_table, format_table, run_bench, run_bench_bf16
 
     if getattr(args, "precision", "fp32") == "bf16":

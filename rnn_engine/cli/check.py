@@ -6,13 +6,14 @@ import argparse
 import json
 from typing import Any
 
-from .parsing import add_run_argument
+from .parsing import CliError, add_run_argument
 
 
 def add_parser(sub: Any) -> None:
     c = sub.add_parser("check", help="does the run's scratch model compute what torch.nn computes with "
                        "its weights? (largest difference in outputs and gradients)")
     add_run_argument(c)
+    c.set_defaults(func=check_run)
     c.add_argument("--kernels", choices=["triton"], default=None,
                    help="run the scratch layers on the GPU path's Triton kernels: natively on a GPU, "
                    "else on the CPU under Triton's interpreter (a small batch; needs `pip install triton`)")
@@ -20,7 +21,7 @@ def add_parser(sub: Any) -> None:
                    "max_abs_diff_output, max_abs_diff_grad, kernels, and what was compared")
 
 
-def check_run(args: argparse.Namespace, fail: Any) -> int:
+def check_run(args: argparse.Namespace, argv: list[str]) -> int:
     from ..analysis.check import check_model
     from ..model.checkpoint import load
     from ..rundir.runs import RunNotFound, resolve_model
@@ -28,12 +29,12 @@ def check_run(args: argparse.Namespace, fail: Any) -> int:
     try:
         path = resolve_model(args.run, args.runs_dir)
     except RunNotFound as exc:
-        fail(f"check: {exc}")
+        raise CliError(f"check: {exc}") from None
     ck = load(path)
     try:
         report = check_model(ck.config, ck.vocab, list(ck.labels), ck.model_state, kernels=args.kernels)
     except ValueError as exc:
-        fail(f"check: {exc}")
+        raise CliError(f"check: {exc}") from None
     if args.json:
         print(json.dumps(report))
         return 0

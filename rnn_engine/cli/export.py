@@ -6,12 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .parsing import CliError
+
 
 def add_parser(sub: Any) -> None:
     e = sub.add_parser("export", help="write runs' curves, samples and settings for TensorBoard or as CSV",
                        description="Export runs (ids, directories, 'latest', or a directory of runs) as "
                                    "TensorBoard event files (one directory per run: tensorboard --logdir "
                                    "DIR) and/or one CSV table (a row per logged step or evaluation).")
+    e.set_defaults(func=export)
     e.add_argument("runs", nargs="+", metavar="RUN", help="run directory, run id (or its start) under "
                    "--runs-dir, 'latest', or a directory whose subdirectories are runs")
     e.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard event files under DIR/<run id>")
@@ -19,25 +22,26 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
 
 
-def export(args: argparse.Namespace, fail: Any) -> int:
+def export(args: argparse.Namespace, argv: list[str]) -> int:
     from ..export import read_history, write_csv, write_tensorboard
+    from ..rundir.layout import RunDir
     from ..rundir.runs import RunNotFound, resolve_run, scan_runs
 
     if not args.tensorboard and not args.csv:
-        fail("export: say where: --tensorboard DIR and/or --csv FILE")
+        raise CliError("export: say where: --tensorboard DIR and/or --csv FILE")
     dirs: list[Path] = []
     for spec in args.runs:
         path = Path(spec)
-        if path.is_dir() and not (path / "config.json").exists():
+        if path.is_dir() and not RunDir(path).holds_run():
             inside = [Path(r.path) for r in reversed(scan_runs(path))]  # oldest first
             if not inside:
-                fail(f"export: {spec}: neither a run nor a directory of runs")
+                raise CliError(f"export: {spec}: neither a run nor a directory of runs")
             dirs += inside
             continue
         try:
             dirs.append(resolve_run(spec, args.runs_dir))
         except RunNotFound as exc:
-            fail(f"export: {exc}")
+            raise CliError(f"export: {exc}") from None
     unique = list(dict.fromkeys(d.resolve() for d in dirs))
     histories = [read_history(d) for d in unique]
     if args.tensorboard:

@@ -12,12 +12,13 @@ from typing import Any
 
 from ..analysis.render import render, render_saturation, unpack_activations
 from ..config import MAX_INSPECT
-from .parsing import add_run_argument
+from .parsing import CliError, add_run_argument
 
 
 def add_parser(sub: Any) -> None:
     i = sub.add_parser("inspect", help="what a trained model's units track, character by character")
     add_run_argument(i)
+    i.set_defaults(func=inspect_run)
     src = i.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", metavar="FILE", help="a text file to read with the model")
     src.add_argument("--prime", metavar="TEXT", help="the text itself")
@@ -31,40 +32,43 @@ def add_parser(sub: Any) -> None:
                    "with one activation per character) and gate saturation")
 
 
-def inspect_run(args: argparse.Namespace, fail: Any) -> int:
+def inspect_run(args: argparse.Namespace, argv: list[str]) -> int:
     """A live run reads the text itself, between two batches; any other run, from its checkpoint."""
-    from ..config import RunConfig
     from ..data.text import read_text
     from ..model.checkpoint import load
+    from ..rundir.layout import RunDir, RunDirError
     from ..rundir.liveness import run_state
     from ..rundir.runs import RunNotFound, resolve_model
 
     if args.top < 0:
-        fail("inspect: --top must be >= 0")
+        raise CliError("inspect: --top must be >= 0")
     try:
         path = resolve_model(args.run, args.runs_dir)
     except RunNotFound as exc:
-        fail(f"inspect: {exc}")
+        raise CliError(f"inspect: {exc}") from None
     live = path.is_dir() and run_state(path).live
     if live:  # a live run may not have saved yet: its shape comes from config.json
-        config = RunConfig.from_dict(json.loads((path / "config.json").read_text()))
+        try:
+            config = RunDir(path).settings()
+        except RunDirError as exc:
+            raise CliError(f"inspect: {exc}") from None
         # a live classifier answers the Inside view's letter-by-letter question, not this one
         live = config.task == "charlm"
     if not live:
         config = (ck := load(path)).config
     text = args.prime if args.prime is not None else read_text(args.text)[: max(1, args.chars)]
     if not text:
-        fail("inspect: the text is empty")
+        raise CliError("inspect: the text is empty")
     layers, hidden = config.num_layers, config.hidden_size
-    wanted = [_parse_unit(spec, layers, hidden, fail) for spec in args.unit]
+    wanted = [_parse_unit(spec, layers, hidden) for spec in args.unit]
     if live:
         text = text[-MAX_INSPECT:]  # what a live run reads for one request
-        shown, sat, seconds, where = _read_live(path, text, wanted, args.top, fail)
+        shown, sat, seconds, where = _read_live(path, text, wanted, args.top)
     else:
         try:
             shown, sat, seconds, where = _read_saved(ck, text, wanted, args.top)
         except ValueError as exc:  # a bidirectional model has no state after character t
-            fail(f"inspect: {exc}")
+            raise CliError(f"inspect: {exc}") from None
     from ..analysis.inside import MIN_OCCURRENCES, too_rare
 
     rare = too_rare(text)
@@ -114,7 +118,7 @@ def _read_saved(ck: Any, text: str, wanted: list[tuple[int, int]], top: int
     return units, saturation(tr), seconds, f"from the checkpoint of step {ck.step}"
 
 
-def _read_live(run_dir: Path, text: str, wanted: list[tuple[int, int]], top: int, fail: Any
+def _read_live(run_dir: Path, text: str, wanted: list[tuple[int, int]], top: int
                ) -> tuple[list[dict[str, Any]], dict[str, Any], float, str]:
     from ..control.client import RunClient, RunUnavailable
 
@@ -123,9 +127,9 @@ def _read_live(run_dir: Path, text: str, wanted: list[tuple[int, int]], top: int
             reply, event = client.call("inspect", {"text": text, "units": [list(u) for u in wanted]},
                                        answer=True)
     except RunUnavailable as exc:
-        fail(f"inspect: {exc}")
+        raise CliError(f"inspect: {exc}") from None
     if not reply.get("ok") or event is None:
-        fail(f"inspect: refused: {reply.get('error', 'no answer')}")
+        raise CliError(f"inspect: refused: {reply.get('error', 'no answer')}")
     result = event["result"]
     ranked = {(layer, unit): (feature, r) for layer, unit, feature, r in result["ranked"]}
     order = [(layer, unit) for layer, unit, *_ in result["ranked"]][:top]
@@ -142,13 +146,13 @@ def _read_live(run_dir: Path, text: str, wanted: list[tuple[int, int]], top: int
     return units, result["saturation"], result["seconds"], f"by the live run at step {event['step']}"
 
 
-def _parse_unit(spec: str, layers: int, hidden: int, fail: Any) -> tuple[int, int]:
+def _parse_unit(spec: str, layers: int, hidden: int) -> tuple[int, int]:
     layer, sep, unit = spec.partition(":")
     if not sep or not layer.strip().isdigit() or not unit.strip().isdigit():
-        fail(f"inspect: --unit {spec!r} is not LAYER:UNIT (e.g. 0:17)")
+        raise CliError(f"inspect: --unit {spec!r} is not LAYER:UNIT (e.g. 0:17)")
     layer_i, unit_i = int(layer), int(unit)
     if layer_i >= layers or unit_i >= hidden:
-        fail(f"inspect: --unit {spec}: the model has {layers} layer(s) of {hidden} units")
+        raise CliError(f"inspect: --unit {spec}: the model has {layers} layer(s) of {hidden} units")
     return layer_i, unit_i
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from ..config import ConfigError
 from . import bench, check, export, inspect, runs, sweep, train, use
-from .parsing import CliError, OneLineParser, fail, say
+from .parsing import CliError, OneLineParser, say
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,10 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
     a.add_argument("--no-bell", action="store_true", help="no terminal bell with the notices of runs that "
                    "end, fail or pause by themselves (also: RNN_WORKBENCH_BELL=0)")
+    a.set_defaults(func=_attach_here)
     runs.add_parsers(sub, OneLineParser)
     inspect.add_parser(sub)
     check.add_parser(sub)
-    sub.add_parser("presets", help="the classic tutorials' models, with the figures the tutorials reported")
+    p = sub.add_parser("presets", help="the classic tutorials' models, with the figures the tutorials "
+                       "reported")
+    p.set_defaults(func=_presets)
     bench.add_parser(sub)
     export.add_parser(sub)
     sweep.add_parser(sub)
@@ -49,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 0
-        return _dispatch(args, argv)
+        return args.func(args, argv)  # each command's parser names its own (set_defaults)
     except ConfigError as exc:
         flags = "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in exc.errors.items())
         say(f"workbench: invalid settings: {flags}")
@@ -69,35 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
-    command = args.command
-    if command in ("train", "train-names"):
-        return train.run(args, argv)
-    if command == "runs":
-        return runs.list_runs(args)
-    if command == "wait":
-        return runs.wait_for_runs(args, fail)
-    if command == "ctl":
-        return runs.control(args, fail)
-    if command == "attach":
-        raise CliError("attach opens the workbench: run it as 'workbench attach RUN'")
-    if command == "inspect":
-        return inspect.inspect_run(args, fail)
-    if command == "check":
-        return check.check_run(args, fail)
-    if command == "presets":
-        from ..training.presets import describe_presets
+def _attach_here(args: argparse.Namespace, argv: list[str]) -> int:
+    raise CliError("attach opens the workbench: run it as 'workbench attach RUN'")
 
-        print(describe_presets())
-        return 0
-    if command == "sample":
-        return use.sample(args)
-    if command == "classify":
-        return use.classify(args)
-    if command == "bench":
-        return bench.main(args)
-    if command == "export":
-        return export.export(args, fail)
-    if command == "sweep":
-        return sweep.sweep(args, argv)
-    raise CliError(f"unknown command {command}")
+
+def _presets(args: argparse.Namespace, argv: list[str]) -> int:
+    from ..training.presets import describe_presets
+
+    print(describe_presets())
+    return 0

@@ -25,9 +25,6 @@ def say(line: str) -> None:
         print(line, file=sys.stderr)
 
 
-def fail(message: str) -> NoReturn:
-    raise CliError(message)
-
 
 RUN_HELP = "run directory, run id (or its start) under --runs-dir, 'latest', or a .pt checkpoint"
 
@@ -42,6 +39,7 @@ def model_path(spec: str, runs_dir: str, command: str) -> str:
     """The checkpoint a RUN argument names (a run's last.pt), or a one-line error naming what was tried."""
     from pathlib import Path
 
+    from ..rundir.layout import RunDir
     from ..rundir.runs import RunNotFound, resolve_model
 
     if Path(spec).is_file():
@@ -51,7 +49,7 @@ def model_path(spec: str, runs_dir: str, command: str) -> str:
     except RunNotFound as exc:
         raise CliError(f"{command}: {exc}") from None
     if found.suffix != ".pt":
-        found = found / "last.pt"
+        found = RunDir(found).last
         if not found.is_file():
-            raise CliError(f"{command}: {found.parent} has no checkpoint (last.pt) yet")
+            raise CliError(f"{command}: {found.parent} has no checkpoint ({found.name}) yet")
     return str(Path(found))

@@ -8,12 +8,12 @@ run's own unless `--corpus`/`--data` names other data.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import LIVE_FIELDS, RunConfig
+from ..rundir.layout import RunDir, RunDirError
 from .parsing import CliError
 
 MODEL_FIELDS = ("cell", "hidden_size", "num_layers", "nonlinearity", "bidirectional", "arch", "dtype")
@@ -37,10 +37,11 @@ def checkpoint_of(spec: str, runs_dir: str) -> Path:
         name = run_name(found)
         raise CliError(f"--resume {spec}: that run is {state.state} (pid {state.pid}); stop it first "
                        f"(workbench ctl {name} stop --wait), or fork its latest checkpoint with "
-                       f"--resume {found / 'last.pt'}")
-    if not (found / "last.pt").is_file():
-        raise CliError(f"--resume {spec}: {found} has no checkpoint (last.pt) to continue from")
-    return found / "last.pt"
+                       f"--resume {RunDir(found).last}")
+    last = RunDir(found).last
+    if not last.is_file():
+        raise CliError(f"--resume {spec}: {found} has no checkpoint ({last.name}) to continue from")
+    return last
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def resumed_settings(checkpoint: Path, task: str, given: dict[str, Any], data: s
 def _step_of(run_dir: Path) -> int | None:
     from ..rundir.eventlog import last_record
 
-    last = last_record(run_dir / "events.jsonl")
+    last = last_record(RunDir(run_dir).events)
     step = last.get("step")
     return step if isinstance(step, int) else None
 
@@ -105,8 +106,8 @@ def _step_of(run_dir: Path) -> int | None:
 def _changed_live(run_dir: Path, saved: RunConfig) -> list[str]:
     """The live settings the run changed while it trained: its config.json against its checkpoint."""
     try:
-        started = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):
+        started = RunDir(run_dir).settings()
+    except RunDirError:  # a checkpoint on its own, or a run whose settings are gone: nothing to compare
         return []
     return [f"{k} {_shown(getattr(started, k))} → {_shown(getattr(saved, k))}"
             for k in sorted(LIVE_FIELDS) if getattr(started, k) != getattr(saved, k)]

@@ -10,7 +10,9 @@ from typing import Any
 
 from ..analysis.check import describe_check
 from ..control.protocol import COMMANDS
+from ..rundir.layout import RunDir
 from ..rundir.runs import resources
+from .parsing import CliError
 
 CTL_TIMEOUT = 10.0  # seconds to wait for a run to acknowledge a command
 
@@ -27,14 +29,17 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     w.add_argument("--timeout", type=float, default=0.0, help="give up after this many seconds (default: "
                    "wait as long as it takes)")
     w.add_argument("--json", action="store_true", help="print one JSON line: each run's final state")
+    w.set_defaults(func=wait_for_runs)
     r = sub.add_parser("runs", help="list runs: task, shape, step, best metric, state, pid, CPU and memory")
     r.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
     r.add_argument("--json", action="store_true", help="print a JSON list, one object per run")
+    r.set_defaults(func=list_runs)
 
     c = sub.add_parser("ctl", help="send a command to a live run (pause, resume, step, stop, apply, ...)",
                        description="Send a command to a live run; exit 0 when it acknowledged the "
                                    "command, 2 when it is not live, refused it, or did not answer "
                                    f"within {CTL_TIMEOUT:.0f} s.")
+    c.set_defaults(func=control)
     c.add_argument("run", help="run directory, run id (or its start) under --runs-dir, or 'latest'")
     common = parser_class(add_help=False)
     common.add_argument("--runs-dir", default="runs", help="where runs are (default runs)")
@@ -64,7 +69,7 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     evaluate.add_argument("--full", action="store_true", help="the whole validation split, not the subset")
 
 
-def list_runs(args: argparse.Namespace) -> int:
+def list_runs(args: argparse.Namespace, argv: list[str]) -> int:
     from ..rundir.runs import scan_runs
 
     runs = scan_runs(args.runs_dir)
@@ -92,14 +97,14 @@ def list_runs(args: argparse.Namespace) -> int:
 ENDED_WELL = ("finished", "stopped", "pruned")  # what `wait` counts as success
 
 
-def wait_for_runs(args: argparse.Namespace, fail: Any) -> int:
+def wait_for_runs(args: argparse.Namespace, argv: list[str]) -> int:
     from ..rundir.liveness import run_state
     from ..rundir.runs import RunNotFound, resolve_run
 
     try:
         dirs = list(dict.fromkeys(resolve_run(spec, args.runs_dir) for spec in args.runs))
     except RunNotFound as exc:
-        fail(f"wait: {exc}")
+        raise CliError(f"wait: {exc}") from None
     deadline = time.monotonic() + args.timeout if args.timeout > 0 else None
     ended: dict[str, str] = {}
     while True:
@@ -116,7 +121,7 @@ def wait_for_runs(args: argparse.Namespace, fail: Any) -> int:
             break
         if deadline is not None and time.monotonic() >= deadline:
             waiting = ", ".join(d.name for d in dirs if d.name not in ended)
-            fail(f"wait: still running after {args.timeout:g} s: {waiting}")
+            raise CliError(f"wait: still running after {args.timeout:g} s: {waiting}")
         time.sleep(0.5)
     if args.json:
         print(json.dumps(ended))
@@ -124,14 +129,14 @@ def wait_for_runs(args: argparse.Namespace, fail: Any) -> int:
 
 
 # -- workbench ctl --------------------------------------------------------------------------------
-def _request_args(args: argparse.Namespace, fail: Any) -> dict[str, Any]:
+def _request_args(args: argparse.Namespace) -> dict[str, Any]:
     cmd = args.ctl_command
     if cmd == "apply":
         changes = {}
         for pair in args.changes:
             name, sep, value = pair.partition("=")
             if not sep or not name:
-                fail(f"ctl apply: {pair!r} is not FIELD=VALUE (e.g. lr=1e-3)")
+                raise CliError(f"ctl apply: {pair!r} is not FIELD=VALUE (e.g. lr=1e-3)")
             changes[name.strip().replace("-", "_")] = value.strip()
         return {"changes": changes}
     if cmd == "sample":
@@ -146,8 +151,8 @@ def _request_args(args: argparse.Namespace, fail: Any) -> dict[str, Any]:
     return {}
 
 
-def control(args: argparse.Namespace, fail: Any) -> int:
-    """Send one command; `fail(message)` raises the caller's one-line error (exit status 2)."""
+def control(args: argparse.Namespace, argv: list[str]) -> int:
+    """Send one command to a run and say what it answered."""
     from ..control.client import RunClient, RunUnavailable
     from ..rundir.liveness import process_alive, run_state
     from ..rundir.runs import RunNotFound, resolve_run
@@ -156,15 +161,15 @@ def control(args: argparse.Namespace, fail: Any) -> int:
     try:
         run_dir = resolve_run(args.run, args.runs_dir)
     except RunNotFound as exc:
-        fail(f"ctl: {exc}")
-    request = _request_args(args, fail)
+        raise CliError(f"ctl: {exc}") from None
+    request = _request_args(args)
     try:
         with RunClient.connect(run_dir, timeout=args.timeout) as client:
             reply, event = client.call(cmd, request, answer=cmd in ("sample", "classify", "check"))
     except RunUnavailable as exc:
-        fail(f"ctl {cmd}: {exc}")
+        raise CliError(f"ctl {cmd}: {exc}") from None
     if not reply.get("ok"):
-        fail(f"ctl {cmd}: refused: {reply.get('error', 'no reason given')}")
+        raise CliError(f"ctl {cmd}: refused: {reply.get('error', 'no reason given')}")
     final = None
     if cmd == "stop" and args.wait:
         deadline = time.monotonic() + 600
@@ -175,7 +180,7 @@ def control(args: argparse.Namespace, fail: Any) -> int:
             time.sleep(0.05)
         final = state.state
         if state.live or alive:
-            fail(f"ctl stop: {run_dir.name} acknowledged but had not ended after 600 s")
+            raise CliError(f"ctl stop: {run_dir.name} acknowledged but had not ended after 600 s")
     if args.json:
         print(json.dumps({"run": run_dir.name, "reply": reply, "event": event, "state": final}))
         return 0
@@ -202,7 +207,7 @@ def _describe(cmd: str, run_dir: Path, reply: dict[str, Any], event: dict[str, A
         changes = ", ".join(f"{k}={v}" for k, v in reply.get("applied", {}).items())
         return f"{name}: {changes} at the next batch"
     if cmd == "stop" and final:
-        return f"{name}: {final}; checkpoint {run_dir / 'last.pt'}"
+        return f"{name}: {final}; checkpoint {RunDir(run_dir).last}"
     what = {"pause": "pauses", "resume": "resumes", "step": "trains one batch", "stop": "stops and saves",
             "device": "moves", "evaluate": "evaluates"}.get(cmd, cmd)
     return f"{name}: {what} at the next batch boundary"

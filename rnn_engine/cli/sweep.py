@@ -53,6 +53,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--encoding", default="utf-8", help="text encoding of the corpus (default utf-8)")
     s.add_argument("--dedupe", action="store_true", help="drop repeated (name, language) pairs (names)")
     add_config_flags(s, "charlm")
+    s.set_defaults(func=sweep)
 
 
 def sweep(args: argparse.Namespace, argv: list[str]) -> int:

@@ -26,6 +26,7 @@ def add_parsers(sub: Any) -> None:
                    help="what to do with undecodable bytes (default strict: stop with the byte offset)")
     _add_common(t)
     add_config_flags(t, "charlm")
+    t.set_defaults(func=run)
 
     n = sub.add_parser("train-names", help="train the surname → language classifier")
     n.add_argument("--data", help="directory of <Language>.txt files, one name per line (with --resume: "
@@ -33,6 +34,7 @@ def add_parsers(sub: Any) -> None:
     n.add_argument("--dedupe", action="store_true", help="drop repeated (name, language) pairs first")
     _add_common(n)
     add_config_flags(n, "names")
+    n.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     return _train(args, task, argv)
 
 # shorter flag names people expect; the long form stays accepted
-_ALIASES = {"num_layers": "--layers", "time_budget": "--time-budget"}
+_ALIASES = {"num_layers": "--layers"}
 
 
 def add_config_flags(p: argparse.ArgumentParser, task: str) -> None:
@@ -222,13 +224,14 @@ def _detach(args: argparse.Namespace, argv: list[str], task: str) -> int:
     """Start this same command as a run of its own and return once it trains."""
     from pathlib import Path
 
-    from ..rundir.launch import OUTPUT, start_run, wait_started
+    from ..rundir.launch import start_run, wait_started
+    from ..rundir.layout import RunDir
     from ..rundir.runs import new_run_id, run_name
 
     config, _ = run_settings(args, task)
     run_id = args.run_id or new_run_id(config)
     run_dir = Path(args.runs_dir) / run_id
-    if (run_dir / "events.jsonl").exists():
+    if RunDir(run_dir).has_run_events():
         raise CliError(f"{run_dir}: already holds a run; give another --run-id")
     child = [a for a in argv if a != "--detach"]
     if args.run_id is None:
@@ -236,7 +239,7 @@ def _detach(args: argparse.Namespace, argv: list[str], task: str) -> int:
     if args.resume:  # the checkpoint found now: 'latest' would soon name the new run itself
         child += ["--resume", args.resume]
     process = start_run([sys.executable, "-m", "workbench", *child], run_dir)
-    print(f"run {run_id} starting (pid {process.pid}); its output goes to {run_dir / OUTPUT}",
+    print(f"run {run_id} starting (pid {process.pid}); its output goes to {RunDir(run_dir).output}",
           file=sys.stderr)
     error = wait_started(process, run_dir)
     if error:
@@ -311,6 +314,7 @@ def _job_run(args: argparse.Namespace, config: RunConfig, dist: Any) -> tuple[st
 
     from ..errors import CheckpointError
     from ..model.checkpoint import load
+    from ..rundir.layout import RunDir
     from ..rundir.runs import new_run_id
     from ..training.distributed import elastic_marker, restarted
 
@@ -322,12 +326,12 @@ def _job_run(args: argparse.Namespace, config: RunConfig, dist: Any) -> tuple[st
             run_id = marker.read_text().strip()
         run_id = run_id or new_run_id(config)
         resume, error = args.resume, ""
-        run_dir = Path(args.runs_dir) / run_id
+        run_dir = RunDir(Path(args.runs_dir) / run_id)
         if restarted():
-            if (run_dir / "last.pt").exists():
-                resume = run_dir / "last.pt"
-        elif (run_dir / "events.jsonl").exists():
-            error = f"{run_dir}: already holds a run; give another --run-id"
+            if run_dir.last.exists():
+                resume = run_dir.last
+        elif run_dir.has_run_events():
+            error = f"{run_dir.path}: already holds a run; give another --run-id"
         elif args.run_id is None and marker is not None:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(run_id + "\n")

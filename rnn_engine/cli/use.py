@@ -14,6 +14,7 @@ from .parsing import CliError, add_run_argument, model_path, say
 def add_parsers(sub: Any) -> None:
     s = sub.add_parser("sample", help="generate text from a language model: a run's or a checkpoint's")
     add_run_argument(s, "checkpoint")
+    s.set_defaults(func=sample)
     s.add_argument("--prime", default="", help="text the model reads before it starts writing")
     s.add_argument("--length", type=int, default=500, help="characters to write (default 500)")
     s.add_argument("--temperature", type=float, default=0.8, help="below 1 picks likelier characters, "
@@ -29,6 +30,7 @@ def add_parsers(sub: Any) -> None:
 
     c = sub.add_parser("classify", help="the likeliest languages of surnames, from a name classifier")
     add_run_argument(c, "checkpoint")
+    c.set_defaults(func=classify)
     c.add_argument("names", nargs="+", metavar="NAME", help="surnames to classify, each its own argument")
     c.add_argument("--top-k", type=int, default=3, metavar="K", help="languages to show per name (default 3)")
     c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default cpu)")
@@ -36,7 +38,7 @@ def add_parsers(sub: Any) -> None:
                    "probability] pairs")
 
 
-def sample(args: argparse.Namespace) -> int:
+def sample(args: argparse.Namespace, argv: list[str]) -> int:
     import torch
 
     from ..model.checkpoint import load
@@ -82,7 +84,7 @@ def _sample_lines(args: argparse.Namespace, ck: Any, model: Any, g: Any) -> int:
     return 0
 
 
-def classify(args: argparse.Namespace) -> int:
+def classify(args: argparse.Namespace, argv: list[str]) -> int:
     from ..model.checkpoint import load
     from ..model.sampling import classify
     from ..training.devices import resolve_device

@@ -83,13 +83,6 @@ class Controls:
             self._paused = False
             self._wake.notify_all()
 
-    def toggle_pause(self) -> bool:
-        """Flip pause; returns True when now paused."""
-        with self._wake:
-            self._paused = not self._paused
-            self._wake.notify_all()
-            return self._paused
-
     def step_once(self) -> None:
         """While paused, let exactly one more batch run."""
         with self._wake:

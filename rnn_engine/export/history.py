@@ -18,6 +18,7 @@ from ..events import (
     StepFinished,
     event_from_dict,
 )
+from ..rundir.layout import RunDir, RunDirError
 
 
 @dataclass
@@ -57,14 +58,14 @@ class RunHistory:
 
 def read_history(run_dir: str | Path) -> RunHistory:
     """Every event of `run_dir`'s events.jsonl (a damaged line costs itself only) and its config."""
-    run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     try:
-        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        config = run.settings_dict()
+    except RunDirError:  # its events still export; the settings' columns stay empty
         config = {}
-    history = RunHistory(run_dir.name, run_dir, config if isinstance(config, dict) else {})
+    history = RunHistory(run.path.name, run.path, config)
     try:
-        lines = (run_dir / "events.jsonl").read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = run.events.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         lines = []
     for line in lines:

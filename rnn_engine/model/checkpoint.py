@@ -16,6 +16,7 @@ from torch import nn
 from ..config import RunConfig
 from ..data.vocab import Vocab
 from ..errors import CheckpointError
+from ..rundir.layout import RunDir
 from .networks import CharLM, NameClassifier
 
 FORMAT = "rnn-workbench/1"
@@ -99,9 +100,9 @@ def load(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint with `weights_only=True`: a file that holds Python objects is refused."""
     path = Path(path)
     if path.is_dir():
-        candidate = path / "last.pt"
+        candidate = RunDir(path).last
         if not candidate.exists():
-            raise CheckpointError(f"{path}: a directory without last.pt")
+            raise CheckpointError(f"{path}: a directory without {candidate.name}")
         path = candidate
     if not path.exists():
         raise CheckpointError(f"{path}: no such file")

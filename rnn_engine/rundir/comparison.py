@@ -15,6 +15,7 @@ from typing import Any
 
 from ..events import EpochFinished, Evaluated, RunFinished, RunStarted
 from .eventlog import EventReader
+from .layout import RunDir
 from .runs import model_name
 
 
@@ -33,7 +34,7 @@ class RunCurves:
 def read_curves(run_dir: str | Path, points: int = 300) -> RunCurves:
     """The run's train loss (averaged into about `points` points) and validation loss over time."""
     run_dir = Path(run_dir)
-    batch = EventReader(run_dir / "events.jsonl").read()
+    batch = EventReader(RunDir(run_dir).events).read()
     started = next((e for e in batch.events if isinstance(e, RunStarted)), None)
     config = started.config if started is not None else {}
     task = config.get("task", "charlm")

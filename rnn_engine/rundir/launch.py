@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 
 from ..config import COMMAND_FIELDS, TASK_ONLY, RunConfig, field_info
+from .layout import OUTPUT
 from .liveness import run_state
-
-OUTPUT = "output.log"
 
 
 def _flag_value(value: object) -> str:

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..events import final_state
 from .eventlog import last_record
+from .layout import EVENTS, RECORD
 
-RECORD = "live.json"
 HEARTBEAT = 2.0  # seconds between heartbeats
 STALE = 30.0  # a heartbeat this old, from a process we cannot look at, means the run is dead
 ACTIVE = ("starting", "running", "paused")
@@ -226,9 +227,9 @@ def run_state(run_dir: Path) -> RunState:
     else:
         reason = "no process record"
     # the process is gone: the log says whether it got to the end
-    last = last_record(run_dir / "events.jsonl")
+    last = last_record(run_dir / EVENTS)
     if last.get("event") == "RunFinished":
-        ended = {"completed": "finished", "pruned": "pruned"}.get(str(last.get("reason")), "stopped")
+        ended = final_state(str(last.get("reason")))
         return RunState(ended, record)
     if last.get("event") == "RunFailed":
         return RunState("failed", record, str(last.get("error", "")))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import secrets
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .eventlog import last_record
+from .layout import RunDir, RunDirError
 from .liveness import endpoint_note, run_state
 
 
@@ -72,22 +72,21 @@ def _best(record: dict[str, Any], summary: dict[str, Any], task: str) -> str:
 
 def run_info(path: Path) -> RunInfo | None:
     """What a run directory holds, or None when it holds no run (no config.json)."""
+    run = RunDir(path)
     try:
-        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(cfg, dict):
-        return None
+        cfg = run.settings_dict()
+    except RunDirError:
+        return None  # not a run: a directory beside the runs (a sweep's, say), or one being made
     state = run_state(path)
     record = state.record
-    last = {} if state.live else last_record(path / "events.jsonl")
+    last = {} if state.live else last_record(run.events)
     summary = last.get("summary", {}) if last.get("event") == "RunFinished" else {}
     step = record.get("step") if state.live else last.get("step", record.get("step", 0))
     task = cfg.get("task", "?")
     started = record.get("started")
     if started is None:
         try:
-            started = (path / "config.json").stat().st_mtime
+            started = run.config_file.stat().st_mtime
         except OSError:
             started = 0.0
     return RunInfo(
@@ -108,20 +107,17 @@ def run_info(path: Path) -> RunInfo | None:
     )
 
 
-TRIAL_NOTE = "trial_note.txt"
-
-
 def write_trial_note(run_dir: Path, note: str) -> None:
     """Leave what a sweep's study says of this run's trial where `workbench runs` reads it."""
     try:
-        (run_dir / TRIAL_NOTE).write_text(note.strip() + "\n", encoding="utf-8")
+        RunDir(run_dir).trial_note.write_text(note.strip() + "\n", encoding="utf-8")
     except OSError:
         pass  # the run directory is on another machine, or gone: the study keeps the reason
 
 
 def read_trial_note(run_dir: Path) -> str:
     try:
-        return (run_dir / TRIAL_NOTE).read_text(encoding="utf-8").strip()
+        return RunDir(run_dir).trial_note.read_text(encoding="utf-8").strip()
     except OSError:
         return ""
 
@@ -151,10 +147,10 @@ def resolve_run(spec: str, runs_dir: str | Path = "runs") -> Path:
             raise RunNotFound(f"{runs_dir}: no runs yet")
         return Path(runs[0].path)
     for candidate in (Path(spec), Path(runs_dir) / spec):
-        if (candidate / "config.json").is_file():
+        if RunDir(candidate).holds_run():
             return candidate
     matches = sorted(Path(runs_dir).glob(f"{spec}*")) if Path(runs_dir).is_dir() and "/" not in spec else []
-    matches = [m for m in matches if (m / "config.json").is_file()]
+    matches = [m for m in matches if RunDir(m).holds_run()]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:

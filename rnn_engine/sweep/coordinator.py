@@ -31,6 +31,7 @@ from typing import Any
 from ..config import RunConfig
 from ..rundir.eventlog import last_record
 from ..rundir.launch import output_tail, start_run, training_argv
+from ..rundir.layout import RunDir
 from ..rundir.liveness import LivenessWriter, process_alive, process_start, run_state
 from .heartbeat import GRACE_PERIOD, HEARTBEAT_INTERVAL, Heartbeats
 from .reporter import metric_value
@@ -318,7 +319,7 @@ class Sweep:
     def _tell_outcome(self, number: int, run_dir: Path, process: subprocess.Popen | None) -> None:
         from optuna.trial import TrialState
 
-        last = last_record(run_dir / "events.jsonl") if run_dir.name else {}
+        last = last_record(RunDir(run_dir).events) if run_dir.name else {}
         reason = last.get("reason") if last.get("event") == "RunFinished" else None
         if reason == "completed":
             value = metric_value(last.get("summary", {}), self.s.metric)

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..errors import DistributedError
 
@@ -111,6 +111,19 @@ class Dist:
         except (RuntimeError, dist.DistError) as exc:
             raise self.lost(exc) from None
 
+    def wrap(self, model: nn.Module, device: torch.device, seed: int) -> nn.Module:
+        """DDP around `model` (it averages the gradients), with this rank's own dropout masks."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        torch.manual_seed(seed + 7919 * self.rank)
+        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def lost_contact(self, exc: BaseException) -> DistributedError | None:
+        """The job's error for an exception a collective raised (a rank gone), or None for any other."""
+        if not collective_failure(exc):
+            return None
+        return exc if isinstance(exc, DistributedError) else self.lost(exc)
+
     def lost(self, exc: BaseException) -> DistributedError:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         # gloo starts its messages with the source file and line: not for users
@@ -133,6 +146,48 @@ class Dist:
             except (RuntimeError, dist.DistError):
                 pass  # another rank is already gone: leave all the same
         dist.destroy_process_group()
+
+
+class Alone:
+    """A run of one process, through the same interface as a rank of a torchrun job (`Dist`).
+
+    The trainer speaks to both alike: broadcast returns its input, gather a one-row stack, each
+    share is everything, and nothing is ever lost; so its loop reads the same with one process or
+    many.
+    """
+
+    rank, world, local_rank, local_world, backend = 0, 1, 0, 1, ""
+    main = True
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+
+    def device_name(self) -> str:
+        return self.device
+
+    def share(self, n: int) -> slice:
+        return slice(0, n)
+
+    def broadcast(self, obj: Any) -> Any:
+        return obj
+
+    def gather(self, values: Tensor) -> Tensor:
+        return values[None]
+
+    def gather_objects(self, obj: Any) -> list[Any]:
+        return [obj]
+
+    def sum(self, values: Tensor) -> Tensor:
+        return values
+
+    def wrap(self, model: nn.Module, device: torch.device, seed: int) -> nn.Module:
+        return model
+
+    def lost_contact(self, exc: BaseException) -> DistributedError | None:
+        return None
+
+    def close(self, wait: bool = True) -> None:
+        pass
 
 
 def collective_failure(exc: BaseException) -> bool:

@@ -19,7 +19,7 @@ from ..data.text import CharCorpus, StreamBatches
 from ..model import checkpoint as ckpt_io
 from ..model.networks import detach_state, state_to
 from ..model.sampling import classify, generate
-from .distributed import Dist
+from .distributed import Alone, Dist
 
 
 class EvaluationCancelled(Exception):
@@ -43,7 +43,7 @@ class EvalContext:
 
     device: torch.device
     dtype: torch.dtype
-    dist: Dist | None
+    dist: Dist | Alone  # the job, or one process on its own
     cancelled: Callable[[], bool]
     progress: Callable[[int, int], None]  # (items done, items in all)
 
@@ -55,9 +55,15 @@ class TextTask:
     """The character language model: a corpus read as parallel streams, truncated BPTT, val loss."""
 
     items_name = "chars"
+    writes_text, classifies = True, False  # what a run of it is asked: samples, not names
+
+    @staticmethod
+    def carries_state(config: RunConfig) -> bool:
+        """Whether the hidden state goes from one window to the next (stateful truncated BPTT)."""
+        return config.carry_state
 
     def __init__(self, config: RunConfig, data: CharCorpus | None, resumed: ckpt_io.Checkpoint | None,
-                 dist: Dist | None) -> None:
+                 dist: Dist | Alone) -> None:
         corpus = data if data is not None else CharCorpus.from_file(config.data)
         if resumed is not None and resumed.vocab != corpus.vocab:
             _check_vocabulary(corpus, resumed)
@@ -70,7 +76,7 @@ class TextTask:
         self.data = corpus
         self.labels: list[str] = []  # a language model has no classes
         self.stream = StreamBatches(corpus.train, config.batch_size, config.seq_len)
-        if dist is not None:
+        if dist.world > 1:
             # rank r reads streams r*B/N ... (r+1)*B/N-1 of exactly the streams one process would
             self.stream = self.stream.rows(dist.share(config.batch_size))
 
@@ -103,12 +109,12 @@ class TextTask:
         batch = max(1, min(config.batch_size, (len(val) - 1) // config.seq_len))
         streams = StreamBatches.spread(val, batch, config.seq_len, 0 if full else config.val_chars)
         whole = streams.tokens >= len(val) - batch
-        if ctx.dist is not None:
+        if ctx.dist.world > 1:
             streams = streams.rows(ctx.dist.share(batch))  # each rank its streams; sums all-reduced
         total, count, state = 0.0, 0, None
         for x, y in (streams if streams.batch_size else ()):
             # under torchrun every rank must reach the all-reduce below: no cancelling there
-            if full and ctx.dist is None and ctx.cancelled():
+            if full and ctx.dist.world == 1 and ctx.cancelled():
                 raise EvaluationCancelled
             x, y = x.to(ctx.device), y.to(ctx.device)
             logits, state = model(x, state)
@@ -116,7 +122,7 @@ class TextTask:
                                            reduction="sum"))
             count += y.numel()
             ctx.progress(count, streams.tokens)
-        if ctx.dist is not None:
+        if ctx.dist.world > 1:
             total, count = ctx.dist.sum(torch.tensor([total, count], dtype=torch.float64)).tolist()
             count = int(count)
         return {"val_loss": total / max(count, 1), "items": count, "full": full or whole}
@@ -137,9 +143,14 @@ class NamesTask:
     """The surname classifier: length-bucketed batches of names, a loss per name, test accuracy."""
 
     items_name = "names"
+    writes_text, classifies = False, True  # what a run of it is asked: names, not samples
+
+    @staticmethod
+    def carries_state(config: RunConfig) -> bool:
+        return False  # each name starts from a zero state
 
     def __init__(self, config: RunConfig, data: NamesData | None, resumed: ckpt_io.Checkpoint | None,
-                 dist: Dist | None) -> None:
+                 dist: Dist | Alone) -> None:
         names = data if data is not None else NamesData.from_dir(config.data, seed=config.seed,
                                                                    dedupe=config.dedupe)
         if resumed is not None:
@@ -178,7 +189,7 @@ class NamesTask:
         on one name, because every rank must take part in the all-reduce.
         """
         weight = 1.0
-        if self.dist is not None:
+        if self.dist.world > 1:
             part = group[self.dist.share(len(group))]
             weight = self.dist.world * len(part) / len(group)
             group = part or group[:1]
@@ -202,7 +213,7 @@ class NamesTask:
         confusion = torch.zeros(n, n, dtype=torch.long)
         total_loss, count = 0.0, 0
         test = self.data.test
-        if ctx.dist is not None:
+        if ctx.dist.world > 1:
             test = test[ctx.dist.share(len(test))]  # each rank a part; the counts are all-reduced
         for x, lengths, y in bucketed_batches(test, 512, self.data.vocab, None):
             logits = model(x.to(ctx.device), lengths.to(ctx.device)).cpu().double()
@@ -210,7 +221,7 @@ class NamesTask:
             count += len(y)
             pred = logits.argmax(-1)
             confusion.index_put_((y, pred), torch.ones_like(y), accumulate=True)
-        if ctx.dist is not None:
+        if ctx.dist.world > 1:
             confusion = ctx.dist.sum(confusion)
             total_loss, count = ctx.dist.sum(torch.tensor([total_loss, count], dtype=torch.float64)).tolist()
             count = int(count)
@@ -262,7 +273,7 @@ def _check_vocabulary(corpus: CharCorpus, resumed: ckpt_io.Checkpoint) -> None:
 
 
 def make_task(config: RunConfig, data: CharCorpus | NamesData | None, resumed: ckpt_io.Checkpoint | None,
-              dist: Dist | None) -> Task:
+              dist: Dist | Alone) -> Task:
     """The task object for `config.task`, its data loaded (or the given data used) and checked."""
     if config.task == "charlm":
         return TextTask(config, data if isinstance(data, CharCorpus) else None, resumed, dist)

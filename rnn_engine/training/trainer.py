@@ -50,6 +50,7 @@ from ..events import (
     Sampled,
     Sink,
     StepFinished,
+    final_state,
 )
 from ..model import checkpoint as ckpt_io
 from ..model.networks import count_parameters, detach_state, set_gemm_dtype, state_to
@@ -58,16 +59,33 @@ from ..nn import fused, gpu_path, paths
 from ..nn.precision import autocast
 from ..nn.precision import resolve as resolve_precision
 from ..rundir.eventlog import EventLog
+from ..rundir.layout import RunDir
 from ..rundir.liveness import process_start
 from ..rundir.runs import new_run_id
 from .allocator import keep_freed_memory
 from .devices import resolve_device
-from .distributed import Dist, collective_failure
+from .distributed import Alone, Dist
 from .optimizers import build_optimizer
 from .service import RunService
-from .tasks import EvalContext, EvaluationCancelled, NamesTask, TextTask, make_task
+from .tasks import EvalContext, EvaluationCancelled, make_task
 
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
+def settled_config(config: RunConfig, resumed: ckpt_io.Checkpoint | None, has_data: bool) -> RunConfig:
+    """The settings a run trains with: a resumed one keeps its checkpoint's model (and data, unless
+    given other data); ConfigError naming each field that is wrong."""
+    if resumed is not None:
+        keep = ("cell", "hidden_size", "num_layers", "nonlinearity", "task", "dtype", "bidirectional", "arch")
+        config = config.updated(**{k: getattr(resumed.config, k) for k in keep})
+        if not config.data:
+            config = config.updated(data=resumed.config.data)
+    errors = config.validate()
+    if errors:
+        raise ConfigError(errors)
+    if not config.data and not has_data:
+        raise ConfigError({"data": "no corpus file or names directory given"})
+    return config
 
 
 class Trainer:
@@ -95,23 +113,13 @@ class Trainer:
         resumed = resume if isinstance(resume, ckpt_io.Checkpoint) else None
         if resume and resumed is None:
             resumed = ckpt_io.load(resume)
-        if resumed is not None:
-            # the architecture comes from the checkpoint; budget and live settings from the caller
-            keep = ("cell", "hidden_size", "num_layers", "nonlinearity", "task", "dtype", "bidirectional",
-                    "arch")
-            config = config.updated(**{k: getattr(resumed.config, k) for k in keep})
-            if not config.data:
-                config = config.updated(data=resumed.config.data)
-        errors = config.validate()
-        if errors:
-            raise ConfigError(errors)
-        if not config.data and data is None:
-            raise ConfigError({"data": "no corpus file or names directory given"})
-        self.world = 1 if dist is None else dist.world
+        config = settled_config(config, resumed, data is not None)
+        # one process trains through the same small interface as a torchrun rank (distributed.py)
+        self.dist: Dist | Alone = dist or Alone(config.device)
+        self.world = self.dist.world
         check_world(config, self.world)
         self.config = config
-        self.dist = dist
-        self.main = dist is None or dist.main  # the rank that logs, saves, samples and serves
+        self.main = self.dist.main  # the rank that logs, saves, samples and serves
         self.reuse_dir = reuse_dir
         self.tags = dict(tags or {})  # written beside the settings in config.json (a sweep's trial)
         self.origin = origin  # a resumed run: where its settings came from, for its log
@@ -121,12 +129,12 @@ class Trainer:
         # gradient measurements cost a pass of their own; a fast model would also flood the log
         self.diag_interval = diag_interval
         self.serve = serve
-        self.device = resolve_device(dist.device_name() if dist is not None else config.device)
+        self.device = resolve_device(self.dist.device_name())
         self.dtype = torch.float64 if config.dtype == "float64" else torch.float32
         torch.manual_seed(config.seed)
         self.rng = random.Random(config.seed)
 
-        self.task = make_task(config, data, resumed, dist)
+        self.task = make_task(config, data, resumed, self.dist)
 
         self.model: nn.Module = ckpt_io.build_model(config, len(self.vocab), len(self.labels))
         self.model.to(device=self.device, dtype=self.dtype)
@@ -135,13 +143,7 @@ class Trainer:
         if self.precision == "bf16" and config.impl == "scratch":
             set_gemm_dtype(self.model, torch.bfloat16)
         # what the steps call: the model itself, or DDP around it, which averages the gradients
-        self.net: nn.Module = self.model
-        if dist is not None:
-            from torch.nn.parallel import DistributedDataParallel
-
-            self.net = DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-            torch.manual_seed(config.seed + 7919 * dist.rank)  # each rank its own dropout masks
+        self.net: nn.Module = self.dist.wrap(self.model, self.device, config.seed)
         self.optimizer = self._make_optimizer()
         self.step = 0
         self.epoch = 0
@@ -153,6 +155,7 @@ class Trainer:
             self._restore(resumed)
         self.run_id = run_id or new_run_id(config)
         self.run_dir = Path(runs_dir) / self.run_id
+        self.files = RunDir(self.run_dir)  # where each of its files goes
         self._log: EventLog | None = None
         self.service: RunService | None = None
         self._needs_restore = False
@@ -294,12 +297,11 @@ class Trainer:
                 self.service.liveness.update(write=True, path_notice=notice)
             path += f"; precision {self.precision} ({self.precision_why})"
             self.recurrent_path = path
-            if self.dist is not None:
-                ranks = self.dist.gather_objects({"rank": self.dist.rank, "pid": os.getpid(),
-                                                  "pid_start": process_start(os.getpid()),
-                                                  "host": socket.gethostname()})
-                if self.service is not None:
-                    self.service.liveness.update(write=True, world_size=self.world, ranks=ranks)
+            ranks = self.dist.gather_objects({"rank": self.dist.rank, "pid": os.getpid(),
+                                              "pid_start": process_start(os.getpid()),
+                                              "host": socket.gethostname()})
+            if self.world > 1 and self.service is not None:  # `ctl stop --wait` waits for every rank
+                self.service.liveness.update(write=True, world_size=self.world, ranks=ranks)
             self._started = self.clock()
             self.emit(RunStarted(
                 self.run_id, str(self.run_dir), self.config.task, self.config.to_dict(), str(self.device),
@@ -307,15 +309,15 @@ class Trainer:
                 self.resumed_from_step, path, self.world, torch.get_num_threads(), self.origin))
             summary = self.finish(self._loop())
             # how live.json records the end: finished, pruned (by its sweep) or stopped
-            final = {"completed": "finished", "pruned": "pruned"}.get(summary["reason"], "stopped")
+            final = final_state(summary["reason"])
             reason = ""
             return summary
         except Exception as exc:
-            if self.dist is not None and collective_failure(exc):
-                last = self.run_dir / "last.pt"
+            lost = self.dist.lost_contact(exc)
+            if lost is not None:
+                last = self.files.last
                 kept = f"; the last checkpoint is {last}" if last.exists() else ""
-                exc = exc if isinstance(exc, DistributedError) else self.dist.lost(exc)
-                exc = DistributedError(f"{exc}{kept}")
+                exc = DistributedError(f"{lost}{kept}")
             reason = str(exc) if isinstance(exc, DistributedError) else f"{type(exc).__name__}: {exc}"
             self.emit(RunFailed(self.step, reason))
             if isinstance(exc, DistributedError):
@@ -330,13 +332,13 @@ class Trainer:
 
     def _open_run_dir(self) -> None:
         """The run directory with config.json, events.jsonl and, when serving, the endpoint."""
-        if (self.run_dir / "events.jsonl").exists() and not self.reuse_dir:
+        if self.files.has_run_events() and not self.reuse_dir:
             raise DataError(f"{self.run_dir}: already holds a run; give another run id")
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.json").write_text(
+            self.files.config_file.write_text(
                 json.dumps({**self.config.to_dict(), **self.tags}, indent=2) + "\n")
-            self._log = EventLog(self.run_dir / "events.jsonl")
+            self._log = EventLog(self.files.events)
         except OSError as exc:
             raise DataError(f"{self.run_dir}: cannot write the run there "
                             f"({exc.strerror or exc}); choose another --runs-dir") from None
@@ -362,7 +364,7 @@ class Trainer:
                 try:
                     self.train_step(batch)
                 except OUT_OF_MEMORY as exc:
-                    if self.dist is not None:
+                    if self.world > 1:
                         raise  # the other ranks are already in the next all-reduce: end the job
                     self._on_out_of_memory(exc)
                 self.window += 1
@@ -378,7 +380,7 @@ class Trainer:
 
     def _tell(self, decision: Any) -> Any:
         """Rank 0's decision on every rank: the same step, the same settings, the same stop."""
-        return decision if self.dist is None else self.dist.broadcast(decision)
+        return self.dist.broadcast(decision)
 
     def _after_step(self) -> tuple[bool, bool]:
         """(evaluate and save now, the run is done): by the clock, so rank 0 decides for all."""
@@ -418,7 +420,7 @@ class Trainer:
         ctl = self.controls
         plan: dict[str, Any] = {"act": "go", "changes": self._take_changes(), "device": ctl.take_device(),
                                 "evaluate": [], "resume": False}
-        if plan["device"] and self.dist is not None:
+        if plan["device"] and self.world > 1:
             self.emit(HyperparametersRejected(self.step, {"device": "a job of several ranks stays on "
                                                                     "its devices"}))
             plan["device"] = None
@@ -525,11 +527,11 @@ class Trainer:
                     state[key] = value.to(device)
 
     def _answer(self, q: SampleRequest | ClassifyRequest | InspectRequest | CheckRequest) -> None:
-        if isinstance(q, SampleRequest) and isinstance(self.task, TextTask):
+        if isinstance(q, SampleRequest) and self.task.writes_text:
             g = torch.Generator().manual_seed(self.rng.randrange(2**31))
             text = generate(self.model, self.vocab, q.length, q.prime, q.temperature, q.top_k, g)
             self.emit(Sampled(self.step, text, q.temperature, q.prime, q.request, "asked"))
-        elif isinstance(q, ClassifyRequest) and isinstance(self.task, NamesTask):
+        elif isinstance(q, ClassifyRequest) and self.task.classifies:
             results = classify(self.model, self.vocab, self.labels, list(q.names), q.top_k)
             self.emit(Classified(self.step, list(q.names), results, q.request))
         elif isinstance(q, InspectRequest):
@@ -566,20 +568,17 @@ class Trainer:
             total, per_param, per_layer = grad_norms(self.model)
         max_norm = c.clip if c.clip > 0 else math.inf
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-        rank_rates: list[float] = []
-        if self.dist is None:
-            # one device sync per step for both numbers
-            loss_v, norm_v = torch.stack([loss.detach().double(), norm.detach().double()]).tolist()
-        else:
-            # every rank's (loss sum, items, seconds): the batch's loss and one NaN verdict for all
-            mine = torch.stack([loss.detach().double() * items, torch.tensor(float(items)),
-                                norm.detach().double().cpu(), torch.tensor(time.perf_counter() - t0)])
-            rows = self.dist.gather(mine.to(torch.float64)).tolist()
-            count = sum(r[1] for r in rows)
-            loss_v = sum(r[0] for r in rows) / max(count, 1.0)
-            norm_v = rows[0][2]  # the gradients are averaged, so every rank has the same norm
-            items = int(count)
-            rank_rates = [round(r[1] / r[3], 1) if r[3] > 0 else 0.0 for r in rows]
+        # every rank's (loss sum, items, norm, seconds), one device sync: the batch's loss and one NaN
+        # verdict for all (one row when training alone)
+        f64 = torch.float64
+        mine = torch.stack([loss.detach().to(f64).cpu() * items, torch.tensor(float(items), dtype=f64),
+                            norm.detach().to(f64).cpu(), torch.tensor(time.perf_counter() - t0, dtype=f64)])
+        rows = self.dist.gather(mine).tolist()
+        count = sum(r[1] for r in rows)
+        loss_v = sum(r[0] for r in rows) / max(count, 1.0)
+        norm_v = rows[0][2]  # the gradients are averaged, so every rank has the same norm
+        items = int(count)
+        rank_rates = [round(r[1] / r[3], 1) if r[3] > 0 else 0.0 for r in rows] if self.world > 1 else []
         if not is_finite(loss_v, norm_v):
             self._on_non_finite(loss_v, norm_v)
             return
@@ -634,14 +633,10 @@ class Trainer:
 
     def _restore_last_good(self) -> None:
         """Back to the weights of last.pt; under torchrun rank 0 reads it and sends it to the others."""
-        last = self.run_dir / "last.pt"
-        if self.dist is None:
-            if last.exists():
-                self._load_weights(ckpt_io.load(last))
-        else:
-            ck = self._tell(ckpt_io.load(last) if self.main and last.exists() else None)
-            if ck is not None:
-                self._load_weights(ck)
+        last = self.files.last
+        ck = self._tell(ckpt_io.load(last) if self.main and last.exists() else None)
+        if ck is not None:
+            self._load_weights(ck)
         self._needs_restore = False
 
     # -- evaluation, epochs, end --------------------------------------------------------------------
@@ -675,12 +670,10 @@ class Trainer:
         result = self.evaluate()
         self.emit(Evaluated(self.step, self.epoch, **result))
         # a classifier's held-out names wait for the epoch's end
-        if self.main and isinstance(self.task, TextTask) and c.sample_length > 0:
+        if self.main and self.task.writes_text and c.sample_length > 0:
             text = self.task.sample(self.model, c, c.seed + self.step)
             self.emit(Sampled(self.step, text, c.temperature, reason="periodic"))
-        improved = result["val_loss"] < self.best_val_loss
-        if improved:
-            self.best_val_loss = result["val_loss"]
+        improved = self._note_best(result["val_loss"])
         # a run killed hours into an epoch resumes from here, not from the epoch's start
         self.save_checkpoint("periodic", best=improved)
 
@@ -697,30 +690,35 @@ class Trainer:
         self.window = 0
         result = self.evaluate()
         sample = self.task.sample(self.model, c, c.seed + self.epoch) if self.main else ""
-        improved = result["val_loss"] < self.best_val_loss
-        if improved:
-            self.best_val_loss = result["val_loss"]
+        improved = self._note_best(result["val_loss"])
         self.emit(EpochFinished(self.epoch, self.step, self.train_loss(), result["val_loss"], sample,
                                 c.temperature, result.get("val_accuracy"),
                                 result.get("balanced_accuracy"), result.get("confusion", []),
                                 list(self.labels)))
         self.save_checkpoint("epoch", best=improved)
 
+    def _note_best(self, val_loss: float) -> bool:
+        """Whether `val_loss` is the best of the run's whole lineage so far; kept as the best if so."""
+        if val_loss < self.best_val_loss:
+            self.best_val_loss = val_loss
+            return True
+        return False
+
     def save_checkpoint(self, reason: str, best: bool = False) -> Path:
         """last.pt (and best.pt); under torchrun rank 0 writes them, and they fit any world size."""
         carried = self._carried_state()  # a collective under torchrun: every rank takes part
         if not self.main:
-            return self.run_dir / "last.pt"
+            return self.files.last
         extra = {"window": self.window, "elapsed": self.elapsed(), "run_id": self.run_id}
         if carried is not None:
             extra["state"] = carried
         ck = ckpt_io.Checkpoint(
             self.config, self.vocab, self.model.state_dict(), self.optimizer.state_dict(),
             list(self.labels), self.step, self.epoch, self.best_val_loss, extra)
-        path = ckpt_io.save(ck, self.run_dir / "last.pt")
+        path = ckpt_io.save(ck, self.files.last)
         self.emit(CheckpointSaved(self.step, str(path), reason))
         if best:
-            ckpt_io.save(ck, self.run_dir / "best.pt")
+            ckpt_io.save(ck, self.files.best)
         return path
 
     def _carried_state(self) -> Any:
@@ -729,12 +727,10 @@ class Trainer:
         Under torchrun each rank holds its own streams' rows: they are gathered in rank order,
         which is the streams' order, so the checkpoint holds all of them and fits any world size.
         """
-        if not (isinstance(self.task, TextTask) and self.config.carry_state):
+        if not self.task.carries_state(self.config):
             return None  # the same on every rank: none of them gathers
         carries = self.window > 0 and self._state is not None
         state = state_to(detach_state(self._state), torch.device("cpu")) if carries else None
-        if self.dist is None:
-            return state
         parts = self.dist.gather_objects(state)
         if any(p is None for p in parts):
             return None
@@ -749,15 +745,14 @@ class Trainer:
         """
         c = self.config
         saved = resumed.extra.get("state") if resumed is not None else None
-        if saved is None or self.window == 0 or not isinstance(self.task, TextTask) \
-                or not c.carry_state or c.arch != "workbench":
+        if saved is None or self.window == 0 or not self.task.carries_state(c) or c.arch != "workbench":
             return None
         parts = tuple(saved) if isinstance(saved, (tuple, list)) else (saved,)
         shape = (c.num_layers, c.batch_size, c.hidden_size)  # a language model reads one way
         if len(parts) != (2 if c.cell == "lstm" else 1) or any(
                 not isinstance(p, Tensor) or tuple(p.shape) != shape for p in parts):
             return None
-        rows = self.dist.share(self.config.batch_size) if self.dist is not None else slice(None)
+        rows = self.dist.share(self.config.batch_size)
         parts = tuple(p[:, rows].to(self.device, self.dtype).contiguous() for p in parts)
         return parts if len(parts) > 1 else parts[0]
 
@@ -771,12 +766,11 @@ class Trainer:
             result = self.evaluate()
             self.emit(Evaluated(self.step, self.epoch, **result))
         c = self.config
-        if self.main and not self._sampled and isinstance(self.task, TextTask) and c.sample_length > 0:
+        if self.main and not self._sampled and self.task.writes_text and c.sample_length > 0:
             self.emit(Sampled(self.step, self.task.sample(self.model, c, c.seed + self.step), c.temperature,
                               reason="final"))
-        if result["val_loss"] < self.best_val_loss:
-            self.best_val_loss = result["val_loss"]
-        path = self.save_checkpoint(reason, best=self.best_val_loss == result["val_loss"])
+        improved = self._note_best(result["val_loss"])
+        path = self.save_checkpoint(reason, best=improved or self.best_val_loss == result["val_loss"])
         rate = self._train_items / self._train_time if self._train_time > 0 else 0.0
         summary: dict[str, Any] = {
             "run_id": self.run_id, "run_dir": str(self.run_dir), "reason": reason,

@@ -17,6 +17,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from rnn_engine.rundir.layout import RunDir
 from rnn_engine.sweep.listing import SweepInfo, sweep_info
 from rnn_engine.sweep.study import IMPORTANCE_TRIALS
 
@@ -204,7 +205,7 @@ class SweepScreen(Screen[Path | None]):
         if table.row_count == 0:
             return
         key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        if key.startswith("trial-") or not (Path(key) / "config.json").exists():
+        if key.startswith("trial-") or not RunDir(key).holds_run():
             self.app.notify("That trial has no run (it was not started).", severity="warning")
             return
         self._leaving = True
