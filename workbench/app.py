@@ -19,7 +19,6 @@ from typing import Any
 from rich.text import Text
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import ScrollableContainer, Vertical
 from textual.widgets import DataTable, Footer, Header, Input, TabbedContent, TabPane
 from textual.worker import get_current_worker
@@ -51,10 +50,26 @@ from rnn_engine.rundir.layout import RunDir, RunDirError
 from rnn_engine.rundir.liveness import endpoint_note, stop_hint
 from rnn_engine.rundir.runs import describe_resources, new_run_id, run_info, run_name, scan_runs
 
+from .actions import APP, bindings
 from .curves import ChartSettings
 from .event_text import describe
 from .live_apply import live_changes, names_with_and
-from .messages import Answered, RunEnded, RunEvents, RunReplied, RunsScanned, RunStatus
+from .messages import (
+    CheckReported,
+    DevicesListed,
+    EngineNoted,
+    InsideFailed,
+    InsideTextRead,
+    InspectionMade,
+    RunEnded,
+    RunEvents,
+    RunReplied,
+    RunsScanned,
+    RunStatus,
+    SavedModelClassified,
+    SavedModelSampled,
+    WorkFailed,
+)
 from .notices import RunWatch
 from .paths import default_data
 from .run_view import RunView
@@ -77,26 +92,6 @@ from .widgets.sample_log import SampleLog
 from .widgets.status_line import StatusLine
 from .widgets.text_log import TextLog
 
-# (title, key, help, method) of each action the command palette offers
-PALETTE = [
-    ("Start a run", "s", "train with the Hyperparameters tab's values, as a process of its own",
-     "action_start"),
-    ("Pause or resume", "p", "pause the run at the next batch, or continue it", "action_pause"),
-    ("Single step", "n", "while paused, train exactly one batch", "action_single_step"),
-    ("Stop the run", "x", "stop at the next batch and save a checkpoint", "action_stop"),
-    ("Apply live hyperparameters", "a", "lr, clip, temperature, top_k, weight_decay, sample_length, "
-     "eval_interval", "action_apply"),
-    ("Generate text now", "g", "choose temperature, priming text and length", "action_sample"),
-    ("Evaluate on the whole validation split", "v", "routine evaluations read a fixed subset",
-     "action_evaluate_full"),
-    ("Check against torch.nn", "k", "the model's outputs and gradients against torch.nn's layers with "
-     "the same weights, on a batch of the run's data", "action_check"),
-    ("Choose the device", "d", "CPU, CUDA or MPS; a run moves at the next batch", "action_device"),
-    ("Switch task", "t", "character language model ↔ name classifier", "action_switch_task"),
-    ("Resume or fork a run", "r", "the selected run on the Runs tab, or the finished run shown",
-     "action_resume_run"),
-    ("Help", "?", "keys and how to read the panes", "action_help"),
-]
 COMPACT_WIDTH, COMPACT_HEIGHT = 120, 36  # below either, the Train tab is one scrolling column
 SCAN_EVERY = 2.0  # seconds between reads of the runs directory
 # Seconds between the redraws that new steps cause: the status line's numbers, then the panes
@@ -112,33 +107,7 @@ class WorkbenchApp(App[None]):
     CSS_PATH = "workbench.tcss"
     TITLE = "RNN Workbench"
 
-    BINDINGS = [
-        Binding("question_mark,f1", "help", "Help"),
-        Binding("s,f5", "start", "Start"),
-        Binding("p,f6", "pause", "Pause"),
-        Binding("n,f8", "single_step", "Step", show=False),
-        Binding("x,f7", "stop", "Stop"),
-        Binding("a", "apply", "Apply"),
-        Binding("g", "sample", "Sample"),
-        Binding("v", "evaluate_full", "Full eval", show=False),
-        Binding("d", "device", "Device"),
-        Binding("k", "check", "Check vs torch.nn", show=False),
-        Binding("t", "switch_task", "Task", show=False),
-        Binding("r", "resume_run", "Resume/fork", show=False),
-        Binding("1", "tab('train')", "Train", show=False),
-        Binding("2", "tab('hyper')", "Params", show=False),
-        Binding("3", "tab('classify')", "Classifier", show=False),
-        Binding("4", "tab('runs')", "Runs", show=False),
-        Binding("5", "tab('inside')", "Inside", show=False),
-        Binding("escape", "leave_field", "Leave field", show=False),
-        Binding("enter", "enter_field", "Type", show=False),
-        Binding("w", "open_sweep", "Sweeps", show=False),
-        Binding("W", "start_sweep", "Start a sweep", show=False),
-        Binding("left_square_bracket", "smoothing(-1)", "Less smoothing", show=False),
-        Binding("right_square_bracket", "smoothing(1)", "More smoothing", show=False),
-        Binding("l", "log_scale", "Log scale", show=False),
-        Binding("q,ctrl+q", "quit", "Quit", priority=False),
-    ]
+    BINDINGS = bindings(APP)  # actions.py: the one table of keys
 
     def __init__(self, config: RunConfig, runs_dir: Path | str = "runs", attach: Path | None = None,
                  bell: bool = True) -> None:
@@ -192,7 +161,7 @@ class WorkbenchApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._engine_log = EngineLog(lambda text: self.post_message(Answered("note", text)))
+        self._engine_log = EngineLog(lambda text: self.post_message(EngineNoted(text)))
         engine = logging.getLogger(ENGINE_LOGGER)
         engine.addHandler(self._engine_log)
         engine.setLevel(logging.INFO)
@@ -237,8 +206,10 @@ class WorkbenchApp(App[None]):
     def get_system_commands(self, screen) -> Iterable[SystemCommand]:
         """The command palette (Ctrl+P) lists every action with its key."""
         yield from super().get_system_commands(screen)
-        for title, key, help_text, action in PALETTE:
-            yield SystemCommand(f"{title} ({key})", help_text, getattr(self, action))
+        for a in APP:
+            if a.palette:
+                yield SystemCommand(f"{a.name} ({a.shown_keys.split(' / ')[0]})", a.help,
+                                    getattr(self, f"action_{a.id}"))
 
     # -- helpers ------------------------------------------------------------------------------------
     @property
@@ -584,7 +555,7 @@ class WorkbenchApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="check")
     def _check_saved(self, run_dir: Path) -> None:
-        self.post_message(Answered("check", self._saved.check(run_dir)))
+        self.post_message(CheckReported(self._saved.check(run_dir)))
 
     def _show_check(self, report: dict[str, Any], log: bool) -> None:
         line = describe_check(report)
@@ -606,7 +577,7 @@ class WorkbenchApp(App[None]):
     def _local_devices(self) -> None:
         from rnn_engine.training.devices import available_devices
 
-        self.post_message(Answered("devices", available_devices()))
+        self.post_message(DevicesListed(available_devices()))
 
     def _show_devices(self, devices: dict[str, str]) -> None:
         # a live run's own device (from its events), else the setting for the next run
@@ -807,16 +778,16 @@ class WorkbenchApp(App[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="inside-text")
     def _validation_text(self, path: Path, units: list[tuple[int, int]]) -> None:
         try:
-            self.post_message(Answered("inside-text", self._saved.validation_excerpt(path), units))
+            self.post_message(InsideTextRead(self._saved.validation_excerpt(path), units))
         except (ValueError, OSError) as exc:  # DataError is a ValueError
-            self.post_message(Answered("inside-error", f"no validation excerpt: {exc}"))
+            self.post_message(InsideFailed(f"no validation excerpt: {exc}"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inside")
     def _inspect_saved(self, run_dir: Path, text: str, units: list[tuple[int, int]]) -> None:
         try:
-            self.post_message(Answered("inspect", self._saved.inspect(run_dir, text, units)))
+            self.post_message(InspectionMade(self._saved.inspect(run_dir, text, units)))
         except (ValueError, OSError) as exc:
-            self.post_message(Answered("inside-error", f"cannot open the saved model: {exc}"))
+            self.post_message(InsideFailed(f"cannot open the saved model: {exc}"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="query")
     def _sample_saved(self, run_dir: Path, settings: SampleSettings) -> None:
@@ -824,45 +795,69 @@ class WorkbenchApp(App[None]):
             text = self._saved.sample(run_dir, settings.prime, settings.length, settings.temperature,
                                       settings.top_k)
         except (ValueError, OSError) as exc:
-            self.post_message(Answered("error", str(exc)))
+            self.post_message(WorkFailed(str(exc)))
             return
-        self.post_message(Answered("sample", Sampled(-1, text, settings.temperature, settings.prime)))
+        self.post_message(SavedModelSampled(Sampled(-1, text, settings.temperature, settings.prime)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="query")
     def _classify_saved(self, run_dir: Path, name: str) -> None:
         try:
-            self.post_message(Answered("classify", self._saved.classify(run_dir, name), name))
+            self.post_message(SavedModelClassified(name, self._saved.classify(run_dir, name)))
         except (ValueError, OSError) as exc:
-            self.post_message(Answered("error", str(exc)))
+            self.post_message(WorkFailed(str(exc)))
 
-    def on_answered(self, message: Answered) -> None:
+    # -- what the workers found (each handler runs only while the app's widgets are there) -------
+    @on(DevicesListed)
+    def _devices_listed(self, message: DevicesListed) -> None:
+        if not self._widgets_gone():
+            self._show_devices(message.devices)
+
+    @on(SavedModelSampled)
+    def _saved_model_sampled(self, message: SavedModelSampled) -> None:
         if self._widgets_gone():
             return
-        if message.kind == "devices":
-            self._show_devices(message.value)
-        elif message.kind == "sample":
-            e = message.value
-            heading = f"sample · saved model · T={e.temperature}"
-            self.query_one(SampleLog).add_sample(heading, e.text)
-            self.query_one(LatestStrip).show_sample(heading, e.text)
-            self._latest_sample = e.text
-            self._sample_for_inside()
-            self.action_tab("train")
-        elif message.kind == "classify":
-            if message.request == self.query_one("#clf-input", Input).value.strip():
-                self.query_one(ClassifierQuery).show_results(message.request, message.value)
-        elif message.kind == "check":
-            self._show_check(message.value, log=True)
-        elif message.kind == "inspect":
-            self.query_one(InsideView).show_result(message.value)
-        elif message.kind == "inside-text":
-            self._inspect(message.value, message.request)
-        elif message.kind == "inside-error":
-            self.query_one(InsideView).show_message(message.value)
-        elif message.kind == "error":
-            self.notify(message.value, severity="error")
-        elif message.kind == "note":
-            self.log_activity(message.value)
+        e = message.sample
+        heading = f"sample · saved model · T={e.temperature}"
+        self.query_one(SampleLog).add_sample(heading, e.text)
+        self.query_one(LatestStrip).show_sample(heading, e.text)
+        self._latest_sample = e.text
+        self._sample_for_inside()
+        self.action_tab("train")
+
+    @on(SavedModelClassified)
+    def _saved_model_classified(self, message: SavedModelClassified) -> None:
+        if not self._widgets_gone() and message.name == self.query_one("#clf-input", Input).value.strip():
+            self.query_one(ClassifierQuery).show_results(message.name, message.results)
+
+    @on(CheckReported)
+    def _check_reported(self, message: CheckReported) -> None:
+        if not self._widgets_gone():
+            self._show_check(message.report, log=True)
+
+    @on(InspectionMade)
+    def _inspection_made(self, message: InspectionMade) -> None:
+        if not self._widgets_gone():
+            self.query_one(InsideView).show_result(message.result)
+
+    @on(InsideTextRead)
+    def _inside_text_read(self, message: InsideTextRead) -> None:
+        if not self._widgets_gone():
+            self._inspect(message.text, message.units)
+
+    @on(InsideFailed)
+    def _inside_failed(self, message: InsideFailed) -> None:
+        if not self._widgets_gone():
+            self.query_one(InsideView).show_message(message.reason)
+
+    @on(WorkFailed)
+    def _work_failed(self, message: WorkFailed) -> None:
+        if not self._widgets_gone():
+            self.notify(message.error, severity="error")
+
+    @on(EngineNoted)
+    def _engine_noted(self, message: EngineNoted) -> None:
+        if not self._widgets_gone():
+            self.log_activity(message.text)
 
     # -- what the run says --------------------------------------------------------------------------
     def on_run_replied(self, message: RunReplied) -> None:

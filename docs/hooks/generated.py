@@ -1,7 +1,8 @@
 """MkDocs hook: the parts of the manual written from the code at build time, so they cannot drift.
 
 `<!-- cli-reference -->` in a page becomes every command's `--help`, from the `workbench` parsers;
-`<!-- key-table -->` becomes the app's keys, from the bindings of the app, its panes and screens.
+`<!-- key-table -->` becomes the app's keys, from its one table of actions (workbench/actions.py),
+the same the bindings, the command palette and the help screen are made from.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from typing import Any
 
 MARK = "<!-- cli-reference -->"
 KEYS_MARK = "<!-- key-table -->"
-KEY_NAMES = {"question_mark": "?", "left_square_bracket": "[", "right_square_bracket": "]", "left": "←",
-             "right": "→", "up": "↑", "down": "↓", "space": "Space", "escape": "Esc", "enter": "Enter"}
 
 
 def reference() -> str:
@@ -41,36 +40,12 @@ def reference() -> str:
     return "\n".join(sections)
 
 
-def _keys(spec: str) -> str:
-    shown = []
-    for key in spec.split(","):
-        name = KEY_NAMES.get(key, key)
-        shown.append(name.upper() if len(name) == 2 and name.startswith("f") else name.replace("ctrl+", "^"))
-    return " / ".join(f"`{k}`" for k in shown)
-
-
 def key_table() -> str:
-    """Every key of the app and of its panes and screens, with what the command palette says of it."""
+    """Every key of the app, from its one table of actions (workbench/actions.py)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from textual.binding import Binding
+    from workbench.actions import key_table as table
 
-    from workbench.app import PALETTE, WorkbenchApp
-    from workbench.screens.compare import CompareScreen
-    from workbench.screens.sweep import SweepScreen
-    from workbench.widgets.inside_view import InsideView
-    from workbench.widgets.runs_list import RunsList
-
-    helps = {method.removeprefix("action_"): text for _, _, text, method in PALETTE}
-    rows = ["| where | keys | action |", "| --- | --- | --- |"]
-    for where, owner in (("everywhere", WorkbenchApp), ("Runs tab", RunsList), ("Inside tab", InsideView),
-                         ("compare screen", CompareScreen), ("sweep screen", SweepScreen)):
-        for b in owner.BINDINGS:
-            b = b if isinstance(b, Binding) else Binding(*b)
-            if b.action in ("leave_field", "enter_field"):
-                continue  # described below the table
-            more = helps.get(b.action.split("(")[0], "")
-            rows.append(f"| {where} | {_keys(b.key)} | {b.description}{': ' + more if more else ''} |")
-    return "\n".join(rows)
+    return table()
 
 
 def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:

@@ -45,6 +45,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         from .resume import checkpoint_of
 
         args.resume = str(checkpoint_of(args.resume, args.runs_dir))
+        # the checkpoint found now, for the processes this one starts (--detach, --nproc ranks):
+        # by the time they look, 'latest' would name the new run itself
+        argv = _resume_given(argv, args.resume)
     elif not _data_arg(args, task):
         flag = "--corpus FILE" if task == "charlm" else "--data DIR"
         raise CliError(f"{flag} is required, unless --resume RUN continues a run (which knows its data)")
@@ -95,6 +98,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                        help="what the trial reports (default val_loss)")
     trial.add_argument("--sweep-pruner", default="median", choices=["median", "hyperband", "none"],
                        help="how the study prunes (default median)")
+
+
+def _resume_given(argv: list[str], checkpoint: str) -> list[str]:
+    """`argv` with its --resume naming `checkpoint`."""
+    out = [a for a in argv if not a.startswith("--resume=")]
+    if "--resume" in out:
+        i = out.index("--resume")
+        return out[:i] + ["--resume", checkpoint] + out[i + 2:]
+    return out + ["--resume", checkpoint]
 
 
 def _data_arg(args: argparse.Namespace, task: str) -> str | None:
@@ -236,8 +248,6 @@ def _detach(args: argparse.Namespace, argv: list[str], task: str) -> int:
     child = [a for a in argv if a != "--detach"]
     if args.run_id is None:
         child += ["--run-id", run_id]
-    if args.resume:  # the checkpoint found now: 'latest' would soon name the new run itself
-        child += ["--resume", args.resume]
     process = start_run([sys.executable, "-m", "workbench", *child], run_dir)
     print(f"run {run_id} starting (pid {process.pid}); its output goes to {RunDir(run_dir).output}",
           file=sys.stderr)

@@ -163,8 +163,8 @@ class Recurrent(nn.Module):
                 k = layer * self.directions + direction
                 x = layer_input if direction == 0 else _reorder(layer_input, backwards)
                 out, h, c = self.run_layer(layer, x, h0[k], None if c0 is None else c0[k], mask, lengths,
-                                            record=layer == self.num_layers - 1 and direction == 0,
-                                            direction=direction)
+                                           record=layer == self.num_layers - 1 and direction == 0,
+                                           direction=direction)
                 outputs.append(out if direction == 0 else _reorder(out, backwards))
                 h_last.append(h)
                 if c is not None:

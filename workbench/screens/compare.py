@@ -8,14 +8,14 @@ from typing import Any
 
 import plotext as plt
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from ..curves import ChartSettings
-from ..messages import Answered
+from ..messages import CurvesRead
 from ..widgets.figure import new_figure
 
 COLOURS = ["cyan", "orange", "green", "magenta", "yellow", "blue", "red", "white"]
@@ -60,11 +60,12 @@ class CompareScreen(Screen[None]):
     def _load(self) -> None:
         from rnn_engine.rundir.comparison import read_curves
 
-        self.post_message(Answered("curves", [read_curves(path, points=100) for path in self.runs]))
+        self.post_message(CurvesRead([read_curves(path, points=100) for path in self.runs]))
 
-    def on_answered(self, message: Answered) -> None:
+    @on(CurvesRead)
+    def _curves_read(self, message: CurvesRead) -> None:
         message.stop()
-        self.curves = message.value
+        self.curves = message.curves
         table = self.query_one(DataTable)
         for c, colour in zip(self.curves, COLOURS * 4):
             f = c.figures

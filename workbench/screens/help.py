@@ -1,4 +1,5 @@
-"""The help screen: every key, what the panes show, and how to read the gradient view."""
+"""The help screen: every key (from the app's one table, actions.py), what the panes show, and how to
+read the gradient view."""
 
 from __future__ import annotations
 
@@ -7,36 +8,12 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown, Static
 
+from ..actions import key_table
+
 HELP = """
 # RNN Workbench — keys
 
-| key | action |
-| --- | --- |
-| `s` / F5 | start a run with the form's hyperparameters (a process of its own) |
-| `p` / F6 | pause or resume |
-| `n` / F8 | while paused: train exactly one batch |
-| `x` / F7 | stop the run (saves a checkpoint) |
-| `a` | apply live hyperparameters (lr, clip, temperature, top_k, weight_decay, sample_length, …) |
-| `g` | generate text now (temperature, priming text, length) |
-| `v` | evaluate on the whole validation split (routine evaluations read a fixed subset) |
-| `d` | choose the device (CPU, CUDA, MPS); the run moves at the next batch |
-| `k` | check: the model's outputs and gradients against torch.nn's layers with the same weights |
-| `t` | switch task: character language model ↔ name classifier |
-| `1` `2` `3` `4` `5` | Train, Hyperparameters, Classifier, Runs and Inside tabs |
-| `Enter` | Runs tab: show the selected run (history, then live); Classifier, Hyperparameters: type |
-| `r` | resume or fork the selected run (Runs tab) or the finished run shown, from its checkpoint |
-| `Space` · `c` | on the Runs tab: mark runs · compare the marked ones (loss curves and final figures) |
-| `←` `→` `↑` `↓` | on the Inside tab: the next or previous unit, layer |
-| `u` / `U` | on the Inside tab: the next or previous unit by selectivity |
-| `G` · `c` · `e` | on the Inside tab: gate saturation · text source (sample, validation, typed) · typing |
-| `W` | Hyperparameters tab: the sweep column (a range or choices per setting); `W` again starts it |
-| `w` | this directory's sweeps: trials, best, metric against a parameter; `Enter` a trial, `x` stop |
-| `[` · `]` | the loss charts' smoothing, less · more (TensorBoard's moving average, 0 to 0.99) |
-| `l` | the loss charts' loss axis: linear ↔ log scale |
-| `Esc` | leave a text field, close a dialog |
-| `Ctrl+P` | command palette: every action by name |
-| `?` | this help |
-| `q` | quit; while the run shown is live, asks: stop it and save, or leave it running |
+{keys}
 
 Letter and digit keys act from every tab. Switching tabs never puts the cursor in a text field:
 `Enter` (or `Tab`) moves into one, where keys type until `Esc` leaves it. F-keys always work.
@@ -73,7 +50,7 @@ pause|resume|step|stop|apply lr=...` steers them from a shell.
   (`workbench --no-bell`, or RNN_WORKBENCH_BELL=0, keeps it quiet).
 
 Press `Esc` or `?` to close.
-"""
+""".replace("{keys}", key_table())
 
 
 class HelpScreen(ModalScreen[None]):

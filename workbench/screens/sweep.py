@@ -21,7 +21,7 @@ from rnn_engine.rundir.layout import RunDir
 from rnn_engine.sweep.listing import SweepInfo, sweep_info
 from rnn_engine.sweep.study import IMPORTANCE_TRIALS
 
-from ..messages import Answered
+from ..messages import SweepRead, SweepUnreadable
 from ..widgets.figure import new_figure
 
 REFRESH = 2.0  # seconds between reads of the study
@@ -79,20 +79,22 @@ class SweepScreen(Screen[Path | None]):
             study = load(info.storage, info.study)
             rows, weights = trial_rows(study), importances(study)
         except (KeyError, OSError, RuntimeError, ValueError) as exc:
-            self.post_message(Answered("sweep-error", f"cannot read study {info.study}: {exc}"))
+            self.post_message(SweepUnreadable(f"cannot read study {info.study}: {exc}"))
             return
-        self.post_message(Answered("sweep", (info, rows, weights)))
+        self.post_message(SweepRead(info, rows, weights))
 
-    def on_answered(self, message: Answered) -> None:
-        if message.kind not in ("sweep", "sweep-error"):
-            return
+    @on(SweepUnreadable)
+    def _unreadable(self, message: SweepUnreadable) -> None:
+        message.stop()
+        if not self._leaving and self.is_attached:
+            self.query_one("#sweep-head", Static).update(Text(message.reason, style="red"))
+
+    @on(SweepRead)
+    def _sweep_read(self, message: SweepRead) -> None:
         message.stop()
         if self._leaving or not self.is_attached:
             return
-        if message.kind == "sweep-error":
-            self.query_one("#sweep-head", Static).update(Text(message.value, style="red"))
-            return
-        self.sweep, self.rows, self.importances = message.value
+        self.sweep, self.rows, self.importances = message.info, message.rows, message.importances
         self.params = sorted({k for r in self.rows for k in r.params})
         self._show()
 

@@ -13,12 +13,13 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Static
 
 from rnn_engine.analysis.render import SCALE, render_saturation, scale_step, unpack_activations
+
+from ..actions import INSIDE, bindings
 
 SOURCES = ("sample", "validation", "typed")
 SOURCE_NAMES = {"sample": "the latest sample", "validation": "a validation excerpt", "typed": "typed text"}
@@ -40,17 +41,7 @@ class InsideView(Vertical, can_focus=True):
     InsideView #inside-input { width: 100%; }
     """
 
-    BINDINGS = [
-        Binding("right", "unit(1)", "Next unit"),
-        Binding("left", "unit(-1)", "Prev unit", show=False),
-        Binding("down", "layer(1)", "Next layer", show=False),
-        Binding("up", "layer(-1)", "Prev layer", show=False),
-        Binding("u", "ranked(1)", "Next ranked"),
-        Binding("U", "ranked(-1)", "Prev ranked", show=False),
-        Binding("G", "gates", "Gates"),
-        Binding("c", "source", "Text source"),
-        Binding("e", "edit", "Type text"),
-    ]
+    BINDINGS = bindings(INSIDE)  # the keys, from the app's one table (actions.py)
 
     class Wanted(Message):
         """An inspection is needed: of `source` (sample, validation, typed), with `units` included."""

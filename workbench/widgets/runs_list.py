@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
 from rnn_engine.rundir.runs import RunInfo, resources
+
+from ..actions import RUNS_LIST, bindings
 
 
 class RunsList(DataTable):
@@ -17,7 +18,7 @@ class RunsList(DataTable):
     Space marks runs for comparison and c compares the marked ones (or the one under the cursor).
     """
 
-    BINDINGS = [Binding("space", "mark", "Mark to compare"), Binding("c", "compare", "Compare")]
+    BINDINGS = bindings(RUNS_LIST)  # the keys, from the app's one table (actions.py)
 
     class CompareRequested(Message):
         """The runs to show side by side."""
