@@ -140,15 +140,18 @@ def kill_runs(root: Path, extra=()) -> None:
 _ROOTS: list[Path] = []
 _PROCESSES: list = []
 _APPS: list = []  # workbench apps, whose `_children` are the runs they started
+_CLEANUPS: list = []  # what ends a server a test started (a PostgreSQL cluster); each may run twice
 
 
-def track(root: Path | None = None, process=None, app=None) -> None:
+def track(root: Path | None = None, process=None, app=None, cleanup=None) -> None:
     if root is not None:
         _ROOTS.append(root)
     if process is not None:
         _PROCESSES.append(process)
     if app is not None:
         _APPS.append(app)
+    if cleanup is not None:
+        _CLEANUPS.append(cleanup)
 
 
 def _kill_tracked() -> None:
@@ -156,6 +159,11 @@ def _kill_tracked() -> None:
         kill_runs(root)
     processes = _PROCESSES + [p for app in _APPS for p in app._children]
     kill_runs(Path("/nonexistent"), processes)
+    for cleanup in _CLEANUPS:
+        try:
+            cleanup()
+        except Exception:  # noqa: BLE001 - the others still end
+            pass
 
 
 def pytest_configure(config) -> None:

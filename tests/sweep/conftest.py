@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from ..conftest import track
+
 
 def server_binaries() -> Path | None:
     """The directory holding initdb and pg_ctl (Debian keeps them out of PATH), or None."""
@@ -64,8 +66,10 @@ class Cluster:
         self.started = True
 
     def stop(self) -> None:
+        """Stop the server and remove its files; a second call does nothing."""
         try:
             if self.started:
+                self.started = False
                 self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
@@ -87,6 +91,7 @@ def postgres():
     if bindir is None:
         pytest.skip("no PostgreSQL server binaries here (initdb, pg_ctl): apt-get install postgresql")
     cluster = Cluster(bindir)
+    track(cleanup=cluster.stop)  # also when the session itself is stopped (SIGTERM), fixtures or not
     try:
         cluster.start()
         yield cluster

@@ -26,6 +26,7 @@ from rnn_engine.events import (
 )
 from workbench.app import make_app
 from workbench.widgets.bars import Bars
+from workbench.widgets.latest_strip import LatestStrip
 from workbench.widgets.loss_panel import LossChart
 
 from .test_app import tiny_config, until
@@ -84,6 +85,8 @@ def test_each_tab_as_drawn(snap_compare, tmp_path, monkeypatch, tab, size):
     async def shown(pilot) -> None:
         await until(pilot, lambda: app.state == "finished", what="the replay")
         await until(pilot, lambda: app.query_one("#runs-table").row_count == 1, what="the runs list")
+        # the panes redraw on a timer (PANES_EVERY): the picture is taken once they show the last step
+        await until(pilot, lambda: app.query_one(LatestStrip).grad != "gradient norm —", what="the panes")
         await pilot.press(tab)
         await pilot.pause(0.5)
 
