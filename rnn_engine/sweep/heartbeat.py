@@ -67,11 +67,10 @@ class Heartbeats:
                 continue
             grace = float(t.user_attrs.get("grace_period", self.grace))
             if clock - previous[1] > grace:
-                stale.append(t)
+                stale.append((t, clock - previous[1]))
         self.seen = {n: v for n, v in self.seen.items() if n in running}
         failed = []
-        for t in stale:
-            silent = time.time() - float(t.user_attrs.get("heartbeat", time.time()))
+        for t, silent in stale:  # silent: as long as this sweep has seen it so, by its own clock
             host = t.user_attrs.get("host", "another machine")
             reason = f"worker on {host} stopped answering (no heartbeat for {silent:.0f} s)"
             with self.lock():
