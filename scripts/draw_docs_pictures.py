@@ -24,18 +24,22 @@ def train(runs: Path) -> None:
     from rnn_engine import Trainer
     from rnn_engine.config import default_config
 
-    lm = default_config("charlm", data=str(ROOT / "sample_texts" / "sonnets.txt"), hidden_size=128,
+    # relative paths, as a checkout's top directory names them: the pictures show no machine's paths
+    lm = default_config("charlm", data="sample_texts/sonnets.txt", hidden_size=128,
                         num_layers=2, time_budget=90.0, epochs=0, device="cpu", seed=3)
-    names = default_config("names", data=str(ROOT / "sample_texts" / "names"), hidden_size=128, epochs=6,
+    names = default_config("names", data="sample_texts/names", hidden_size=128, epochs=6,
                            device="cpu", seed=3)
     Trainer(lm, runs_dir=runs, run_id="sonnets-gru").run()
     Trainer(names, runs_dir=runs, run_id="names-gru").run()
 
 
 async def draw(runs: Path, run_dir: Path, name: str, keys: tuple[str, ...], typed: str = "") -> None:
+    from rnn_engine.config import default_config
     from workbench.app import make_app
 
-    app = make_app(None, runs, attach=run_dir, bell=False)
+    # the form shows the bundled corpus as a checkout names it, not where this machine keeps it
+    form = default_config("charlm", data="sample_texts/shakespeare_plays.txt")
+    app = make_app(form, runs, attach=run_dir, bell=False)
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(200):  # the replay of the run's history, then the runs list
             await pilot.pause(0.05)
@@ -57,6 +61,7 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)  # the app shows the runs directory as ./runs
+        Path("sample_texts").symlink_to(ROOT / "sample_texts")
         runs = Path("runs")
         train(runs)
         shots = [
