@@ -46,10 +46,12 @@ def checkpoint_of(spec: str, runs_dir: str) -> Path:
 
 @dataclass(frozen=True)
 class Resumed:
-    """The settings a resumed run starts from, and the sentence that says where they came from."""
+    """The settings a resumed run starts from, the sentence that says where they came from, and the
+    checkpoint itself (read once: the trainer starts from it)."""
 
     config: RunConfig
     origin: str
+    checkpoint: Any
 
 
 def _shown(value: Any) -> str:
@@ -62,7 +64,8 @@ def resumed_settings(checkpoint: Path, task: str, given: dict[str, Any], data: s
     from ..model.checkpoint import load
 
     try:
-        saved = load(checkpoint).config
+        ck = load(checkpoint)
+        saved = ck.config
     except CheckpointError as exc:
         raise CliError(f"--resume {checkpoint}: {exc}") from None
     if saved.task != task:
@@ -92,7 +95,7 @@ def resumed_settings(checkpoint: Path, task: str, given: dict[str, Any], data: s
         changes.append(f"data {Path(saved.data).name} → {Path(data).name}")
     if changes:
         parts.append("given here: " + ", ".join(changes))
-    return Resumed(config, "; ".join(parts))
+    return Resumed(config, "; ".join(parts), ck)
 
 
 def _step_of(run_dir: Path) -> int | None:

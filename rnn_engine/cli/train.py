@@ -124,6 +124,7 @@ def run_settings(args: argparse.Namespace, task: str) -> tuple[RunConfig, str]:
     data = _data_arg(args, task)
     resumed = resumed_settings(Path(args.resume), task, given_settings(args),
                                str(Path(data).resolve()) if data else None)
+    args.resumed_checkpoint = resumed.checkpoint  # this process trains from it without reading it again
     return resumed.config, resumed.origin
 
 
@@ -371,7 +372,8 @@ def _train_rank(args: argparse.Namespace, task: str, config: RunConfig, dist: An
     data = None
     if task == "charlm":
         data = CharCorpus.from_file(config.data, args.encoding, args.errors)
-    run_id, resume, reuse = args.run_id, args.resume, False
+    run_id, reuse = args.run_id, False
+    resume = getattr(args, "resumed_checkpoint", None) or args.resume
     if dist is not None:
         run_id, resume, reuse = _job_run(args, config, dist)
     main_rank = dist is None or dist.main
