@@ -571,8 +571,9 @@ class Trainer:
         # every rank's (loss sum, items, norm, seconds), one device sync: the batch's loss and one NaN
         # verdict for all (one row when training alone)
         f64 = torch.float64
-        mine = torch.stack([loss.detach().to(f64).cpu() * items, torch.tensor(float(items), dtype=f64),
-                            norm.detach().to(f64).cpu(), torch.tensor(time.perf_counter() - t0, dtype=f64)])
+        on_device = torch.stack([loss.detach().to(f64) * items, norm.detach().to(f64)]).cpu()  # the one sync
+        mine = torch.stack([on_device[0], torch.tensor(float(items), dtype=f64), on_device[1],
+                            torch.tensor(time.perf_counter() - t0, dtype=f64)])
         rows = self.dist.gather(mine).tolist()
         count = sum(r[1] for r in rows)
         loss_v = sum(r[0] for r in rows) / max(count, 1.0)
