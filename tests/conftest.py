@@ -139,7 +139,7 @@ def kill_runs(root: Path, extra=()) -> None:
 # here and cleared at session end and on SIGTERM/SIGHUP as well.
 _ROOTS: list[Path] = []
 _PROCESSES: list = []
-_APPS: list = []  # workbench apps, whose `_children` are the runs they started
+_APPS: list = []  # workbench apps, whose `launched` are the runs they started
 _CLEANUPS: list = []  # what ends a server a test started (a PostgreSQL cluster); each may run twice
 
 
@@ -157,7 +157,7 @@ def track(root: Path | None = None, process=None, app=None, cleanup=None) -> Non
 def _kill_tracked() -> None:
     for root in _ROOTS:
         kill_runs(root)
-    processes = _PROCESSES + [p for app in _APPS for p in app._children]
+    processes = _PROCESSES + [p for app in _APPS for p in app.launched]
     kill_runs(Path("/nonexistent"), processes)
     for cleanup in _CLEANUPS:
         try:

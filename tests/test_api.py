@@ -88,10 +88,10 @@ def test_the_app_starts_and_draws_without_torch(headless, tmp_path):
                            attach=Path({str(run_dir)!r}))
             async with app.run_test(size=(160, 48)) as pilot:
                 for _ in range(200):
-                    if app.state == "training" and app.query_one("#status").last is not None:
+                    if app.session.state == "running" and app.query_one("#status").last is not None:
                         break
                     await pilot.pause(0.05)
-                assert app.state == "training", app.state
+                assert app.session.state == "running", app.session.state
                 for key in "12345":  # every tab drawn
                     await pilot.press(key)
                     await pilot.pause()

@@ -3,8 +3,9 @@ manual's key table are all made from it, so none of them can disagree with anoth
 
 An `Action` names what a key does (`id`: the `action_<id>` method, or one with an argument), the
 keys (Textual's names, comma-separated), a short `label` for the footer, a `name` for the palette
-and the help, and a sentence of `help`. `APP` holds the app's own; the panes and screens that
-have keys of their own take theirs from the lists below.
+and the help, and a sentence of `help`. `APP` holds the app's own (the shown run's), `WORKSPACE`
+the main screen's (tabs, fields, sweeps); the panes that have keys of their own take theirs from
+the lists below.
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ APP = [
     Action("resume_run", "r", "Resume/fork", "Resume or fork a run", "the selected run on the Runs tab, or "
            "the finished run shown, from its checkpoint, with the settings it had when it stopped",
            palette=True),
+    Action("quit", "q,ctrl+q", "Quit", "Quit", "quit; while the run shown is live, asks: stop it and save, "
+           "or leave it running", footer=True),
+]
+
+# the workspace's (screens/workspace.py): they act on the tabs, so not while a dialog is open
+WORKSPACE = [
     Action("tab('train')", "1", "Train", "Train tab", "loss, samples, gradients, the activity log"),
     Action("tab('hyper')", "2", "Params", "Hyperparameters tab", "every setting, its error beside it"),
     Action("tab('classify')", "3", "Classifier", "Classifier tab", "a surname's top languages as you type"),
@@ -85,13 +92,14 @@ APP = [
            "against a parameter (there Enter opens a trial's run, m sorts, p the next parameter, x stops)"),
     Action("start_sweep", "W", "Start a sweep", "Start a sweep", "Hyperparameters tab: the sweep column (a "
            "range or choices beside a setting); W again starts it"),
+]
+
+TRAIN = [
     Action("smoothing(-1)", "left_square_bracket", "Less smoothing", "Less smoothing",
            "the loss charts' moving average (TensorBoard's), less"),
     Action("smoothing(1)", "right_square_bracket", "More smoothing", "More smoothing",
            "the loss charts' moving average, more"),
     Action("log_scale", "l", "Log scale", "Log scale", "the loss charts' loss axis: linear ↔ log"),
-    Action("quit", "q,ctrl+q", "Quit", "Quit", "quit; while the run shown is live, asks: stop it and save, "
-           "or leave it running", footer=True),
 ]
 
 RUNS_LIST = [
@@ -115,7 +123,7 @@ INSIDE = [
            footer=True),
 ]
 
-PANES = [("Runs tab", RUNS_LIST), ("Inside tab", INSIDE)]
+PANES = [("Train tab", TRAIN), ("Runs tab", RUNS_LIST), ("Inside tab", INSIDE)]
 
 
 def bindings(actions: list[Action]) -> list[Binding]:
@@ -125,7 +133,7 @@ def bindings(actions: list[Action]) -> list[Binding]:
 def key_table() -> str:
     """Every key as a Markdown table: the help screen's and the manual's."""
     rows = ["| keys | where | action |", "| --- | --- | --- |"]
-    for where, actions in [("everywhere", APP), *PANES]:
+    for where, actions in [("everywhere", APP + WORKSPACE), *PANES]:
         for a in actions:
             keys = " / ".join(f"`{_key(k)}`" for k in a.keys.split(","))
             rows.append(f"| {keys} | {where} | **{a.name}**: {a.help} |")

@@ -31,39 +31,26 @@ STATUS_EVERY = 2.0  # seconds between reads of live.json (state, CPU, memory): i
 
 @dataclass
 class RunView:
-    """One attached run, live or not."""
+    """One attached run, live or not: where it is and the ways to reach it (its state: session.py)."""
 
     run_dir: Path
     process: subprocess.Popen | None = None  # set when this app started the run
-    config: RunConfig | None = None
-    config_error: str = ""  # why config.json could not be read, if it could not
-    state: str = "starting"
     client: RunClient | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
-    ended: bool = False
-    world_size: int = 1  # ranks of a torchrun job, from its RunStarted
 
     @property
     def run_id(self) -> str:
         return self.run_dir.name
 
-    @property
-    def live(self) -> bool:
-        return self.state in ("starting", "running", "paused") and not self.ended
-
-    @property
-    def task(self) -> str:
-        return self.config.task if self.config is not None else "charlm"
-
-    def read_config(self) -> None:
-        """The run's settings, once they are written; why not, in `config_error`, if they cannot be read."""
+    def settings(self) -> tuple[RunConfig | None, str]:
+        """The run's settings once they are written, else None; and why they cannot be read, if so."""
         files = RunDir(self.run_dir)
         if not files.holds_run():
-            return  # a run just started: its process writes them in a moment
+            return None, ""  # a run just started: its process writes them in a moment
         try:
-            self.config, self.config_error = files.settings(), ""
+            return files.settings(), ""
         except RunDirError as exc:
-            self.config_error = str(exc)
+            return None, str(exc)
 
     # -- steering -----------------------------------------------------------------------------------
     def connect(self, post: Callable[[Any], None]) -> RunClient:

@@ -9,6 +9,7 @@ import random
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,20 @@ def settled_config(config: RunConfig, resumed: ckpt_io.Checkpoint | None, has_da
         raise ConfigError({"data": "no corpus file or names directory given"})
     return config
 
+
+
+@dataclass
+class Plan:
+    """What every rank does before the next batch, decided by rank 0 from the controls and broadcast."""
+
+    act: str = "go"  # "go", "stop", or "wait" (paused: plan again)
+    changes: dict[str, Any] = field(default_factory=dict)  # live hyperparameters to apply
+    device: str | None = None  # the device to move to
+    evaluate: list[bool] = field(default_factory=list)  # evaluations asked for: full split or not
+    resume: bool = False  # a pause ends here
+    paused: bool = False
+    restore: bool = False  # the last good weights come back when the pause ends (after a NaN)
+    lr: float = 0.0
 
 class Trainer:
     """Trains a CharLM on a corpus or a NameClassifier on a names directory.
@@ -415,22 +430,21 @@ class Trainer:
             if outcome != "wait":
                 return outcome
 
-    def _plan(self) -> dict[str, Any]:
+    def _plan(self) -> Plan:
         """What every rank does before the next batch: read from the controls, on rank 0 only."""
         ctl = self.controls
-        plan: dict[str, Any] = {"act": "go", "changes": self._take_changes(), "device": ctl.take_device(),
-                                "evaluate": [], "resume": False}
-        if plan["device"] and self.world > 1:
+        plan = Plan(changes=self._take_changes(), device=ctl.take_device())
+        if plan.device and self.world > 1:
             self.emit(HyperparametersRejected(self.step, {"device": "a job of several ranks stays on "
                                                                     "its devices"}))
-            plan["device"] = None
+            plan.device = None
         for q in ctl.take_queries():
             if isinstance(q, EvaluateRequest):
-                plan["evaluate"].append(q.full)
+                plan.evaluate.append(q.full)
             else:
                 self._answer(q)  # rank 0's weights are every rank's
         if ctl.stopped:
-            plan["act"] = "stop"
+            plan.act = "stop"
         elif ctl.paused:
             if not self._in_pause:
                 self._announce_pause("paused by user")
@@ -443,36 +457,36 @@ class Trainer:
                 if self._log is not None:
                     self._log.flush()  # a rolled-up step must not wait for the pause to end
                 ctl.wait(0.1)
-                plan["act"] = "wait"
+                plan.act = "wait"
         else:
             self._stop_pause_clock()
-            plan["resume"] = self._in_pause
-        plan["paused"], plan["restore"] = self._in_pause, self._needs_restore
-        plan["lr"] = self.lr_now()
+            plan.resume = self._in_pause
+        plan.paused, plan.restore = self._in_pause, self._needs_restore
+        plan.lr = self.lr_now()
         return plan
 
-    def _carry_out(self, plan: dict[str, Any]) -> str:
+    def _carry_out(self, plan: Plan) -> str:
         """Do what `_plan` decided; returns 'go', 'stop' or 'wait' (paused: plan again)."""
-        if plan["changes"]:
-            self.config = self.config.updated(**plan["changes"])
+        if plan.changes:
+            self.config = self.config.updated(**plan.changes)
             for group in self.optimizer.param_groups:
                 group["weight_decay"] = self.config.weight_decay
-            self.emit(HyperparametersApplied(self.step, plan["changes"]))
-        if plan["device"]:
-            self.switch_device(plan["device"])
-        for full in plan["evaluate"]:
+            self.emit(HyperparametersApplied(self.step, plan.changes))
+        if plan.device:
+            self.switch_device(plan.device)
+        for full in plan.evaluate:
             try:
                 self.emit(Evaluated(self.step, self.epoch, **self.evaluate(full=full)))
             except EvaluationCancelled:
                 pass  # stopped meanwhile: the run ends with its routine evaluation
-        self._in_pause, self._needs_restore = plan["paused"], plan["restore"]
-        if plan["resume"]:
+        self._in_pause, self._needs_restore = plan.paused, plan.restore
+        if plan.resume:
             self._in_pause = False
             if self._needs_restore:
                 self._restore_last_good()
             self.emit(RunResumed(self.step))
-        self._lr = plan["lr"]
-        return plan["act"]
+        self._lr = plan.lr
+        return plan.act
 
     def _announce_pause(self, reason: str) -> None:
         """Pause (if the user has not already) and say why, once per pause."""

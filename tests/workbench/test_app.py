@@ -52,6 +52,11 @@ async def until(pilot, condition, timeout: float = 90.0, what: str = "condition"
         await pilot.pause(0.05)
 
 
+def steps_of(app) -> int:
+    """Steps the shown run has logged."""
+    return logged_steps(app.session.view.run_dir)
+
+
 class Reaper:
     """Ends every run process a test started, through the app or otherwise, even when it fails."""
 
@@ -66,7 +71,7 @@ class Reaper:
         return app
 
     def end(self) -> None:
-        kill_runs(self.root, [p for app in self.apps for p in app._children])
+        kill_runs(self.root, [p for app in self.apps for p in app.launched])
 
 
 @pytest.fixture
@@ -100,7 +105,7 @@ async def test_start_shows_progress_samples_and_gradients(tiny_corpus, tmp_path,
     async with app.run_test(size=SIZE) as pilot:
         before = str(app.query_one("#train-label", Label).render())
         await pilot.press("s")
-        await until(pilot, lambda: app.state == "finished", what="the run to finish")
+        await until(pilot, lambda: app.session.state == "finished", what="the run to finish")
         await until(pilot, lambda: app.query_one("#runs-table").row_count == 1, what="the runs list")
         assert "train loss" in str(app.query_one("#train-label", Label).render()) != before
         assert str(app.query_one("#val-label", Label).render()).startswith("val loss")
@@ -113,9 +118,9 @@ async def test_start_shows_progress_samples_and_gradients(tiny_corpus, tmp_path,
         assert "FINISHED" in status and "step" in status
         activity = "\n".join(app.query_one("#activity").plain)
         assert "same as: workbench train --corpus" in activity and "run completed" in activity
-    run_dir = app.view.run_dir
+    run_dir = app.session.view.run_dir
     assert run_state(run_dir).state == "finished" and (run_dir / "last.pt").exists()
-    assert app.view.process.wait(30) == 0
+    assert app.session.view.process.wait(30) == 0
 
 
 async def test_invalid_hyperparameter_is_shown_and_nothing_starts(tiny_corpus, tmp_path):
@@ -135,7 +140,7 @@ async def test_invalid_hyperparameter_is_shown_and_nothing_starts(tiny_corpus, t
         assert "not a whole number" in form.error_text("hidden_size")
         await pilot.press("escape", "s")
         await pilot.pause()
-        assert app.view is None and app.state == "idle" and not app._children
+        assert app.session.view is None and app.session.state == "idle" and not app.launched
         assert not (tmp_path / "runs").exists()
         lr.value = "0.01"
         hidden.value = "32"
@@ -145,20 +150,20 @@ async def test_invalid_hyperparameter_is_shown_and_nothing_starts(tiny_corpus, t
         app.query_one("#hp-bidirectional").value = "yes"  # a cross-field rule: an LM reads one way
         await pilot.press("s")
         await pilot.pause()
-        assert "reads one way" in form.error_text("bidirectional") and app.view is None
+        assert "reads one way" in form.error_text("bidirectional") and app.session.view is None
 
 
 async def test_q_stops_and_saves_by_default(tiny_corpus, tmp_path, reaper):
     app = reaper.watch(make_app(tiny_config(tiny_corpus, epochs=100_000), tmp_path / "runs"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s")
-        await until(pilot, lambda: app.state == "training" and logged_steps(app.view.run_dir) > 2)
+        await until(pilot, lambda: app.session.state == "running" and steps_of(app) > 2)
         await pilot.press("q")
         await until(pilot, lambda: app.screen.__class__.__name__ == "QuitScreen")
         await pilot.press("enter")  # the default: stop the run and save
         await until(pilot, lambda: not app.is_running, what="the app to close after saving")
-    run_dir = app.view.run_dir
-    assert app.view.process.wait(60) == 0
+    run_dir = app.session.view.run_dir
+    assert app.session.view.process.wait(60) == 0
     lines = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert lines[-1]["event"] == "RunFinished" and lines[-1]["reason"] == "stopped"
     assert (run_dir / "last.pt").exists() and run_state(run_dir).state == "stopped"
@@ -168,12 +173,12 @@ async def test_a_run_started_here_outlives_the_app(tiny_corpus, tmp_path, reaper
     app = reaper.watch(make_app(tiny_config(tiny_corpus, epochs=100_000), tmp_path / "runs"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s")
-        await until(pilot, lambda: app.state == "training")
+        await until(pilot, lambda: app.session.state == "running")
         await pilot.press("q")
         await until(pilot, lambda: app.screen.__class__.__name__ == "QuitScreen")
         await pilot.press("l")
         await until(pilot, lambda: not app.is_running)
-    run_dir, process = app.view.run_dir, app.view.process
+    run_dir, process = app.session.view.run_dir, app.session.view.process
     assert "workbench attach" in app.farewell
     # a session of its own: a hang-up sent to this process group does not reach it
     assert os.getpgid(process.pid) == process.pid != os.getpgid(0)
@@ -190,7 +195,7 @@ async def test_live_lr_change_applies_mid_run(tiny_corpus, tmp_path, reaper):
                                 tmp_path / "runs"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s")
-        await until(pilot, lambda: app.state == "training")
+        await until(pilot, lambda: app.session.state == "running")
         app.query_one("#hp-lr", Input).value = "0.0005"
         await pilot.press("a")
         applied = lambda: any("applied lr → 0.0005" in x for x in app.query_one("#activity").plain)  # noqa: E731
@@ -208,19 +213,19 @@ async def test_live_lr_change_applies_mid_run(tiny_corpus, tmp_path, reaper):
         await pilot.pause()
         assert "must be >= 0" in app.query_one("#form").error_text("top_k")
         await pilot.press("x")
-        await until(pilot, lambda: app.state == "stopped")
-        assert app.view.config.lr == 0.0005
+        await until(pilot, lambda: app.session.state == "stopped")
+        assert app.session.config.lr == 0.0005
         # r forks it with the settings it had when it stopped, whatever the form holds now
         app.query_one("#hp-lr", Input).value = "0.003"
-        parent = app.view.run_dir
+        parent = app.session.view.run_dir
         await pilot.press("r")
-        await until(pilot, lambda: app.view.run_dir != parent and app.state == "training")
+        await until(pilot, lambda: app.session.view.run_dir != parent and app.session.state == "running")
         forked = "\n".join(app.query_one("#activity").plain)
         assert f"resumed from {parent.name} at step" in forked and "changed live there: clip " in forked
         assert "lr 0.01 → 0.0005" in forked, forked
-        assert app.view.config.lr == 0.0005
+        assert app.session.config.lr == 0.0005
         await pilot.press("x")
-        await until(pilot, lambda: app.state == "stopped")
+        await until(pilot, lambda: app.session.state == "stopped")
 
 
 async def test_bad_corpus_is_reported_and_app_keeps_running(tmp_path, reaper):
@@ -229,7 +234,7 @@ async def test_bad_corpus_is_reported_and_app_keeps_running(tmp_path, reaper):
     app = reaper.watch(make_app(tiny_config(bad), tmp_path / "runs"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s")
-        await until(pilot, lambda: app.state == "failed")
+        await until(pilot, lambda: app.session.state == "failed")
         assert any("empty.txt: is empty" in line for line in app.query_one("#activity").plain)
         assert list((tmp_path / "runs").iterdir()) == []  # nothing left behind
         await pilot.press("question_mark")
@@ -243,15 +248,15 @@ async def test_attach_pause_step_resume_then_leave_and_the_run_goes_on(headless,
     process, run_dir = headless("a")
     app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state == "training")
+        await until(pilot, lambda: app.session.state == "running")
         await pilot.press("p")
-        await until(pilot, lambda: app.state == "paused", what="paused")
+        await until(pilot, lambda: app.session.state == "paused", what="paused")
         paused = logged_steps(run_dir)
         await pilot.press("n")
         await until(pilot, lambda: logged_steps(run_dir) == paused + 1, what="one step")
-        assert app.state == "paused"
+        assert app.session.state == "paused"
         await pilot.press("p")
-        await until(pilot, lambda: app.state == "training" and logged_steps(run_dir) > paused + 2)
+        await until(pilot, lambda: app.session.state == "running" and logged_steps(run_dir) > paused + 2)
         await pilot.press("q")
         await until(pilot, lambda: app.screen.__class__.__name__ == "QuitScreen")
         await pilot.press("enter")  # a run this window did not start: leaving it is the default
@@ -269,13 +274,13 @@ async def test_a_second_viewer_attaches_while_the_first_is_open(headless, tiny_c
     first = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
     second = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
     async with first.run_test(size=SIZE) as p1:
-        await until(p1, lambda: first.state == "training")
+        await until(p1, lambda: first.session.state == "running")
         async with second.run_test(size=SIZE) as p2:
-            await until(p2, lambda: second.state == "training")
+            await until(p2, lambda: second.session.state == "running")
             await p2.press("p")  # the second viewer pauses; the first sees it
-            await until(p1, lambda: first.state == "paused" and second.state == "paused")
+            await until(p1, lambda: first.session.state == "paused" and second.session.state == "paused")
             await p1.press("p")
-            await until(p2, lambda: second.state == "training" and first.state == "training")
+            await until(p2, lambda: second.session.state == "running" and first.session.state == "running")
             shown = [str(app.query_one("#train-label", Label).render()) for app in (first, second)]
             assert all(s.startswith("train loss ") for s in shown)
         # the second viewer is gone; the first still follows
@@ -288,14 +293,14 @@ async def test_a_killed_run_reads_dead(headless, tiny_corpus, tmp_path):
     process, run_dir = headless("victim")
     app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state == "training")
+        await until(pilot, lambda: app.session.state == "running")
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(30)
-        await until(pilot, lambda: app.state == "dead")
+        await until(pilot, lambda: app.session.state == "dead")
         assert "DEAD" in text_of(app.query_one("#status"))
         await pilot.press("p")  # a dead run takes no commands; the app says so and carries on
         await pilot.pause()
-        assert app.state == "dead"
+        assert app.session.state == "dead"
 
 
 async def test_a_finished_run_opens_read_only_and_r_forks_it(tiny_corpus, tmp_path, reaper):
@@ -304,18 +309,19 @@ async def test_a_finished_run_opens_read_only_and_r_forks_it(tiny_corpus, tmp_pa
     app = reaper.watch(make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=trainer.run_dir))
     notes = notes_of(app)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state == "finished")
+        await until(pilot, lambda: app.session.state == "finished")
         assert str(app.query_one("#val-label", Label).render()).startswith("val loss")
         assert len(app.query_one(SampleLog).plain) == 2
         await pilot.press("p")
         await pilot.pause()
-        assert any("takes no commands" in n for n in notes) and app.state == "finished"
+        assert any("takes no commands" in n for n in notes) and app.session.state == "finished"
         app.query_one("#hp-epochs", Input).value = "100000"
         await pilot.press("r")
-        await until(pilot, lambda: app.view.run_dir != trainer.run_dir and app.state == "training")
+        await until(pilot, lambda: app.session.view.run_dir != trainer.run_dir
+                    and app.session.state == "running")
         assert any("resumed at step" in line for line in app.query_one("#activity").plain)
         await pilot.press("x")
-        await until(pilot, lambda: app.state == "stopped")
+        await until(pilot, lambda: app.session.state == "stopped")
 
 
 async def test_runs_tab_lists_runs_and_enter_attaches(tiny_corpus, tmp_path):
@@ -327,8 +333,8 @@ async def test_runs_tab_lists_runs_and_enter_attaches(tiny_corpus, tmp_path):
         await until(pilot, lambda: table.row_count == 2)
         await pilot.press("4")
         await pilot.press("down", "enter")
-        await until(pilot, lambda: app.view is not None and app.state == "finished")
-        assert app.view.run_id == table.runs[1].run_id
+        await until(pilot, lambda: app.session.view is not None and app.session.state == "finished")
+        assert app.session.view.run_id == table.runs[1].run_id
         assert app.query_one("#tabs").active == "train"
 
 
@@ -338,12 +344,12 @@ async def test_classifier_answers_live_then_from_the_saved_model(names_dir, tmp_
     app = reaper.watch(make_app(cfg, tmp_path / "runs"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s")
-        await until(pilot, lambda: app.state == "training" and logged_steps(app.view.run_dir) > 150)
+        await until(pilot, lambda: app.session.state == "running" and steps_of(app) > 150)
         await until(pilot, lambda: "names/s" in text_of(app.query_one(StatusLine)))
         await pilot.press("3")
         results = app.query_one("#clf-results")
         # the tab says which model answers, not that there is none
-        assert f"run {app.view.run_id} is training: type a surname" in text_of(results)
+        assert f"run {app.session.view.run_id} is running: type a surname" in text_of(results)
         box = app.query_one("#clf-input", Input)
         box.focus()
         await pilot.press(*"Macgregorson")
@@ -356,7 +362,7 @@ async def test_classifier_answers_live_then_from_the_saved_model(names_dir, tmp_
         await pilot.pause()
         assert "Scotlandic" not in text_of(results) and "type a surname" in text_of(results)
         await pilot.press("escape", "x")
-        await until(pilot, lambda: app.state == "stopped")
+        await until(pilot, lambda: app.session.state == "stopped")
         assert "(stopped): type a surname above and its saved model answers" in text_of(results)
         box.focus()
         await pilot.press(*"Petrov")  # the run has ended: the saved model answers
@@ -371,7 +377,7 @@ async def test_dialogs_open_and_close_with_keys(tiny_corpus, tmp_path, key, scre
         await until(pilot, lambda: app.screen.__class__.__name__ == screen, timeout=30)
         await pilot.press("escape")
         await pilot.pause()
-        assert app.screen.__class__.__name__ == "Screen"
+        assert app.screen.__class__.__name__ == "Workspace"
 
 
 async def test_command_palette_lists_the_actions(tiny_corpus, tmp_path):
@@ -386,7 +392,7 @@ async def test_sample_from_a_live_run_through_the_protocol(headless, tiny_corpus
     _, run_dir = headless("sampled")
     app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state == "training")
+        await until(pilot, lambda: app.session.state == "running")
         await pilot.press("g")
         await until(pilot, lambda: app.screen.__class__.__name__ == "SampleScreen")
         await pilot.press(*"the ", "enter")
@@ -403,7 +409,7 @@ async def test_device_dialog_lists_the_runs_devices_with_the_reasons_for_absent_
     app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
     notes = notes_of(app)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state == "training")
+        await until(pilot, lambda: app.session.state == "running")
         await pilot.press("d")  # the run says which devices its machine has (here the same machine)
         await until(pilot, lambda: app.screen.__class__.__name__ == "DeviceScreen")
         options = app.screen.query_one("#device-options")
@@ -425,7 +431,7 @@ async def test_inside_tab_shades_a_unit_and_its_keys_move_the_selection(tiny_cor
     trainer.run()
     app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=trainer.run_dir)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state == "finished")
+        await until(pilot, lambda: app.session.state == "finished")
         inside = app.query_one("#inside-view")
         await pilot.press("5")  # the latest sample, read by the saved model
         await until(pilot, lambda: "by selectivity" in inside_head(app), what="an inspection")
@@ -456,10 +462,10 @@ async def test_inside_tab_reads_a_live_run_through_the_protocol(headless, tiny_c
     _, run_dir = headless("inside")
     app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state == "training")
+        await until(pilot, lambda: app.session.state == "running")
         await pilot.press("5", "e", *"the run reads this", "enter")
         await until(pilot, lambda: "reading typed text" in inside_head(app), what="the run's answer")
-        assert app.view.live and len(app.query_one("#inside-view").result["ranked"]) == 24
+        assert app.session.live and len(app.query_one("#inside-view").result["ranked"]) == 24
 
 
 async def test_inside_tab_reads_a_name_letter_by_letter(names_dir, tmp_path):
@@ -469,7 +475,7 @@ async def test_inside_tab_reads_a_name_letter_by_letter(names_dir, tmp_path):
     trainer.run()
     app = make_app(cfg, tmp_path / "runs", attach=trainer.run_dir)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state == "finished")
+        await until(pilot, lambda: app.session.state == "finished")
         await pilot.press("5")
         await until(pilot, lambda: "type a name" in inside_head(app), what="the names hint")
         await pilot.press("e", *"Petrov", "enter")
@@ -486,7 +492,7 @@ async def test_k_checks_the_model_against_torch_nn(tiny_corpus, tmp_path):
     trainer.run()
     app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=trainer.run_dir)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state == "finished")
+        await until(pilot, lambda: app.session.state == "finished")
         await pilot.press("k")
         activity = app.query_one("#activity")
         await until(pilot, lambda: any("against torch.nn.GRU" in line for line in activity.plain),
@@ -531,34 +537,34 @@ async def test_runs_tab_compares_the_marked_runs(tiny_corpus, tmp_path):
         assert "against training seconds" in text_of(app.screen.query_one("#compare-chart"))
         await pilot.press("escape")
         await pilot.pause()
-        assert app.screen.__class__.__name__ == "Screen"
+        assert app.screen.__class__.__name__ == "Workspace"
 
 
 async def test_quit_dialog_escape_stays_and_s_stops_and_saves(tiny_corpus, tmp_path, reaper):
     app = reaper.watch(make_app(tiny_config(tiny_corpus, epochs=100_000), tmp_path / "runs"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s")
-        await until(pilot, lambda: app.state == "training" and logged_steps(app.view.run_dir) > 1)
+        await until(pilot, lambda: app.session.state == "running" and steps_of(app) > 1)
         await pilot.press("q")
         await until(pilot, lambda: app.screen.__class__.__name__ == "QuitScreen")
         await pilot.press("escape")  # neither: back to the workbench, the run untouched
-        await until(pilot, lambda: app.screen.__class__.__name__ == "Screen")
-        step = logged_steps(app.view.run_dir)
-        await until(pilot, lambda: logged_steps(app.view.run_dir) > step + 2, what="training on")
-        assert app.is_running and app.state == "training"
+        await until(pilot, lambda: app.screen.__class__.__name__ == "Workspace")
+        step = steps_of(app)
+        await until(pilot, lambda: steps_of(app) > step + 2, what="training on")
+        assert app.is_running and app.session.state == "running"
         await pilot.press("q")
         await until(pilot, lambda: app.screen.__class__.__name__ == "QuitScreen")
         await pilot.press("s")
         await until(pilot, lambda: not app.is_running, what="the app to close after saving")
-    assert app.view.process.wait(60) == 0 and run_state(app.view.run_dir).state == "stopped"
+    assert app.session.view.process.wait(60) == 0 and run_state(app.session.view.run_dir).state == "stopped"
 
 
 async def test_function_keys_start_pause_step_and_stop(tiny_corpus, tmp_path, reaper):
     app = reaper.watch(make_app(tiny_config(tiny_corpus, epochs=100_000), tmp_path / "runs"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f5")
-        await until(pilot, lambda: app.state == "training" and logged_steps(app.view.run_dir) > 0)
-        run_dir = app.view.run_dir
+        await until(pilot, lambda: app.session.state == "running" and steps_of(app) > 0)
+        run_dir = app.session.view.run_dir
         await pilot.press("f6")
         await until(pilot, lambda: run_state(run_dir).state == "paused", what="paused by F6")
         step = logged_steps(run_dir)
@@ -570,7 +576,7 @@ async def test_function_keys_start_pause_step_and_stop(tiny_corpus, tmp_path, re
         await until(pilot, lambda: app.screen.__class__.__name__ == "HelpScreen")
         await pilot.press("escape")
         await pilot.press("f7")
-        await until(pilot, lambda: app.state == "stopped", what="stopped by F7")
+        await until(pilot, lambda: app.session.state == "stopped", what="stopped by F7")
     assert run_state(run_dir).state == "stopped" and (run_dir / "last.pt").exists()
 
 
@@ -578,7 +584,7 @@ async def test_v_evaluates_the_whole_validation_split(headless, tiny_corpus, tmp
     _, run_dir = headless("full", "--val-chars", "64")
     app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state == "training")
+        await until(pilot, lambda: app.session.state == "running")
         await pilot.press("v")
         activity = app.query_one("#activity")
         await until(pilot, lambda: any("whole validation split" in line for line in activity.plain),
@@ -609,7 +615,7 @@ async def test_attaching_a_run_whose_files_are_damaged_says_so(tiny_corpus, tmp_
     (run_dir / "live.json").write_text("[1, 2")
     app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state == "dead", what="the run read as dead")
+        await until(pilot, lambda: app.session.state == "dead", what="the run read as dead")
         activity = "\n".join(app.query_one("#activity").plain)
         assert "no process record" in activity
         await pilot.press("4")  # and the app goes on: the Runs tab, the help screen
@@ -629,7 +635,7 @@ async def test_smoothing_and_log_scale_keys_redraw_the_loss_charts(tiny_corpus, 
         Trainer(tiny_config(tiny_corpus, epochs=2), runs_dir=tmp_path / "runs", run_id=run_id).run()
     app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=tmp_path / "runs" / "first")
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state == "finished")
+        await until(pilot, lambda: app.session.state == "finished")
         chart = app.query_one("#loss-plot")
         await until(pilot, lambda: "smoothing 0.6" in text_of(chart), what="the chart's title")
         await pilot.press("right_square_bracket", "right_square_bracket", "l")
@@ -645,7 +651,7 @@ async def test_smoothing_and_log_scale_keys_redraw_the_loss_charts(tiny_corpus, 
         await pilot.press("l", "right_square_bracket")
         assert "smoothing 0.3" in text_of(compare) and "log scale" not in text_of(compare)
         await pilot.press("escape", "1")
-        assert app.chart.describe() == "smoothing 0.3"
+        assert app.workspace.chart.describe() == "smoothing 0.3"
 
 
 async def test_a_run_that_ends_is_told_with_a_notice_and_the_bell(headless, tiny_corpus, tmp_path):
@@ -680,7 +686,7 @@ async def test_a_sweep_started_from_the_form_shows_its_trials_and_opens_one(tiny
         await pilot.pause()
         assert "'tcn' cannot be used" in form.error_text("cell")
         await pilot.press("W")
-        assert app.screen.__class__.__name__ == "Screen" and any("Not started" in n for n in notes)
+        assert app.screen.__class__.__name__ == "Workspace" and any("Not started" in n for n in notes)
         app.query_one("#sw-cell", Input).value = "gru | rnn"
         await pilot.pause()
         assert form.error_text("cell") == ""
@@ -715,7 +721,7 @@ async def test_a_sweep_started_from_the_form_shows_its_trials_and_opens_one(tiny
             app.screen.query_one("#sweep-importance"))
         await pilot.press("enter")  # the trial under the cursor: its run on the Train tab
         run = first[columns.index("run")]
-        await until(pilot, lambda: app.view is not None and app.view.run_id == run)
-        assert app.screen.__class__.__name__ == "Screen" and app.state == "finished"
+        await until(pilot, lambda: app.session.view is not None and app.session.view.run_id == run)
+        assert app.screen.__class__.__name__ == "Workspace" and app.session.state == "finished"
         await until(pilot, lambda: any("Sweep formed finished" in n for n in notes),
                     what="the sweep's notice")

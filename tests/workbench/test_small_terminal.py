@@ -41,7 +41,7 @@ async def test_an_ended_run_shows_its_figures_not_an_eta_and_its_sample(tiny_cor
     summary = json.loads((run_dir / "events.jsonl").read_text().splitlines()[-1])["summary"]
     app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
     async with app.run_test(size=SMALL) as pilot:
-        await until(pilot, lambda: app.state == "finished", what="the replay")
+        await until(pilot, lambda: app.session.state == "finished", what="the replay")
         await pilot.pause()
         status = text_of(app.query_one("#status"))
         assert "FINISHED" in status and "ETA" not in status
@@ -59,7 +59,7 @@ async def test_at_80x24_the_train_tab_is_one_column_that_scrolls_with_the_newest
     run_dir = short_run(tiny_corpus, tmp_path / "runs")
     app = make_app(tiny_config(tiny_corpus), tmp_path / "runs", attach=run_dir)
     async with app.run_test(size=SMALL) as pilot:
-        await until(pilot, lambda: app.state == "finished", what="the replay")
+        await until(pilot, lambda: app.session.state == "finished", what="the replay")
         await pilot.pause()
         panes = app.query_one("#train-panes")
         left, right, latest = (app.query_one(q) for q in ("#train-left", "#train-right", "#latest"))
@@ -113,7 +113,7 @@ async def test_help_scrolls_and_says_how_to_close(tiny_corpus, tmp_path):
         await pilot.pause()
         assert body.scroll_y == body.max_scroll_y
         await pilot.press("escape")
-        await until(pilot, lambda: app.screen.__class__.__name__ == "Screen")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "Workspace")
 
 
 async def test_the_quit_dialogs_default_is_the_button_drawn_as_primary(tiny_corpus, tmp_path):

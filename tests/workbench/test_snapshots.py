@@ -83,7 +83,7 @@ def test_each_tab_as_drawn(snap_compare, tmp_path, monkeypatch, tab, size):
     app = make_app(tiny_config(Path("sonnets.txt")), "runs", attach=Path("runs") / run_dir.name, bell=False)
 
     async def shown(pilot) -> None:
-        await until(pilot, lambda: app.state == "finished", what="the replay")
+        await until(pilot, lambda: app.session.state == "finished", what="the replay")
         await until(pilot, lambda: app.query_one("#runs-table").row_count == 1, what="the runs list")
         # the panes redraw on a timer (PANES_EVERY): the picture is taken once they show the last step
         await until(pilot, lambda: app.query_one(LatestStrip).grad != "gradient norm —", what="the panes")
@@ -104,7 +104,7 @@ def test_the_charts_fill_a_wide_pane_whatever_size_the_terminal_variables_say(tm
 
     async def go() -> None:
         async with app.run_test(size=(160, 48)) as pilot:
-            await until(pilot, lambda: app.state == "finished", what="the replay")
+            await until(pilot, lambda: app.session.state == "finished", what="the replay")
             await pilot.pause(0.2)
             chart = app.query_one(LossChart)
             drawn = chart.render().plain.splitlines()

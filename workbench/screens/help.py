@@ -15,8 +15,9 @@ HELP = """
 
 {keys}
 
-Letter and digit keys act from every tab. Switching tabs never puts the cursor in a text field:
-`Enter` (or `Tab`) moves into one, where keys type until `Esc` leaves it. F-keys always work.
+Letter and digit keys act from every tab, and those listed for one pane act there. Switching tabs
+never puts the cursor in a text field: `Enter` (or `Tab`) moves into one, where keys type until
+`Esc` leaves it. F-keys always work.
 On a small terminal the Train tab is one column: PgDn and the arrows scroll it.
 
 ## Runs live on their own

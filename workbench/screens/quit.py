@@ -31,7 +31,7 @@ class QuitScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Run {self.run_id} is still training.")
+            yield Label(f"Run {self.run_id} is still running.")
             yield Label("Stop it at the next batch and save a checkpoint, or leave it running in the "
                         f"background: it carries on without this window, and 'workbench attach "
                         f"{self.name_to_attach}' opens it again.")
