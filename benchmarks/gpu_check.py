@@ -11,6 +11,10 @@
    scratch layers on the Triton kernels, the scratch layers' per-step PyTorch ops, cuDNN (fp32),
    and cuDNN under bf16 autocast. Each is timed for `--seconds` after warm-up steps (compiles).
 
+3. The parallel cells: minGRU and minLSTM's Triton scan against their per-step equations (padded
+   lengths, fp32), then their language model's training chars/s on the Triton scan and per step,
+   beside cuDNN's GRU and LSTM at the same width and depth from part 2.
+
 Prints a table and writes JSON. `--dry-run` runs every part on tiny shapes on the CPU, the
 kernels under Triton's interpreter: it proves the script, not the GPU's figures.
 """
@@ -73,21 +77,62 @@ def parity(device: Any, shape: tuple[int, int, int, int]) -> list[dict[str, Any]
     return rows
 
 
+def parallel_parity(device: Any, shape: tuple[int, int, int, int]) -> list[dict[str, Any]]:
+    """minGRU/minLSTM layers on the Triton scan against their per-step equations, padded lengths."""
+    import torch
+
+    from rnn_engine.nn.minimal import MinRecurrent
+
+    steps, batch, inputs, hidden = shape
+    rows = []
+    for mode in ("mingru", "minlstm"):
+        torch.manual_seed(0)
+        x = torch.randn(steps, batch, inputs, device=device)
+        lengths = torch.linspace(steps, 1, batch).round().long().to(device)
+        weights = MinRecurrent(mode, inputs, hidden, num_layers=2).state_dict()
+        results = []
+        for kernels in ("triton", None):
+            layer = MinRecurrent(mode, inputs, hidden, num_layers=2).to(device)
+            layer.load_state_dict(weights)
+            layer.kernels, layer.use_fused = kernels, kernels is not None
+            out, _ = layer(x, lengths=lengths)
+            out.square().sum().backward()
+            results.append((out.detach(), [p.grad for p in layer.parameters()]))
+        (a, ga), (b, gb) = results
+        rows.append({"cell": mode, "shape": list(shape), "max_abs_diff_output": float((a - b).abs().max()),
+                     "max_abs_diff_grad": max(float((u - v).abs().max()) for u, v in zip(ga, gb))})
+    return rows
+
+
+def _model(cell: str, vocab: int, hidden: int, layers: int, path: str, device: Any) -> Any:
+    """The character model of `cell` on `path`: CharLM (classic cells), ResidualLM (parallel ones)."""
+    from rnn_engine.model.networks import CharLM, ResidualLM
+    from rnn_engine.nn.minimal import MinRecurrent
+
+    if cell in ("mingru", "minlstm"):
+        model = ResidualLM(vocab, cell, hidden, layers).to(device)
+        for layer in model.modules():
+            if isinstance(layer, MinRecurrent):
+                layer.kernels = "triton" if path == "triton" else None
+                layer.use_fused = path == "triton"
+        return model
+    impl = "torch" if path.startswith("cudnn") else "scratch"
+    model = CharLM(vocab, cell, hidden, layers, "tanh", 0.0, impl).to(device)
+    if impl == "scratch":
+        model.rnn.kernels = "triton" if path == "triton" else None
+        model.rnn.use_fused = path == "triton"  # per-step: the fallback's path
+    return model
+
+
 def speed(device: Any, cell: str, hidden: int, layers: int, path: str, batch: int, steps: int,
           seconds: float) -> dict[str, Any]:
     """Training chars/s of the character model on one path."""
     import torch
     import torch.nn.functional as F
 
-    from rnn_engine.model.networks import CharLM
-
     vocab = 96
     torch.manual_seed(0)
-    impl = "torch" if path.startswith("cudnn") else "scratch"
-    model = CharLM(vocab, cell, hidden, layers, "tanh", 0.0, impl).to(device)
-    if impl == "scratch":
-        model.rnn.kernels = "triton" if path == "triton" else None
-        model.rnn.use_fused = path == "triton"  # per-step: the fallback's path
+    model = _model(cell, vocab, hidden, layers, path, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     tokens = torch.randint(0, vocab, (steps + 1, batch), device=device)
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if path == "cudnn bf16"
@@ -148,6 +193,28 @@ def table(parity_rows: list[dict[str, Any]], speed_rows: list[dict[str, Any]], b
     return "\n".join(lines)
 
 
+def parallel_table(parity_rows: list[dict[str, Any]], speed_rows: list[dict[str, Any]],
+                   classic_rows: list[dict[str, Any]]) -> str:
+    lines = ["minGRU / minLSTM: the Triton scan against the per-step equations (2 layers, padded, fp32)"]
+    lines += [f"  {r['cell']:<10} {r['max_abs_diff_output']:>12.2e} {r['max_abs_diff_grad']:>13.2e}"
+              for r in parity_rows]
+    cudnn = {(r["cell"], r["hidden"], r["layers"]): r["chars_per_s"] for r in classic_rows
+             if r["path"] == "cudnn fp32"}
+    lines += ["training chars/s of their language model", f"  {'cell':<8} {'H':>5} {'L':>2} {'triton':>11} "
+              f"{'per-step':>11} {'cudnn GRU':>11} {'cudnn LSTM':>11} {'vs GRU':>7}"]
+    for cell, hidden, layers in sorted({(r["cell"], r["hidden"], r["layers"]) for r in speed_rows}):
+        rate = {r["path"]: r["chars_per_s"] for r in speed_rows
+                if (r["cell"], r["hidden"], r["layers"]) == (cell, hidden, layers)}
+        gru, lstm = cudnn.get(("gru", hidden, layers)), cudnn.get(("lstm", hidden, layers))
+        shown = [rate.get("triton"), rate.get("per-step"), gru, lstm]
+        vs = rate["triton"] / gru if rate.get("triton") and gru else 0.0
+        lines.append(f"  {cell:<8} {hidden:>5} {layers:>2} "
+                     + " ".join(f"{v:>11,.0f}" if v else f"{'-':>11}" for v in shown) + f" {vs:>6.2f}x")
+    lines += [f"  {r['cell']} H={r['hidden']} L={r['layers']} {r['path']}: {r['error']}"
+              for r in speed_rows if r.get("error")]
+    return "\n".join(lines)
+
+
 def main() -> int:
     args = parse()
     import torch
@@ -179,13 +246,20 @@ def main() -> int:
         args.seconds = min(args.seconds, 0.05)
     parity_rows = parity(device, parity_shape)
     speed_rows = [measured(device, c, h, n, p, batch, steps, args.seconds) for c, h, n in grid for p in PATHS]
+    min_parity = parallel_parity(device, parity_shape)
+    min_grid = [(c, h, n) for c in ("mingru", "minlstm") for _, h, n in grid if _ == "gru"]
+    min_rows = [measured(device, c, h, n, p, batch, steps, args.seconds) for c, h, n in min_grid
+                for p in ("triton", "per-step")]
     report = {"device": torch.cuda.get_device_name(device) if on_gpu else "cpu (dry run, interpreter)",
               "torch": torch.__version__, "triton_ready": ready, "triton_why": why,
               "dry_run": not on_gpu, "seconds": round(time.perf_counter() - started, 1),
-              "parity": parity_rows, "speed": speed_rows}
+              "parity": parity_rows, "speed": speed_rows, "parallel_parity": min_parity,
+              "parallel_speed": min_rows}
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"{report['device']} · torch {report['torch']} · self-check: {why}")
     print(table(parity_rows, speed_rows, batch, steps))
+    print()
+    print(parallel_table(min_parity, min_rows, speed_rows))
     print(f"\n{report['seconds']} s; JSON in {args.out}")
     return 0
 

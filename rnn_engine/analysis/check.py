@@ -27,24 +27,29 @@ def compare(config: Any, vocab: Any, labels: list[str], state: dict[str, Any],
     import torch
     import torch.nn.functional as F
 
+    from ..config import MIN_CELLS
     from ..model.checkpoint import build_model
     from ..nn import gpu_path
+    from ..nn.minimal import MinRecurrent
     from ..nn.recurrent import Recurrent
     from ..nn.torch_layers import REFERENCES
 
     if config.arch != "workbench":
         raise ValueError(f"the tutorial model {config.arch} has no torch.nn layer to check against")
     device = torch.device("cuda" if kernels == "triton" and torch.cuda.is_available() else "cpu")
+    # torch.nn has no minGRU or minLSTM: their kernels are checked against their per-step equations
+    minimal = config.cell in MIN_CELLS
     results = {}
     with gpu_path.ieee_fp32():
         for impl in ("scratch", "torch"):
-            model = build_model(config.updated(impl=impl), len(vocab), len(labels))
+            model = build_model(config.updated(impl="scratch" if minimal else impl), len(vocab), len(labels))
             model.load_state_dict(state)
             dtype = torch.float64 if config.dtype == "float64" else torch.float32
             model = model.to(device, dtype).eval()
             for layer in model.modules():
-                if isinstance(layer, Recurrent):
+                if isinstance(layer, (Recurrent, MinRecurrent)):
                     layer.kernels = kernels
+                    layer.use_fused = not (minimal and impl == "torch")
             moved = [t.to(device) for t in batch]
             if config.task == "charlm":
                 tokens, targets = moved

@@ -14,11 +14,12 @@ from ..model.networks import eval_mode
 from ..nn.torch_layers import scratch_in_place
 
 _LAYER = re.compile(r"_l(\d+)$")
+_BLOCK = re.compile(r"^blocks\.(\d+)\.")
 
 
 def layer_of(name: str) -> str:
-    """'rnn.weight_hh_l1' → 'layer 1'; other parameters are grouped by their module."""
-    m = _LAYER.search(name)
+    """'rnn.weight_hh_l1' or 'blocks.1.up.weight' → 'layer 1'; other parameters by their module."""
+    m = _BLOCK.match(name) or _LAYER.search(name)
     if m:
         return f"layer {m.group(1)}"
     return name.split(".")[0]

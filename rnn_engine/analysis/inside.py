@@ -21,8 +21,9 @@ from torch import Tensor, nn
 from ..config import MAX_INSPECT
 from ..data.text import train_end
 from ..data.vocab import Vocab
-from ..model.networks import eval_mode
+from ..model.networks import ResidualLM, eval_mode
 from ..nn import fused
+from ..nn.minimal import MinRecurrent
 from ..nn.paths import FUSED, layer_path
 from ..nn.recurrent import Recurrent
 from ..nn.torch_layers import as_scratch
@@ -150,6 +151,8 @@ def trace(model: nn.Module, vocab: Vocab, text: str, chunked: bool = True) -> Tr
     False; the gates are then recomputed for all steps at once from the inputs and h_{t-1}, with the
     cells' equations, as one GEMM per layer.
     """
+    if isinstance(model, ResidualLM) or isinstance(getattr(model, "rnn", None), MinRecurrent):
+        return _trace_minimal(model, vocab, text)
     rnn = as_scratch(model.rnn)  # the same weights; torch.nn layers do not expose every step
     with eval_mode(rnn):
         ids = vocab.encode(text).to(next(rnn.parameters()).device)[:, None]  # (T, 1)
@@ -170,6 +173,23 @@ def trace(model: nn.Module, vocab: Vocab, text: str, chunked: bool = True) -> Tr
             gates.append(_gates(rnn, layer, gi, h) if rnn.mode != "rnn" else {})
             x = out
     return Trace(rnn.mode, states, gates)
+
+
+def _trace_minimal(model: nn.Module, vocab: Vocab, text: str) -> Trace:
+    """A minGRU/minLSTM model's states and gates: every layer's scan over the whole text at once.
+
+    These layers read a text in one GEMM and one scan per layer, so there is nothing to chunk.
+    """
+    with eval_mode(model):
+        ids = vocab.encode(text).to(next(model.parameters()).device)[:, None]  # (T, 1)
+        if isinstance(model, ResidualLM):
+            states, gates = model.trace_layers(ids)
+            mode = model.cell
+        else:
+            states, gates = model.rnn.trace(ids)
+            mode = model.rnn.mode
+    return Trace(mode, [h[:, 0].float().cpu() for h in states],
+                 [{name: g[:, 0].float().cpu() for name, g in layer.items()} for layer in gates])
 
 
 def _projection(rnn: Recurrent, layer: int, x: Tensor) -> Tensor:
@@ -366,13 +386,27 @@ def inspection(model: nn.Module, vocab: Vocab, text: str, labels: list[str] | No
     wanted = [(int(a), int(b)) for a, b in units if 0 <= int(a) < len(tr.states) and 0 <= int(b) < hidden]
     budget = max(1, MAX_VALUES // max(1, len(text)))
     chosen = list(dict.fromkeys(wanted + order))[:budget]
-    acts = {f"{layer}:{unit}": _pack(tr.states[layer][:, unit]) for layer, unit in chosen}
+    shown = _shown_states(tr)
+    acts = {f"{layer}:{unit}": _pack(shown[layer][:, unit]) for layer, unit in chosen}
     return {"kind": "charlm", "text": text, "cell": tr.mode, "layers": len(tr.states), "hidden": hidden,
             "ranked": [[u.layer, u.unit, u.feature, round(u.correlation, 4)] for u in ranked],
             "too_rare": too_rare(text), "min_occurrences": MIN_OCCURRENCES,
             "activations": acts, "saturation": saturation(tr),
             "gradient": text_gradient(model, vocab, text),
             "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _shown_states(tr: Trace) -> list[Tensor]:
+    """The states as the view shades them, in [-1, 1].
+
+    A tanh cell's h is there already. A minGRU/minLSTM h is positive and unbounded (minimal.py), so
+    each unit is shown about its mean over the text, scaled by its largest distance from it: blue
+    below its usual value, red above. The ranking reads the raw states; correlation ignores scale.
+    """
+    if tr.mode not in ("mingru", "minlstm"):
+        return tr.states
+    centred = [h - h.mean(0, keepdim=True) for h in tr.states]
+    return [c / c.abs().amax(0, keepdim=True).clamp(min=1e-6) for c in centred]
 
 
 def _pack(values: Tensor) -> str:

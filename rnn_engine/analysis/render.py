@@ -17,7 +17,7 @@ SCALE = [(21, 231), (27, 231), (33, 16), (75, 16), (117, 16), (255, 16), (224, 1
 
 
 # without colour: one marker per character on the line below the text
-MARKS = [(-0.5, "="), (-0.1, "-"), (0.1, " "), (0.5, "+"), (2.0, "#")]
+MARKS = [(-0.5, "="), (-0.1, "-"), (0.1, " "), (0.5, "+"), (float("inf"), "#")]
 
 
 def unpack_activations(packed: str) -> list[float]:

@@ -46,7 +46,8 @@ def check_run(args: argparse.Namespace, argv: list[str]) -> int:
           f"{c.dtype}, on {report['batch']}\n"
           f"  reference            {report['reference']} with the same state_dict\n"
           f"  scratch kernels      {report['kernels']['name']}: {report['kernels']['how']}\n"
-          f"  loss                 scratch {report['loss_scratch']:.6f}, torch {report['loss_torch']:.6f}\n"
+          f"  loss                 scratch {report['loss_scratch']:.6f}, "
+          f"reference {report['loss_torch']:.6f}\n"
           f"  max |Δ output|       {report['max_abs_diff_output']:.3g}\n"
           f"  max |Δ gradient|     {report['max_abs_diff_grad']:.3g} ({report['worst_parameter']})\n"
           f"  {verdict} (float32 rounding is ~1e-6 relative)")

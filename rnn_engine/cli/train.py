@@ -136,7 +136,8 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def config_from_args(args: argparse.Namespace, task: str, data: str) -> RunConfig:
     values = given_settings(args)
-    base = default_config(task, data=data, dedupe=bool(getattr(args, "dedupe", False)))
+    cell = {"cell": values["cell"]} if "cell" in values else {}  # the cell's own defaults; flags still win
+    base = default_config(task, data=data, dedupe=bool(getattr(args, "dedupe", False)), **cell)
     if values.get("preset"):
         try:
             base = apply_preset(base, values.pop("preset"))

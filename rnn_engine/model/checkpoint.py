@@ -13,11 +13,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import RunConfig
+from ..config import MIN_CELLS, RunConfig
 from ..data.vocab import Vocab
 from ..errors import CheckpointError
 from ..rundir.layout import RunDir
-from .networks import CharLM, NameClassifier
+from .networks import CharLM, NameClassifier, ResidualLM
 
 FORMAT = "rnn-workbench/1"
 
@@ -62,6 +62,8 @@ def build_model(config: RunConfig, vocab_size: int, num_classes: int = 0) -> nn.
         return NameClassifier(vocab_size, num_classes, config.cell, config.hidden_size,
                               config.num_layers, config.nonlinearity, config.dropout,
                               config.bidirectional, config.impl)
+    if config.cell in MIN_CELLS:
+        return ResidualLM(vocab_size, config.cell, config.hidden_size, config.num_layers, config.dropout)
     return CharLM(vocab_size, config.cell, config.hidden_size, config.num_layers,
                   config.nonlinearity, config.dropout, config.impl)
 

@@ -1,4 +1,5 @@
-"""The two models: a character language model and a surname → language classifier."""
+"""The models: character language models (classic cells, and a residual one for the parallel cells)
+and a surname → language classifier."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn import fused
+from ..nn.minimal import MinRecurrent, gate_values
 from ..nn.precision import gemm
 from ..nn.recurrent import State
 from ..nn.torch_layers import recurrent_layer
+
+MLP_WIDTH = 0  # ResidualLM's MLP, this many times the width; 0: none (measured in docs/measured.md)
 
 
 class CharLM(nn.Module):
@@ -47,6 +51,98 @@ class CharLM(nn.Module):
             return gemm(out, self.head.weight, self.head.bias, low), state
         # self.head holds the parameters; fused.linear is F.linear with faster GEMMs on the CPU
         return fused.linear(out, self.head.weight, self.head.bias), state
+
+
+def _drop(x: Tensor, p: float, training: bool) -> Tensor:
+    """Dropout with its mask drawn as random bytes: eight per generator call where torch's CPU
+    bernoulli_ draws one number per element (2 ms against 25 ms for a 100×64×512 mask on two
+    cores; it was 40% of a minGRU step). The drop rate is p rounded to a multiple of 1/256."""
+    if not p or not training:
+        return x  # F.dropout copies its input even at p = 0: a pass over (T, B, H) for nothing
+    if x.device.type != "cpu":
+        return F.dropout(x, p, True)
+    cut = min(255, round(p * 256))
+    words = torch.empty((x.numel() + 7) // 8, dtype=torch.int64).random_()
+    keep = words.view(torch.uint8)[: x.numel()].view(x.shape) >= cut
+    return x * (keep * (256.0 / (256 - cut))).to(x.dtype)
+
+
+class ResidualBlock(nn.Module):
+    """x + minRNN(norm(x)), then, with an MLP, x + MLP(norm(x)): one layer of the residual language model."""
+
+    def __init__(self, cell: str, size: int, mlp: int, dropout: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(size)
+        self.rnn = MinRecurrent(cell, size, size, 1)
+        self.mlp = mlp
+        if mlp:
+            self.norm2 = nn.LayerNorm(size)
+            self.up = nn.Linear(size, mlp * size)
+            self.down = nn.Linear(mlp * size, size)
+        self.dropout = dropout
+
+    def forward(self, x: Tensor, h: Tensor, low: torch.dtype | None) -> tuple[Tensor, Tensor]:
+        y, h_n = self.rnn(self.norm1(x), h)
+        x = x + _drop(y, self.dropout, self.training)
+        if self.mlp:
+            z = gemm(F.gelu(gemm(self.norm2(x), self.up.weight, self.up.bias, low)), self.down.weight,
+                     self.down.bias, low)
+            x = x + _drop(z, self.dropout, self.training)
+        return x, h_n
+
+
+class ResidualLM(nn.Module):
+    """Characters → embedding → residual blocks of (LayerNorm, minGRU/minLSTM) → LayerNorm → head.
+
+    The parallel cells' language model (Feng et al. 2024 train theirs inside such blocks): a stack
+    of minimal recurrent layers has no nonlinearity between its time steps, so each sits in a
+    pre-norm residual block, as in Mamba's and the Transformer's. With `mlp` > 0 each block also
+    has a position-wise MLP (`mlp` × the width, GELU); MLP_WIDTH = 0 leaves it out, for the speed
+    that is these cells' point on a CPU (docs/measured.md). The state is one h per block,
+    (num_layers, B, H), carried between windows as the classic cells' is.
+    """
+
+    task = "charlm"
+
+    def __init__(self, vocab_size: int, cell: str = "mingru", hidden_size: int = 512, num_layers: int = 2,
+                 dropout: float = 0.0, mlp: int = MLP_WIDTH) -> None:
+        super().__init__()
+        self.vocab_size, self.cell, self.num_layers = vocab_size, cell, num_layers
+        self.embed = nn.Embedding(vocab_size, hidden_size)
+        self.blocks = nn.ModuleList(ResidualBlock(cell, hidden_size, mlp, dropout) for _ in range(num_layers))
+        self.norm = nn.LayerNorm(hidden_size)
+        self.head = nn.Linear(hidden_size, vocab_size)
+        self.dropout = dropout
+        self.gemm_dtype: torch.dtype | None = None  # bf16: every GEMM reads bf16 (set_gemm_dtype)
+
+    @property
+    def rnn(self) -> MinRecurrent:
+        """The top block's recurrent layer: the one whose states the gradient-through-time pane reads."""
+        return self.blocks[-1].rnn
+
+    def forward(self, tokens: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """tokens (T, B) → logits (T, B, V) and the final state (num_layers, B, H)."""
+        x = _drop(self.embed(tokens), self.dropout, self.training)
+        if state is None:
+            state = x.new_zeros(self.num_layers, tokens.shape[1], x.shape[-1])
+        last = []
+        for k, block in enumerate(self.blocks):
+            x, h_n = block(x, state[k:k + 1], self.gemm_dtype)
+            last.append(h_n[0])
+        return gemm(self.norm(x), self.head.weight, self.head.bias, self.gemm_dtype), torch.stack(last)
+
+    @torch.no_grad()
+    def trace_layers(self, tokens: Tensor) -> tuple[list[Tensor], list[dict[str, Tensor]]]:
+        """Each block's h_t (T, B, H) and its gates over `tokens` from a zero state (the Inside view)."""
+        x = self.embed(tokens)
+        states, gates = [], []
+        for block in self.blocks:
+            inner = block.norm1(x)
+            h0 = x.new_zeros(1, tokens.shape[1], x.shape[-1])
+            states.append(block.rnn(inner, h0)[0])
+            gates.append(gate_values(block.rnn.mode, block.rnn.project(0, inner)))
+            x = block(x, h0, self.gemm_dtype)[0]
+        return states, gates
 
 
 class NameClassifier(nn.Module):
@@ -119,8 +215,9 @@ def set_gemm_dtype(model: nn.Module, low: torch.dtype | None) -> bool:
     The tutorial models and torch.nn layers stay as they are: the first run in fp32, the second
     under torch.autocast (precision.autocast).
     """
-    rnn = getattr(model, "rnn", None)
-    if not hasattr(rnn, "gemm_dtype"):
+    layers = [m for m in model.modules() if hasattr(m, "gemm_dtype")]
+    if not layers:
         return low is None
-    rnn.gemm_dtype = low
+    for m in layers:
+        m.gemm_dtype = low
     return True

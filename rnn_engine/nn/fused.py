@@ -362,3 +362,32 @@ def run_layer(mode: str, gi: Tensor, w_hh: Tensor, b_hh: Tensor | None, h0: Tens
         return out, out[-1], None
     out, c_last = _LSTM.apply(gi, ids, w_hh, h0, c0.contiguous(), lengths, low)
     return out, out[-1], c_last
+
+
+class _MinScan(torch.autograd.Function):
+    """The minGRU / minLSTM scan over a layer's projection (minimal.py), one C++ pass each way."""
+
+    @staticmethod
+    def forward(ctx, proj: Tensor, h0: Tensor, lengths: Tensor | None, gates: int) -> Tensor:
+        out = torch.ops.rnn_workbench.min_forward(proj, h0, lengths, gates)
+        ctx.save_for_backward(proj, out, h0)
+        ctx.lengths, ctx.gates = lengths, gates
+        return out
+
+    @staticmethod
+    def backward(ctx, dout: Tensor):
+        proj, out, h0 = ctx.saved_tensors
+        dproj, dh0 = torch.ops.rnn_workbench.min_backward(dout, proj, out, h0, ctx.lengths, ctx.gates)
+        return dproj, dh0, None, None
+
+
+def min_scan(proj: Tensor, h0: Tensor, lengths: Tensor | None, gates: int) -> Tensor:
+    """h (T, B, H) of a minGRU (gates=2) or minLSTM (3) layer from its projection (T, B, gates*H)."""
+    if lengths is not None:
+        lengths = lengths.to("cpu", torch.int64)
+    return _MinScan.apply(proj.contiguous(), h0.contiguous(), lengths, gates)
+
+
+def min_applies(proj: Tensor) -> bool:
+    """Whether a minimal layer's scan over `proj` can run on the C++ kernels."""
+    return proj.device.type == "cpu" and proj.dtype == torch.float32 and load()

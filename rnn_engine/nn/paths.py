@@ -11,7 +11,8 @@ by the model rather than per layer):
 - `PER_STEP`: the cells' equations a step at a time (steps.py), everywhere else: float64, LSTM
   projections, recorded states, or with the kernels turned off.
 
-`Recurrent`, the Inside view's reader, the trainer and `workbench bench` all ask this module.
+`Recurrent`, the Inside view's reader, the trainer and `workbench bench` all ask this module;
+`scan_path` chooses among the same three for the scans of minGRU and minLSTM layers (minimal.py).
 """
 
 from __future__ import annotations
@@ -37,9 +38,35 @@ def layer_path(layer: Any, x: Tensor, w_hh: Tensor, recording: bool = False) -> 
     return FUSED if fused.applies(x, w_hh) else PER_STEP
 
 
+def scan_path(layer: Any, proj: Tensor, recording: bool = False) -> str:
+    """The path a minGRU/minLSTM layer's scan (minimal.py) takes over its projection `proj`.
+
+    The Triton scan on CUDA wherever Triton imports (it has no gate GEMM to self-check: the tests
+    compare it with the per-step path under the interpreter), the C++ scan for float32 on the CPU.
+    """
+    if not layer.use_fused or recording:
+        return PER_STEP
+    if layer.kernels == "triton":
+        return TRITON
+    if proj.device.type == "cuda" and proj.dtype == torch.float32 and gpu_path.triton_missing() is None:
+        return TRITON
+    return FUSED if fused.min_applies(proj) else PER_STEP
+
+
 def describe(device: torch.device, dtype: torch.dtype, precision: str = "fp32", arch: str = "workbench",
-             impl: str = "scratch") -> str:
+             impl: str = "scratch", cell: str = "gru") -> str:
     """How a model's recurrence runs on `device`, for the activity log, the summary and the bench."""
+    if cell in ("mingru", "minlstm") and arch == "workbench":
+        scan = None
+        if device.type == "cpu" and dtype == torch.float32 and fused.load():
+            scan = "a fused C++ scan"
+        elif device.type == "cuda" and dtype == torch.float32 and gpu_path.triton_missing() is None:
+            scan = "a Triton scan (checked under Triton's interpreter, not yet timed on a GPU here)"
+        gemm = "bf16" if precision == "bf16" else str(dtype).removeprefix("torch.")
+        if scan is None:
+            return f"{cell}: one {gemm} GEMM per layer over the window, then the scan a step at a time " \
+                "in PyTorch ops"
+        return f"{cell}: one {gemm} GEMM per layer over the window, then {scan} over time"
     if arch != "workbench":
         return f"{arch}: the tutorial's equations as per-step PyTorch ops"
     if impl == "torch":

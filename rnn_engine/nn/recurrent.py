@@ -13,6 +13,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from . import fused, layer_op
 from .cells import GATES
 from .checks import check_hx_rank, check_input_dtype, check_layer_arguments, check_state_shape
+from .minimal import MIN_GATES, MinRecurrent
 from .paths import FUSED, TRITON, layer_path
 from .precision import gemm
 from .steps import per_step_layer
@@ -31,6 +32,14 @@ class Recurrent(nn.Module):
     `lengths` gives each sequence's true length so `h_n` holds the state at its last real step and
     padded outputs are zero.
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # Recurrent("mingru" | "minlstm", ...) is a MinRecurrent (minimal.py): the same call contract,
+        # none of the hidden-to-hidden machinery below
+        mode = args[0] if args else kwargs.get("mode")
+        if cls is Recurrent and isinstance(mode, str) and mode.lower() in MIN_GATES:
+            return MinRecurrent(*args, **kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,

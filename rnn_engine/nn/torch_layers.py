@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..config import IMPLS
+from .minimal import MIN_GATES, MinRecurrent
 from .recurrent import Recurrent, State
 
 
@@ -47,7 +48,10 @@ class TorchLSTM(_TokensAndLengths, nn.LSTM):
 
 
 TORCH_CLASSES = {"rnn": TorchRNN, "gru": TorchGRU, "lstm": TorchLSTM}
-REFERENCES = {"rnn": "torch.nn.RNN", "gru": "torch.nn.GRU", "lstm": "torch.nn.LSTM"}
+REFERENCES = {"rnn": "torch.nn.RNN", "gru": "torch.nn.GRU", "lstm": "torch.nn.LSTM",
+              # torch.nn has none: the kernels are held to the per-step equations (minimal.py)
+              "mingru": "minGRU's per-step PyTorch equations",
+              "minlstm": "minLSTM's per-step PyTorch equations"}
 
 
 def recurrent_layer(impl: str, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -56,6 +60,10 @@ def recurrent_layer(impl: str, mode: str, input_size: int, hidden_size: int, num
     """The scratch `Recurrent` or its torch.nn equivalent, with the same parameters."""
     # both warn about dropout on a single layer, where it does nothing anyway
     between = dropout if num_layers > 1 else 0.0
+    if impl == "scratch" and mode in MIN_GATES:
+        if bidirectional:
+            raise ValueError(f"{mode} layers read one way: bidirectional is not available for them")
+        return MinRecurrent(mode, input_size, hidden_size, num_layers, dropout=between)
     if impl == "scratch":
         return Recurrent(mode, input_size, hidden_size, num_layers, nonlinearity, dropout=between,
                          bidirectional=bidirectional)
@@ -68,7 +76,7 @@ def recurrent_layer(impl: str, mode: str, input_size: int, hidden_size: int, num
 
 def mode_of(rnn: nn.Module) -> str:
     """rnn, gru or lstm, for either implementation."""
-    if isinstance(rnn, Recurrent):
+    if isinstance(rnn, (Recurrent, MinRecurrent)):
         return rnn.mode
     return next(m for m, cls in TORCH_CLASSES.items() if isinstance(rnn, cls))
 
@@ -95,8 +103,12 @@ def as_scratch(rnn: nn.Module) -> Recurrent:
 def scratch_in_place(model: nn.Module) -> Iterator[Recurrent]:
     """`model` with `model.rnn` read through its scratch twin for a while (see `as_scratch`)."""
     original = model.rnn
-    model.rnn = as_scratch(original)
+    scratch = as_scratch(original)
+    if scratch is original:  # nothing to swap (and `rnn` may be a view the model gives of its layers)
+        yield original
+        return
+    model.rnn = scratch
     try:
-        yield model.rnn
+        yield scratch
     finally:
         model.rnn = original

@@ -1,7 +1,8 @@
-"""The classic tutorials' models and training, as presets: `--preset NAME`, the form, `workbench presets`.
+"""The classic tutorials' models and training, and the minimal RNNs' paper setting, as presets:
+`--preset NAME`, the form, `workbench presets`.
 
-Each preset sets the model (`arch`) and the settings its tutorial used; flags given beside it win.
-The reported figures are the tutorials' own, on their own data and splits.
+Each preset sets the model (`arch`, `cell`) and the settings its source used; flags given beside it
+win. The reported figures are the sources' own, on their own data and splits.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from ..config import PRESET_NAMES, RunConfig
 
 @dataclass(frozen=True)
 class Preset:
-    """A tutorial's model and training, and what the tutorial reported."""
+    """A source's model and training (a tutorial's, a paper's), and what the source reported."""
 
     name: str
     task: str
@@ -48,6 +49,16 @@ PRESETS = {p.name: p for p in [
            "Adam lr 1e-3, gradient norm clipped at 1, stratified 90/10 split",
            {"arch": "concat-rnn", "hidden_size": 128, "num_layers": 1, **NAMES_TRAINING},
            "72.2% test accuracy"),
+    *[Preset(f"paper-{cell}", "charlm",
+             f"{cell} language model (Feng et al. 2024, 'Were RNNs All We Needed?') in nanoGPT's "
+             "character-level Shakespeare settings (config/train_shakespeare_char.py: context 256, batch 64, "
+             "width 384, dropout 0.2, lr 1e-3), with 3 residual blocks where nanoGPT has 6 "
+             "attention layers: what two cores train in minutes",
+             {"arch": "workbench", "cell": cell, "hidden_size": 384, "num_layers": 3, "seq_len": 256,
+              "batch_size": 64, "dropout": 0.2, "lr": 1e-3, "optimizer": "adam", "carry_state": True},
+             "the paper gives test losses on Shakespeare for its minGRU and minLSTM language models; none "
+             "is repeated here, and these settings are nanoGPT's, not the paper's own")
+      for cell in ("mingru", "minlstm")],
     Preset("tutorial-gru", "names",
            "the same data and training with a 2-layer GRU (hidden 256) and a linear head",
            {"arch": "workbench", "cell": "gru", "hidden_size": 256, "num_layers": 2, **NAMES_TRAINING},
@@ -80,6 +91,6 @@ def describe_presets() -> str:
     for p in PRESETS.values():
         command = "train --corpus FILE" if p.task == "charlm" else "train-names --data DIR"
         summary = textwrap.fill(p.summary, 98, initial_indent="  ", subsequent_indent="  ")
-        rows.append(f"{p.name}\n{summary}\n  the tutorial reported: {p.reported}\n"
+        rows.append(f"{p.name}\n{summary}\n  reported: {p.reported}\n"
                     f"  workbench {command} --preset {p.name}")
     return "\n\n".join(rows)

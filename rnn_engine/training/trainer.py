@@ -305,7 +305,8 @@ class Trainer:
                     self.service.note("building the fused CPU kernels (first run only, about 15 s)")
                 elif self.device.type == "cuda":
                     self.service.note("checking the Triton kernels on this GPU (first use, a few seconds)")
-            path = paths.describe(self.device, self.dtype, self.precision, self.config.arch, self.config.impl)
+            path = paths.describe(self.device, self.dtype, self.precision, self.config.arch, self.config.impl,
+                                  self.config.cell)
             if scratch and self.service is not None and self.device.type == "cuda":
                 # a fallback off the GPU's kernels: `workbench runs` shows it under the run
                 notice = gpu_path.fallback_notice(self.device) if self.dtype == torch.float32 else ""

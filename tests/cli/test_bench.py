@@ -59,3 +59,19 @@ def test_bench_bf16_quick_json():
     assert set(report["efficiency_vs_gemm"]) == {"rnn", "gru", "lstm"}
     assert all(v > 0 for v in report["efficiency_vs_gemm"].values())
     assert "scratch bf16" in r.stdout.splitlines()[2]  # the table's header
+
+
+def test_bench_parallel_quick_json():
+    r = subprocess.run([sys.executable, "-m", "workbench", "bench", "--parallel", "--quick", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    rows = {row["cell"]: row for row in report["results"]}
+    assert set(rows) == {"gru", "lstm", "mingru", "minlstm"}
+    assert all(v["chars_per_s"] > 0 for v in rows.values())
+    # the parallel cells' step against its GEMMs alone; the classic ones have the bench's own table for that
+    assert 0 < rows["mingru"]["gemm_share"] and rows["gru"]["gemm_share"] is None
+    assert report["speedup"]["gru"] == 1.0
+    ways = {(s["cell"], s["way"]) for s in report["scans"]}
+    assert {("mingru", "log-space"), ("mingru", "per-step"), ("minlstm", "log-space")} <= ways
+    assert "vs gru" in r.stdout and "log-space" in r.stdout

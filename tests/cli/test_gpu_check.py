@@ -33,6 +33,13 @@ def test_the_dry_run_checks_parity_and_times_every_path(tmp_path):
             for path in ("triton", "per-step", "cudnn fp32"):
                 assert measured[(cell, layers, path)]["chars_per_s"] > 0
     assert "training chars/s" in done.stdout and "triton/cudnn" in done.stdout
+    # the parallel cells: the Triton scan against their equations, then their model on both paths
+    assert {r["cell"] for r in report["parallel_parity"]} == {"mingru", "minlstm"}
+    assert all(r["max_abs_diff_output"] < 1e-5 and r["max_abs_diff_grad"] < 1e-5
+               for r in report["parallel_parity"])
+    parallel = {(r["cell"], r["layers"], r["path"]): r for r in report["parallel_speed"]}
+    assert len(parallel) == 2 * 2 * 2 and all(r["chars_per_s"] > 0 for r in parallel.values())
+    assert "minGRU / minLSTM" in done.stdout
 
 
 def test_without_a_gpu_or_dry_run_it_says_what_to_do(tmp_path):

@@ -78,6 +78,14 @@ def test_two_ranks_train_what_one_does_and_checkpoints_resume_on_either(tiny_cor
     assert_same_training(runs / "one-then-two", runs / "two-then-one", range(11, 17))
 
 
+def test_a_parallel_cell_trains_on_two_ranks_what_it_trains_on_one(tiny_corpus, tmp_path):
+    runs = tmp_path / "runs"
+    one = train(tiny_corpus, runs, "one", "--max-steps", "6", "--cell", "mingru")
+    two = train(tiny_corpus, runs, "two", "--max-steps", "6", "--cell", "mingru", nproc=2)
+    assert (one["world_size"], two["world_size"]) == (1, 2)
+    assert_same_training(runs / "one", runs / "two", range(1, 7))
+
+
 def test_batch_size_that_the_ranks_cannot_share_is_refused(tiny_corpus, tmp_path):
     r = workbench("train", "--corpus", str(tiny_corpus), "--runs-dir", str(tmp_path / "runs"), "--nproc", "2",
                   *TINY_FLAGS, "--batch-size", "5", timeout=60)

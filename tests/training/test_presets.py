@@ -1,4 +1,5 @@
-"""The classic tutorials' presets: each builds and trains, and each model computes its equations."""
+"""The presets (the classic tutorials', the minimal RNNs' paper setting): each builds and trains, and
+each tutorial model computes its equations."""
 
 from __future__ import annotations
 
@@ -22,12 +23,20 @@ def test_each_preset_builds_and_trains_a_few_steps(name, tiny_corpus, names_dir,
     preset = PRESETS[name]
     data = tiny_corpus if preset.task == "charlm" else names_dir
     config = apply_preset(default_config(preset.task, data=str(data), device="cpu"), name)
+    # small enough for the tiny corpus: a window of 256 (the paper presets') fits it twice
     config = config.updated(max_steps=4, time_budget=0.0, epochs=1, batch_size=min(config.batch_size, 8),
-                            hidden_size=min(config.hidden_size, 32), sample_length=20)
+                            hidden_size=min(config.hidden_size, 32), sample_length=20,
+                            seq_len=min(config.seq_len, 25))
     trainer = Trainer(config.checked(), runs_dir=tmp_path, run_id=name)
     summary = trainer.run()
     assert summary["steps"] == 4 and math.isfinite(summary["train_loss"])
     assert trainer.config.preset == name and trainer.config.arch == preset.values["arch"]
+
+
+def test_the_paper_presets_train_the_parallel_cells_in_nanogpt_s_shakespeare_settings():
+    cfg = apply_preset(default_config("charlm", data="x"), "paper-minlstm")
+    assert (cfg.cell, cfg.hidden_size, cfg.num_layers, cfg.seq_len, cfg.batch_size, cfg.dropout, cfg.lr) == \
+        ("minlstm", 384, 3, 256, 64, 0.2, 1e-3)
 
 
 def test_presets_set_what_their_tutorials_did(names_dir):

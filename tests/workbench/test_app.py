@@ -12,12 +12,13 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 from textual.widget import Widget
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Label, Select, Static
 
 from rnn_engine import Trainer
 from rnn_engine.config import default_config
 from rnn_engine.rundir.liveness import run_state
 from workbench.app import make_app
+from workbench.widgets.hyper_form import HyperparameterForm
 from workbench.widgets.sample_log import SampleLog
 from workbench.widgets.status_line import StatusLine
 
@@ -725,3 +726,23 @@ async def test_a_sweep_started_from_the_form_shows_its_trials_and_opens_one(tiny
         assert app.screen.__class__.__name__ == "Workspace" and app.session.state == "finished"
         await until(pilot, lambda: any("Sweep formed finished" in n for n in notes),
                     what="the sweep's notice")
+
+
+async def test_choosing_a_parallel_cell_in_the_form_takes_its_defaults_but_keeps_typed_values(tiny_corpus,
+                                                                                           tmp_path):
+    app = make_app(default_config("charlm", data=str(tiny_corpus)), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        dropout = app.query_one("#hp-dropout", Input)
+        cell = app.query_one("#hp-cell", Select)
+        assert dropout.value == "0.3"
+        cell.value = "mingru"
+        await pilot.pause()
+        assert dropout.value == "0.0"  # the residual minGRU model's default (config.CELL_DEFAULTS)
+        cell.value = "gru"
+        await pilot.pause()
+        assert dropout.value == "0.3"
+        dropout.value = "0.25"  # typed by the user: it stays whatever the cell
+        cell.value = "minlstm"
+        await pilot.pause()
+        assert dropout.value == "0.25"
+        assert app.query_one(HyperparameterForm).read().cell == "minlstm"

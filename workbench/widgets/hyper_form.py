@@ -11,7 +11,16 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
-from rnn_engine.config import COMMAND_FIELDS, LIVE_FIELDS, ConfigError, RunConfig, field_info, parse_value
+from rnn_engine.config import (
+    COMMAND_FIELDS,
+    LIVE_FIELDS,
+    ConfigError,
+    RunConfig,
+    cell_defaults,
+    default_config,
+    field_info,
+    parse_value,
+)
 from rnn_engine.sweep.space import Space, SpaceError, parse_field_text, parse_space
 from rnn_engine.training.presets import PresetError, apply_preset
 
@@ -144,6 +153,19 @@ class HyperparameterForm(VerticalScroll):
         note.update(f"✗ {error}" if error else self.helps[name])
         note.set_class(bool(error), "-error")
         self.query_one(f"#hp-{name}").set_class(bool(error), "-invalid")
+
+    @on(Select.Changed, "#hp-cell")
+    def _cell_chosen(self, event: Select.Changed) -> None:
+        # a field still at the last cell's default takes the new cell's (minGRU: no dropout); a value
+        # the user typed stays
+        task = str(self.query_one("#hp-task", Select).value)
+        before = default_config(task, cell=self.config.cell)
+        after = default_config(task, cell=str(event.value))
+        for name in set(cell_defaults(task, self.config.cell)) | set(cell_defaults(task, str(event.value))):
+            field = self.query_one(f"#hp-{name}", Input)
+            if field.value == str(getattr(before, name)):
+                field.value = str(getattr(after, name))
+        self.config = self.config.updated(cell=str(event.value))
 
     @on(Select.Changed, "#hp-preset")
     def _preset_chosen(self, event: Select.Changed) -> None:

@@ -205,9 +205,11 @@ class InsideView(Vertical, can_focus=True):
         if rare:
             head.append(f"\nnot ranked by (seen fewer than {result.get('min_occurrences', 5)} times here): "
                         + ", ".join(f"{name} ({n})" for name, n in rare.items()), style="dim")
+        minimal = result["cell"] in ("mingru", "minlstm")  # h positive and unbounded: shown about its mean
+        scale = "h below (blue) and above (red) the unit's mean here" if minimal else \
+            "h from −1 (blue) through 0 (white) to +1 (red)"
         head.append(f"\nreading {SOURCE_NAMES[self.source]}, {len(result['text']):,} characters "
-                    f"({result['seconds']:.2f} s) · shade: h from −1 (blue) through 0 (white) to +1 (red)\n",
-                    style="dim")
+                    f"({result['seconds']:.2f} s) · shade: {scale}\n", style="dim")
         head.append("←/→ unit  ↑/↓ layer  u/U next/previous ranked  G gates  c text source  e type text",
                     style="dim")
         self.query_one("#inside-head", Static).update(head)

@@ -1,4 +1,5 @@
-// Fused CPU sequence kernels for the vanilla RNN, GRU and LSTM layers of rnn_engine.
+// Fused CPU sequence kernels for the vanilla RNN, GRU and LSTM layers of rnn_engine, and the scans of
+// its minGRU and minLSTM layers (at the end).
 //
 // A layer's input projections arrive precomputed, either for all steps (gi, T x B x G*H) or, for token
 // input, as a (V x G*H) table read at each step's ids; so each step is one GEMM (h_{t-1} W_hh^T) plus
@@ -21,7 +22,9 @@
 
 #include <bit>
 #include <cmath>
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace {
 
@@ -611,6 +614,128 @@ void gemms_only(const Tensor& states, const Tensor& dg, const Tensor& w_hh, cons
   weight_grad(dg, states, w_hh, wt_pack);
 }
 
+// --- minGRU and minLSTM -------------------------------------------------------------------------------
+// Their gates read the step's input only, so h_t = a_t * h_{t-1} + b_t is a linear scan: the caller makes
+// every step's projection (T x B x G*H) in one GEMM, and these walk the steps once forward and once
+// backward per row of the batch, vectorised across the H units. The backward pass recomputes the gates
+// from the projection instead of storing them. minGRU's projection holds (k, u), minLSTM's (f, i, u), and
+// the candidate is g(u) = u + 1/2 for u >= 0, sigmoid(u) below: positive, so h stays positive
+// (Feng et al. 2024). Optional lengths hold a finished sequence's state through its padding steps.
+
+inline float positive(float x) {
+  const float s = sigmoid(x);
+  return x >= 0.0f ? x + 0.5f : s;
+}
+
+inline void min_row_forward(const float* __restrict__ x, const float* __restrict__ prev, float* __restrict__ h,
+                            int64_t H, int64_t gates) {
+  if (gates == 2) {
+    for (int64_t j = 0; j < H; ++j) {
+      const float z = sigmoid(x[j]);
+      h[j] = prev[j] + z * (positive(x[H + j]) - prev[j]);
+    }
+  } else {
+    for (int64_t j = 0; j < H; ++j) {
+      const float f = sigmoid(x[j]), i = sigmoid(x[H + j]);
+      h[j] = (f * prev[j] + i * positive(x[2 * H + j])) / (f + i);
+    }
+  }
+}
+
+Tensor min_forward(const Tensor& proj_in, const Tensor& h0_in, const std::optional<Tensor>& lengths, int64_t gates) {
+  const Tensor proj = proj_in.contiguous();
+  const Tensor h0 = h0_in.contiguous();
+  const int64_t T = proj.size(0), B = proj.size(1), H = h0.size(1);
+  TORCH_CHECK(gates == 2 || gates == 3, "min_forward: gates must be 2 (minGRU) or 3 (minLSTM)");
+  TORCH_CHECK(proj.size(2) == gates * H && h0.size(0) == B, "min_forward: projection and state sizes differ");
+  Tensor out = at::empty({T, B, H}, proj.options());
+  const float* p = proj.data_ptr<float>();
+  const float* h0p = h0.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  const Tensor len = lengths ? lengths->to(at::kLong).contiguous() : Tensor();
+  const int64_t* lp = lengths ? len.data_ptr<int64_t>() : nullptr;
+  at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b) {
+      const int64_t n = lp ? lp[b] : T;
+      const float* prev = h0p + b * H;
+      for (int64_t t = 0; t < T; ++t) {
+        float* h = o + (t * B + b) * H;
+        if (t >= n) {
+          std::copy(prev, prev + H, h);
+        } else {
+          min_row_forward(p + (t * B + b) * gates * H, prev, h, H, gates);
+        }
+        prev = h;
+      }
+    }
+  });
+  return out;
+}
+
+// One step of the backward pass over a row of H units: d = dL/dh_t (from above and from step t+1); writes
+// the projection's gradient dx and leaves a_t * d in c for step t-1. Restrict pointers let it vectorise.
+inline void min_row_backward(const float* __restrict__ x, const float* __restrict__ gt,
+                             const float* __restrict__ prev, float* __restrict__ dx, float* __restrict__ c,
+                             int64_t H, int64_t gates) {
+  if (gates == 2) {
+    for (int64_t j = 0; j < H; ++j) {
+      const float d = gt[j] + c[j];
+      const float z = sigmoid(x[j]), u = x[H + j];
+      const float su = sigmoid(u);
+      const float gu = u >= 0.0f ? u + 0.5f : su, dg = u >= 0.0f ? 1.0f : su * (1.0f - su);
+      dx[j] = d * (gu - prev[j]) * z * (1.0f - z);
+      dx[H + j] = d * z * dg;
+      c[j] = d * (1.0f - z);
+    }
+  } else {
+    for (int64_t j = 0; j < H; ++j) {
+      const float d = gt[j] + c[j];
+      const float f = sigmoid(x[j]), i = sigmoid(x[H + j]), u = x[2 * H + j];
+      const float su = sigmoid(u);
+      const float gu = u >= 0.0f ? u + 0.5f : su, dg = u >= 0.0f ? 1.0f : su * (1.0f - su);
+      const float r = 1.0f / (f + i);
+      const float dfp = d * prev[j], dip = d * gu;
+      dx[j] = (dfp - dip) * i * r * r * f * (1.0f - f);
+      dx[H + j] = (dip - dfp) * f * r * r * i * (1.0f - i);
+      dx[2 * H + j] = d * i * r * dg;
+      c[j] = d * f * r;
+    }
+  }
+}
+
+std::tuple<Tensor, Tensor> min_backward(const Tensor& dout_in, const Tensor& proj_in, const Tensor& out_in,
+                                        const Tensor& h0_in, const std::optional<Tensor>& lengths, int64_t gates) {
+  const Tensor dout = dout_in.contiguous(), proj = proj_in.contiguous(), out = out_in.contiguous();
+  const Tensor h0 = h0_in.contiguous();
+  const int64_t T = proj.size(0), B = proj.size(1), H = h0.size(1);
+  Tensor dproj = at::empty_like(proj);
+  Tensor dh0 = at::empty_like(h0);
+  const float *g = dout.data_ptr<float>(), *p = proj.data_ptr<float>(), *o = out.data_ptr<float>();
+  const float* h0p = h0.data_ptr<float>();
+  float *dp = dproj.data_ptr<float>(), *dh = dh0.data_ptr<float>();
+  const Tensor len = lengths ? lengths->to(at::kLong).contiguous() : Tensor();
+  const int64_t* lp = lengths ? len.data_ptr<int64_t>() : nullptr;
+  at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b) {
+      const int64_t n = lp ? lp[b] : T;
+      float* c = dh + b * H;  // carries a_{t+1} dL/dh_{t+1}; ends as dL/dh_0
+      std::fill(c, c + H, 0.0f);
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const float* gt = g + (t * B + b) * H;
+        float* dx = dp + (t * B + b) * gates * H;
+        if (t >= n) {  // a padding step copies h_{t-1}: its gradient passes through whole
+          for (int64_t j = 0; j < H; ++j) c[j] += gt[j];
+          std::fill(dx, dx + gates * H, 0.0f);
+          continue;
+        }
+        const float* prev = t > 0 ? o + ((t - 1) * B + b) * H : h0p + b * H;
+        min_row_backward(p + (t * B + b) * gates * H, gt, prev, dx, c, H, gates);
+      }
+    }
+  });
+  return {dproj, dh0};
+}
+
 bool has_dnnl() { return dnnl_linear() != nullptr && dnnl_linear_add() != nullptr; }
 
 }  // namespace
@@ -636,4 +761,8 @@ TORCH_LIBRARY(rnn_workbench, m) {
   m.def("lstm_backward(Tensor dout, Tensor dc_last, Tensor gates, Tensor cells, Tensor states, Tensor w_hh, "
         "Tensor? wt_pack, Tensor? lengths, Tensor? ids, int table_rows) -> (Tensor, Tensor, Tensor, Tensor)",
         &lstm_backward);
+  m.def("min_forward(Tensor proj, Tensor h0, Tensor? lengths, int gates) -> Tensor", &min_forward);
+  m.def("min_backward(Tensor dout, Tensor proj, Tensor out, Tensor h0, Tensor? lengths, int gates) "
+        "-> (Tensor, Tensor)",
+        &min_backward);
 }
