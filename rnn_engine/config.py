@@ -52,8 +52,8 @@ class RunConfig:
 
     task: str = _f("charlm", "what to train: a character language model or the name classifier", TASKS)
     data: str = _f("", "corpus file (charlm) or directory of <Language>.txt files (names)")
-    preset: str = _f("", "a classic tutorial's model and training (workbench presets lists them); the "
-                     "other settings given beside it win", PRESET_NAMES)
+    preset: str = _f("", "a classic tutorial's or a paper's model and training (workbench presets lists "
+                     "them); the other settings given beside it win", PRESET_NAMES)
     cell: str = _f("gru", "recurrent cell", CELLS)
     arch: str = _f("workbench", "model family: the workbench's (cell, layers) or a classic tutorial's", ARCHS)
     nonlinearity: str = _f("tanh", "activation of the vanilla RNN cell", NONLINEARITIES)

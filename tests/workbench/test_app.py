@@ -746,3 +746,12 @@ async def test_choosing_a_parallel_cell_in_the_form_takes_its_defaults_but_keeps
         await pilot.pause()
         assert dropout.value == "0.25"
         assert app.query_one(HyperparameterForm).read().cell == "minlstm"
+
+
+async def test_log_scale_on_an_empty_chart_draws_nothing_and_keeps_the_app(tiny_corpus, tmp_path):
+    # plotext raised building a log axis with no data: l before any run closed the app
+    app = make_app(tiny_config(tiny_corpus), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1", "l")
+        await pilot.pause(0.3)
+        assert app.is_running and "log scale" in text_of(app.query_one("#loss-plot"))

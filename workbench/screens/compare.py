@@ -106,16 +106,19 @@ class CompareScreen(Screen[None]):
     def _build(self, width: int, height: int) -> str:
         settings = self.settings
         new_figure(width, height, f"loss (nats) against training seconds · {settings.describe()}", "seconds")
-        if settings.log_scale:
-            plt.yscale("log")
+        drawn = False
         for c, colour in zip(self.curves, COLOURS * 4):
             _, train = settings.curve(c.train)
             if self.with_train and train:
                 plt.scatter([x for x, _ in train], [y for _, y in train], color=colour, marker="dot")
+                drawn = True
             val = [(x, y) for x, y in c.val if y > 0 or not settings.log_scale]
             if val:
                 plt.plot([x for x, _ in val], [y for _, y in val], color=colour, marker="braille",
                          label=f"{c.run_id} val")
+                drawn = True
+        if settings.log_scale and drawn:  # plotext fails to build a log axis with nothing on it
+            plt.yscale("log")
         return plt.build()
 
 

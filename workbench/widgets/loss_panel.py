@@ -128,8 +128,6 @@ class LossChart(Widget):
             return Text()
         settings = self.settings
         new_figure(width, height, f"loss over the whole run (nats) · {settings.describe()}", "step")
-        if settings.log_scale:
-            plt.yscale("log")
         # about 200 points: the chart is for the trend, the readout for the last value
         raw, smoothed = settings.curve([(float(s), v) for s, v in self._train])
         if raw and settings.smoothing:
@@ -144,4 +142,6 @@ class LossChart(Widget):
         steps = [x for x, _ in raw] + [s for s, _ in val]
         if steps:
             plt.xticks(whole_ticks(min(steps), max(steps), max(2, width // 16)))
+            if settings.log_scale:  # plotext fails to build a log axis with nothing on it
+                plt.yscale("log")
         return Text.from_ansi(plt.build())
