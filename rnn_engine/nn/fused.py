@@ -365,29 +365,38 @@ def run_layer(mode: str, gi: Tensor, w_hh: Tensor, b_hh: Tensor | None, h0: Tens
 
 
 class _MinScan(torch.autograd.Function):
-    """The minGRU / minLSTM scan over a layer's projection (minimal.py), one C++ pass each way."""
+    """The minGRU / minLSTM scan over a layer's projection (minimal.py), one C++ pass each way.
+
+    The projection comes without its bias, in float32 or bf16 (a bf16 GEMM's own output): the kernels
+    add the bias as they read it, and return its gradient in the projection's dtype, which is what the
+    GEMMs' backward reads, so neither pass casts or adds over the (T, B, G·H) tensor.
+    """
 
     @staticmethod
-    def forward(ctx, proj: Tensor, h0: Tensor, lengths: Tensor | None, gates: int) -> Tensor:
-        out = torch.ops.rnn_workbench.min_forward(proj, h0, lengths, gates)
-        ctx.save_for_backward(proj, out, h0)
+    def forward(ctx, proj: Tensor, bias: Tensor, h0: Tensor, lengths: Tensor | None, gates: int) -> Tensor:
+        out = torch.ops.rnn_workbench.min_forward(proj, bias, h0, lengths, gates)
+        ctx.save_for_backward(proj, bias, out, h0)
         ctx.lengths, ctx.gates = lengths, gates
         return out
 
     @staticmethod
     def backward(ctx, dout: Tensor):
-        proj, out, h0 = ctx.saved_tensors
-        dproj, dh0 = torch.ops.rnn_workbench.min_backward(dout, proj, out, h0, ctx.lengths, ctx.gates)
-        return dproj, dh0, None, None
+        proj, bias, out, h0 = ctx.saved_tensors
+        dproj, dh0 = torch.ops.rnn_workbench.min_backward(dout, proj, bias, out, h0, ctx.lengths, ctx.gates)
+        dbias = dproj.sum((0, 1), dtype=torch.float32) if ctx.needs_input_grad[1] else None
+        return dproj, dbias, dh0, None, None
 
 
-def min_scan(proj: Tensor, h0: Tensor, lengths: Tensor | None, gates: int) -> Tensor:
-    """h (T, B, H) of a minGRU (gates=2) or minLSTM (3) layer from its projection (T, B, gates*H)."""
+def min_scan(proj: Tensor, bias: Tensor | None, h0: Tensor, lengths: Tensor | None, gates: int) -> Tensor:
+    """h (T, B, H) of a minGRU (gates=2) or minLSTM (3) layer from its projection (T, B, gates·H), the
+    bias not yet added (float32 or bf16), and the bias (None: zero)."""
     if lengths is not None:
         lengths = lengths.to("cpu", torch.int64)
-    return _MinScan.apply(proj.contiguous(), h0.contiguous(), lengths, gates)
+    if bias is None:
+        bias = h0.new_zeros(proj.shape[-1])
+    return _MinScan.apply(proj.contiguous(), bias, h0.contiguous(), lengths, gates)
 
 
-def min_applies(proj: Tensor) -> bool:
-    """Whether a minimal layer's scan over `proj` can run on the C++ kernels."""
-    return proj.device.type == "cpu" and proj.dtype == torch.float32 and load()
+def min_applies(weight: Tensor) -> bool:
+    """Whether a minimal layer with float `weight` can run its scan on the C++ kernels."""
+    return weight.device.type == "cpu" and weight.dtype == torch.float32 and load()

@@ -181,21 +181,32 @@ class MinRecurrent(nn.Module):
         return fused.linear(x, w, b) if x.device.type == "cpu" and x.dtype == torch.float32 else \
             F.linear(x, w, b)
 
-    def scan(self, proj: Tensor, h0: Tensor, lengths: Tensor | None = None,
-             record: list[Tensor] | None = None) -> Tensor:
-        """One layer's h (T, B, H) from its projection, on the path the layer's settings choose."""
-        mask = None
-        if lengths is not None:
-            steps = proj.shape[0]
-            mask = (torch.arange(steps, device=proj.device)[:, None] < lengths.to(proj.device)[None, :])
-            mask = mask.unsqueeze(-1)
-        path = scan_path(self, proj, record is not None)
+    def run_layer(self, layer: int, x: Tensor, h0: Tensor, lengths: Tensor | None = None,
+                  record: list[Tensor] | None = None) -> Tensor:
+        """One layer's h (T, B, H) over its input, on the path paths.py chooses.
+
+        On the C++ kernels the projection goes to the scan without its bias, and with bf16 GEMMs in
+        bf16, as the GEMM made it: the kernels add the bias and widen each value as they read it.
+        """
+        w, b = self.layer_parameters(layer)
+        path = scan_path(self, w, record is not None)
+        if path == FUSED:
+            if not x.is_floating_point():
+                proj = F.embedding(x, w.t())
+            elif self.gemm_dtype is not None:
+                proj = F.linear(x.to(self.gemm_dtype), w.to(self.gemm_dtype))
+            else:
+                proj = fused.linear(x, w)
+            return fused.min_scan(proj, b, h0, lengths, MIN_GATES[self.mode])
+        proj = self.project(layer, x)
         if path == TRITON:
             from .triton_scan import triton_scan  # imports Triton, a GPU machine's (or the dev extra's)
 
             return triton_scan(proj, h0, lengths, MIN_GATES[self.mode])
-        if path == FUSED:
-            return fused.min_scan(proj, h0, lengths, MIN_GATES[self.mode])
+        mask = None
+        if lengths is not None:
+            mask = torch.arange(proj.shape[0], device=proj.device)[:, None] < lengths.to(proj.device)[None, :]
+            mask = mask.unsqueeze(-1)
         return step_scan(self.mode, proj, h0, mask, record)
 
     @torch.no_grad()
@@ -204,10 +215,9 @@ class MinRecurrent(nn.Module):
         states, gates = [], []
         h0 = self.initial_state(x.shape[1], x.device, None if not x.is_floating_point() else x.dtype)
         for layer in range(self.num_layers):
-            proj = self.project(layer, x)
-            x = self.scan(proj, h0[layer])
+            gates.append(gate_values(self.mode, self.project(layer, x)))
+            x = self.run_layer(layer, x, h0[layer])
             states.append(x)
-            gates.append(gate_values(self.mode, proj))
         return states, gates
 
     def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None,
@@ -226,7 +236,7 @@ class MinRecurrent(nn.Module):
             if layer > 0 and self.dropout and self.training:
                 x = F.dropout(x, self.dropout, training=True)
             record = self.recorded_states if layer == self.num_layers - 1 else None
-            h = self.scan(self.project(layer, x), hx[layer], lengths, record)
+            h = self.run_layer(layer, x, hx[layer], lengths, record)
             h_last.append(h[-1])  # a padded sequence's state is carried to the last step
             if lengths is not None:
                 mask = torch.arange(steps, device=x.device)[:, None] < lengths[None, :]

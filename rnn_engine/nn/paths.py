@@ -38,8 +38,8 @@ def layer_path(layer: Any, x: Tensor, w_hh: Tensor, recording: bool = False) -> 
     return FUSED if fused.applies(x, w_hh) else PER_STEP
 
 
-def scan_path(layer: Any, proj: Tensor, recording: bool = False) -> str:
-    """The path a minGRU/minLSTM layer's scan (minimal.py) takes over its projection `proj`.
+def scan_path(layer: Any, weight: Tensor, recording: bool = False) -> str:
+    """The path a minGRU/minLSTM layer's scan (minimal.py) takes, for a layer with weights `weight`.
 
     The Triton scan on CUDA wherever Triton imports (it has no gate GEMM to self-check: the tests
     compare it with the per-step path under the interpreter), the C++ scan for float32 on the CPU.
@@ -48,9 +48,9 @@ def scan_path(layer: Any, proj: Tensor, recording: bool = False) -> str:
         return PER_STEP
     if layer.kernels == "triton":
         return TRITON
-    if proj.device.type == "cuda" and proj.dtype == torch.float32 and gpu_path.triton_missing() is None:
+    if weight.device.type == "cuda" and weight.dtype == torch.float32 and gpu_path.triton_missing() is None:
         return TRITON
-    return FUSED if fused.min_applies(proj) else PER_STEP
+    return FUSED if fused.min_applies(weight) else PER_STEP
 
 
 def describe(device: torch.device, dtype: torch.dtype, precision: str = "fp32", arch: str = "workbench",

@@ -57,7 +57,7 @@ def _scans(hidden: int, batch: int, steps: int, rounds: int, device: torch.devic
             "per-step": lambda c=cell, p=proj, h=h0: step_scan(c, p, h),
         }
         if device.type == "cpu" and fused.load():
-            ways["fused C++"] = lambda g=gates, p=proj, h=h0: fused.min_scan(p, h, None, g)
+            ways["fused C++"] = lambda g=gates, p=proj, h=h0: fused.min_scan(p, None, h, None, g)
         runs = {name: (lambda f=f: f().sum().backward()) for name, f in ways.items()}
         for run in runs.values():
             run()

@@ -179,3 +179,25 @@ def test_bf16_gemms_stay_near_float32_and_keep_the_states_float32():
     low, state = model(tokens)
     assert low.dtype == state.dtype == torch.float32
     assert (low - exact).abs().max() < 0.1 * exact.abs().max()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_with_bf16_gemms_the_kernels_read_the_gemm_s_own_bf16_output(mode, kernels):
+    import torch.nn.functional as F
+
+    rnn = layer(mode, layers=1)
+    rnn.gemm_dtype = torch.bfloat16
+    x, h0 = inputs()
+    out, h_n = rnn(x, h0[:1])
+    w, b = rnn.layer_parameters(0)
+    # the reference: the same bf16 product, widened, the bias added in float32, the equations per step
+    proj = F.linear(x.to(torch.bfloat16), w.to(torch.bfloat16)).float() + b
+    expected = step_scan(mode, proj, h0[0])
+    torch.testing.assert_close(out, expected, **F32)
+    torch.testing.assert_close(h_n[0], expected[-1], **F32)
+    out.sum().backward()
+    # the bias's gradient is the sum of the projection's, which the kernels return in bf16
+    reference = layer(mode, layers=1)
+    reference.use_fused = False
+    reference(x, h0[:1])[0].sum().backward()
+    torch.testing.assert_close(rnn.bias_ih_l0.grad, reference.bias_ih_l0.grad, atol=0.05, rtol=0.05)

@@ -616,7 +616,7 @@ void gemms_only(const Tensor& states, const Tensor& dg, const Tensor& w_hh, cons
 
 // --- minGRU and minLSTM -------------------------------------------------------------------------------
 // Their gates read the step's input only, so h_t = a_t * h_{t-1} + b_t is a linear scan: the caller makes
-// every step's projection (T x B x G*H) in one GEMM, and these walk the steps once forward and once
+// every step's projection (T x B x G*H, without its bias) in one GEMM, and these walk the steps once forward and once
 // backward per row of the batch, vectorised across the H units. The backward pass recomputes the gates
 // from the projection instead of storing them. minGRU's projection holds (k, u), minLSTM's (f, i, u), and
 // the candidate is g(u) = u + 1/2 for u >= 0, sigmoid(u) below: positive, so h stays positive
@@ -627,33 +627,63 @@ inline float positive(float x) {
   return x >= 0.0f ? x + 0.5f : s;
 }
 
-inline void min_row_forward(const float* __restrict__ x, const float* __restrict__ prev, float* __restrict__ h,
-                            int64_t H, int64_t gates) {
+// The projection arrives without its bias, in float32 or (from a bf16 GEMM) in bf16: reading it as it
+// comes and adding the bias here saves two passes over the largest tensor of the step.
+template <typename P>
+inline void min_row_forward(const P* __restrict__ xp, const float* __restrict__ bias, const float* __restrict__ prev,
+                            float* __restrict__ h, int64_t H, int64_t gates) {
   if (gates == 2) {
     for (int64_t j = 0; j < H; ++j) {
-      const float z = sigmoid(x[j]);
-      h[j] = prev[j] + z * (positive(x[H + j]) - prev[j]);
+      const float z = sigmoid(static_cast<float>(xp[j]) + bias[j]);
+      h[j] = prev[j] + z * (positive(static_cast<float>(xp[H + j]) + bias[H + j]) - prev[j]);
     }
   } else {
     for (int64_t j = 0; j < H; ++j) {
-      const float f = sigmoid(x[j]), i = sigmoid(x[H + j]);
-      h[j] = (f * prev[j] + i * positive(x[2 * H + j])) / (f + i);
+      const float f = sigmoid(static_cast<float>(xp[j]) + bias[j]);
+      const float i = sigmoid(static_cast<float>(xp[H + j]) + bias[H + j]);
+      h[j] = (f * prev[j] + i * positive(static_cast<float>(xp[2 * H + j]) + bias[2 * H + j])) / (f + i);
     }
   }
 }
 
-Tensor min_forward(const Tensor& proj_in, const Tensor& h0_in, const std::optional<Tensor>& lengths, int64_t gates) {
-  const Tensor proj = proj_in.contiguous();
-  const Tensor h0 = h0_in.contiguous();
-  const int64_t T = proj.size(0), B = proj.size(1), H = h0.size(1);
-  TORCH_CHECK(gates == 2 || gates == 3, "min_forward: gates must be 2 (minGRU) or 3 (minLSTM)");
-  TORCH_CHECK(proj.size(2) == gates * H && h0.size(0) == B, "min_forward: projection and state sizes differ");
-  Tensor out = at::empty({T, B, H}, proj.options());
-  const float* p = proj.data_ptr<float>();
-  const float* h0p = h0.data_ptr<float>();
-  float* o = out.data_ptr<float>();
-  const Tensor len = lengths ? lengths->to(at::kLong).contiguous() : Tensor();
-  const int64_t* lp = lengths ? len.data_ptr<int64_t>() : nullptr;
+// One step of the backward pass over a row of H units: d = dL/dh_t (from above and from step t+1); writes
+// the projection's gradient dx (in the projection's dtype) and leaves a_t * d in c for step t-1.
+template <typename P>
+inline void min_row_backward(const P* __restrict__ xp, const float* __restrict__ bias, const float* __restrict__ gt,
+                             const float* __restrict__ prev, P* __restrict__ dx, float* __restrict__ c, int64_t H,
+                             int64_t gates) {
+  if (gates == 2) {
+    for (int64_t j = 0; j < H; ++j) {
+      const float d = gt[j] + c[j];
+      const float z = sigmoid(static_cast<float>(xp[j]) + bias[j]);
+      const float u = static_cast<float>(xp[H + j]) + bias[H + j];
+      const float su = sigmoid(u);
+      const float gu = u >= 0.0f ? u + 0.5f : su, dg = u >= 0.0f ? 1.0f : su * (1.0f - su);
+      dx[j] = static_cast<P>(d * (gu - prev[j]) * z * (1.0f - z));
+      dx[H + j] = static_cast<P>(d * z * dg);
+      c[j] = d * (1.0f - z);
+    }
+  } else {
+    for (int64_t j = 0; j < H; ++j) {
+      const float d = gt[j] + c[j];
+      const float f = sigmoid(static_cast<float>(xp[j]) + bias[j]);
+      const float i = sigmoid(static_cast<float>(xp[H + j]) + bias[H + j]);
+      const float u = static_cast<float>(xp[2 * H + j]) + bias[2 * H + j];
+      const float su = sigmoid(u);
+      const float gu = u >= 0.0f ? u + 0.5f : su, dg = u >= 0.0f ? 1.0f : su * (1.0f - su);
+      const float r = 1.0f / (f + i);
+      const float dfp = d * prev[j], dip = d * gu;
+      dx[j] = static_cast<P>((dfp - dip) * i * r * r * f * (1.0f - f));
+      dx[H + j] = static_cast<P>((dip - dfp) * f * r * r * i * (1.0f - i));
+      dx[2 * H + j] = static_cast<P>(d * i * r * dg);
+      c[j] = d * f * r;
+    }
+  }
+}
+
+template <typename P>
+void min_forward_rows(const P* p, const float* bias, const float* h0p, float* o, const int64_t* lp, int64_t T,
+                      int64_t B, int64_t H, int64_t gates) {
   at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t b = lo; b < hi; ++b) {
       const int64_t n = lp ? lp[b] : T;
@@ -663,58 +693,17 @@ Tensor min_forward(const Tensor& proj_in, const Tensor& h0_in, const std::option
         if (t >= n) {
           std::copy(prev, prev + H, h);
         } else {
-          min_row_forward(p + (t * B + b) * gates * H, prev, h, H, gates);
+          min_row_forward(p + (t * B + b) * gates * H, bias, prev, h, H, gates);
         }
         prev = h;
       }
     }
   });
-  return out;
 }
 
-// One step of the backward pass over a row of H units: d = dL/dh_t (from above and from step t+1); writes
-// the projection's gradient dx and leaves a_t * d in c for step t-1. Restrict pointers let it vectorise.
-inline void min_row_backward(const float* __restrict__ x, const float* __restrict__ gt,
-                             const float* __restrict__ prev, float* __restrict__ dx, float* __restrict__ c,
-                             int64_t H, int64_t gates) {
-  if (gates == 2) {
-    for (int64_t j = 0; j < H; ++j) {
-      const float d = gt[j] + c[j];
-      const float z = sigmoid(x[j]), u = x[H + j];
-      const float su = sigmoid(u);
-      const float gu = u >= 0.0f ? u + 0.5f : su, dg = u >= 0.0f ? 1.0f : su * (1.0f - su);
-      dx[j] = d * (gu - prev[j]) * z * (1.0f - z);
-      dx[H + j] = d * z * dg;
-      c[j] = d * (1.0f - z);
-    }
-  } else {
-    for (int64_t j = 0; j < H; ++j) {
-      const float d = gt[j] + c[j];
-      const float f = sigmoid(x[j]), i = sigmoid(x[H + j]), u = x[2 * H + j];
-      const float su = sigmoid(u);
-      const float gu = u >= 0.0f ? u + 0.5f : su, dg = u >= 0.0f ? 1.0f : su * (1.0f - su);
-      const float r = 1.0f / (f + i);
-      const float dfp = d * prev[j], dip = d * gu;
-      dx[j] = (dfp - dip) * i * r * r * f * (1.0f - f);
-      dx[H + j] = (dip - dfp) * f * r * r * i * (1.0f - i);
-      dx[2 * H + j] = d * i * r * dg;
-      c[j] = d * f * r;
-    }
-  }
-}
-
-std::tuple<Tensor, Tensor> min_backward(const Tensor& dout_in, const Tensor& proj_in, const Tensor& out_in,
-                                        const Tensor& h0_in, const std::optional<Tensor>& lengths, int64_t gates) {
-  const Tensor dout = dout_in.contiguous(), proj = proj_in.contiguous(), out = out_in.contiguous();
-  const Tensor h0 = h0_in.contiguous();
-  const int64_t T = proj.size(0), B = proj.size(1), H = h0.size(1);
-  Tensor dproj = at::empty_like(proj);
-  Tensor dh0 = at::empty_like(h0);
-  const float *g = dout.data_ptr<float>(), *p = proj.data_ptr<float>(), *o = out.data_ptr<float>();
-  const float* h0p = h0.data_ptr<float>();
-  float *dp = dproj.data_ptr<float>(), *dh = dh0.data_ptr<float>();
-  const Tensor len = lengths ? lengths->to(at::kLong).contiguous() : Tensor();
-  const int64_t* lp = lengths ? len.data_ptr<int64_t>() : nullptr;
+template <typename P>
+void min_backward_rows(const float* g, const P* p, const float* bias, const float* o, const float* h0p, P* dp,
+                       float* dh, const int64_t* lp, int64_t T, int64_t B, int64_t H, int64_t gates) {
   at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t b = lo; b < hi; ++b) {
       const int64_t n = lp ? lp[b] : T;
@@ -722,17 +711,60 @@ std::tuple<Tensor, Tensor> min_backward(const Tensor& dout_in, const Tensor& pro
       std::fill(c, c + H, 0.0f);
       for (int64_t t = T - 1; t >= 0; --t) {
         const float* gt = g + (t * B + b) * H;
-        float* dx = dp + (t * B + b) * gates * H;
+        P* dx = dp + (t * B + b) * gates * H;
         if (t >= n) {  // a padding step copies h_{t-1}: its gradient passes through whole
           for (int64_t j = 0; j < H; ++j) c[j] += gt[j];
-          std::fill(dx, dx + gates * H, 0.0f);
+          std::fill(dx, dx + gates * H, static_cast<P>(0.0f));
           continue;
         }
         const float* prev = t > 0 ? o + ((t - 1) * B + b) * H : h0p + b * H;
-        min_row_backward(p + (t * B + b) * gates * H, gt, prev, dx, c, H, gates);
+        min_row_backward(p + (t * B + b) * gates * H, bias, gt, prev, dx, c, H, gates);
       }
     }
   });
+}
+
+Tensor min_forward(const Tensor& proj_in, const Tensor& bias_in, const Tensor& h0_in,
+                   const std::optional<Tensor>& lengths, int64_t gates) {
+  const Tensor proj = proj_in.contiguous(), bias = bias_in.contiguous(), h0 = h0_in.contiguous();
+  const int64_t T = proj.size(0), B = proj.size(1), H = h0.size(1);
+  TORCH_CHECK(gates == 2 || gates == 3, "min_forward: gates must be 2 (minGRU) or 3 (minLSTM)");
+  TORCH_CHECK(proj.size(2) == gates * H && h0.size(0) == B && bias.numel() == gates * H,
+              "min_forward: projection, bias and state sizes differ");
+  TORCH_CHECK(bias.scalar_type() == at::kFloat && h0.scalar_type() == at::kFloat,
+              "min_forward: bias and state are float32");
+  Tensor out = at::empty({T, B, H}, h0.options());
+  const Tensor len = lengths ? lengths->to(at::kLong).contiguous() : Tensor();
+  const int64_t* lp = lengths ? len.data_ptr<int64_t>() : nullptr;
+  if (proj.scalar_type() == at::kBFloat16) {
+    min_forward_rows(proj.data_ptr<at::BFloat16>(), bias.data_ptr<float>(), h0.data_ptr<float>(),
+                     out.data_ptr<float>(), lp, T, B, H, gates);
+  } else {
+    TORCH_CHECK(proj.scalar_type() == at::kFloat, "min_forward: the projection is float32 or bf16");
+    min_forward_rows(proj.data_ptr<float>(), bias.data_ptr<float>(), h0.data_ptr<float>(), out.data_ptr<float>(),
+                     lp, T, B, H, gates);
+  }
+  return out;
+}
+
+std::tuple<Tensor, Tensor> min_backward(const Tensor& dout_in, const Tensor& proj_in, const Tensor& bias_in,
+                                        const Tensor& out_in, const Tensor& h0_in, const std::optional<Tensor>& lengths,
+                                        int64_t gates) {
+  const Tensor dout = dout_in.contiguous().to(at::kFloat), proj = proj_in.contiguous(), out = out_in.contiguous();
+  const Tensor bias = bias_in.contiguous(), h0 = h0_in.contiguous();
+  const int64_t T = proj.size(0), B = proj.size(1), H = h0.size(1);
+  Tensor dproj = at::empty_like(proj);
+  Tensor dh0 = at::empty_like(h0);
+  const Tensor len = lengths ? lengths->to(at::kLong).contiguous() : Tensor();
+  const int64_t* lp = lengths ? len.data_ptr<int64_t>() : nullptr;
+  if (proj.scalar_type() == at::kBFloat16) {
+    min_backward_rows(dout.data_ptr<float>(), proj.data_ptr<at::BFloat16>(), bias.data_ptr<float>(),
+                      out.data_ptr<float>(), h0.data_ptr<float>(), dproj.data_ptr<at::BFloat16>(),
+                      dh0.data_ptr<float>(), lp, T, B, H, gates);
+  } else {
+    min_backward_rows(dout.data_ptr<float>(), proj.data_ptr<float>(), bias.data_ptr<float>(), out.data_ptr<float>(),
+                      h0.data_ptr<float>(), dproj.data_ptr<float>(), dh0.data_ptr<float>(), lp, T, B, H, gates);
+  }
   return {dproj, dh0};
 }
 
@@ -761,8 +793,8 @@ TORCH_LIBRARY(rnn_workbench, m) {
   m.def("lstm_backward(Tensor dout, Tensor dc_last, Tensor gates, Tensor cells, Tensor states, Tensor w_hh, "
         "Tensor? wt_pack, Tensor? lengths, Tensor? ids, int table_rows) -> (Tensor, Tensor, Tensor, Tensor)",
         &lstm_backward);
-  m.def("min_forward(Tensor proj, Tensor h0, Tensor? lengths, int gates) -> Tensor", &min_forward);
-  m.def("min_backward(Tensor dout, Tensor proj, Tensor out, Tensor h0, Tensor? lengths, int gates) "
+  m.def("min_forward(Tensor proj, Tensor bias, Tensor h0, Tensor? lengths, int gates) -> Tensor", &min_forward);
+  m.def("min_backward(Tensor dout, Tensor proj, Tensor bias, Tensor out, Tensor h0, Tensor? lengths, int gates) "
         "-> (Tensor, Tensor)",
         &min_backward);
 }
