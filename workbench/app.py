@@ -401,9 +401,10 @@ class WorkbenchApp(App[None]):
         current = status.device.split(" ")[0] if self.session.live else str(self.config.device)
 
         def chosen(device: str | None) -> None:
-            if not device or device == current and self.session.live:
-                if device:
-                    self.notify(f"The run is on {device} already.")
+            if not device:
+                return
+            if self.session.live and device == current:
+                self.notify(f"The run is on {device} already.")
             elif self.session.live:
                 if self.send("device", {"name": device}, purpose="device"):
                     self.notify(f"Moving to {device} at the next batch…")

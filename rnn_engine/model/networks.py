@@ -81,14 +81,15 @@ class ResidualBlock(nn.Module):
             self.down = nn.Linear(mlp * size, size)
         self.dropout = dropout
 
-    def forward(self, x: Tensor, h: Tensor, low: torch.dtype | None) -> tuple[Tensor, Tensor]:
-        y, h_n = self.rnn(self.norm1(x), h)
-        x = x + _drop(y, self.dropout, self.training)
+    def forward(self, x: Tensor, h: Tensor, low: torch.dtype | None) -> tuple[Tensor, Tensor, Tensor]:
+        """(the block's output, its layer's h_t of every step, h_n)."""
+        states, h_n = self.rnn(self.norm1(x), h)
+        x = x + _drop(states, self.dropout, self.training)
         if self.mlp:
             z = gemm(F.gelu(gemm(self.norm2(x), self.up.weight, self.up.bias, low)), self.down.weight,
                      self.down.bias, low)
             x = x + _drop(z, self.dropout, self.training)
-        return x, h_n
+        return x, states, h_n
 
 
 class ResidualLM(nn.Module):
@@ -127,7 +128,7 @@ class ResidualLM(nn.Module):
             state = x.new_zeros(self.num_layers, tokens.shape[1], x.shape[-1])
         last = []
         for k, block in enumerate(self.blocks):
-            x, h_n = block(x, state[k:k + 1], self.gemm_dtype)
+            x, _, h_n = block(x, state[k:k + 1], self.gemm_dtype)
             last.append(h_n[0])
         return gemm(self.norm(x), self.head.weight, self.head.bias, self.gemm_dtype), torch.stack(last)
 
@@ -136,12 +137,11 @@ class ResidualLM(nn.Module):
         """Each block's h_t (T, B, H) and its gates over `tokens` from a zero state (the Inside view)."""
         x = self.embed(tokens)
         states, gates = [], []
+        h0 = x.new_zeros(1, tokens.shape[1], x.shape[-1])
         for block in self.blocks:
-            inner = block.norm1(x)
-            h0 = x.new_zeros(1, tokens.shape[1], x.shape[-1])
-            states.append(block.rnn(inner, h0)[0])
-            gates.append(gate_values(block.rnn.mode, block.rnn.project(0, inner)))
-            x = block(x, h0, self.gemm_dtype)[0]
+            gates.append(gate_values(block.rnn.mode, block.rnn.project(0, block.norm1(x))))
+            x, h, _ = block(x, h0, self.gemm_dtype)
+            states.append(h)
         return states, gates
 
 

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import fused
+from .checks import check_input_dtype
 from .paths import FUSED, TRITON, scan_path
 from .precision import gemm
 
@@ -263,9 +264,8 @@ class MinRecurrent(nn.Module):
         if not tokens and input.shape[-1] != self.input_size:
             raise RuntimeError(f"{name}: input.size(-1) must be equal to input_size. Expected "
                                f"{self.input_size}, got {input.shape[-1]}")
-        if not tokens and input.dtype != self.weight_ih_l0.dtype:
-            raise ValueError(f"{name}: input must have the type {self.weight_ih_l0.dtype}, got type "
-                             f"{input.dtype}")
+        if not tokens:
+            check_input_dtype(name, input, self.weight_ih_l0)  # torch's words, and autocast's exemption
         unbatched = input.dim() == rank[0]
         if unbatched:
             input = input.unsqueeze(1)

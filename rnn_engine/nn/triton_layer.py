@@ -22,13 +22,15 @@ from .cells import GATES
 from .fused import gemm_weight
 
 
-def _block(hidden: int, device: torch.device) -> int:
+def block_width(hidden: int, device: torch.device) -> int:
+    """How many hidden units one program of a Triton kernel takes (the scan's too)."""
     # under the interpreter each program is a Python call: one block per row is fastest there
     width = 1 << max(0, (hidden - 1).bit_length())
     return width if device.type == "cpu" else min(width, 512)
 
 
-def _lengths(lengths: Tensor | None, steps: int, batch: int, device: torch.device) -> Tensor:
+def lengths_or_full(lengths: Tensor | None, steps: int, batch: int, device: torch.device) -> Tensor:
+    """Each sequence's length as int64 on `device`; every one the full `steps` when none are given."""
     if lengths is None:
         return torch.full((batch,), steps, dtype=torch.int64, device=device)
     return lengths.to(device=device, dtype=torch.int64).contiguous()
@@ -46,8 +48,8 @@ def forward(mode: str, gi: Tensor, w_hh: Tensor, b_hn: Tensor | None, h0: Tensor
     hidden = w_hh.shape[1]
     gi = gi.contiguous()
     w_t = gemm_weight(w_hh, low).t()
-    lens = _lengths(lengths, steps, batch, gi.device)
-    block = _block(hidden, gi.device)
+    lens = lengths_or_full(lengths, steps, batch, gi.device)
+    block = block_width(hidden, gi.device)
     grid = (batch, triton.cdiv(hidden, block))
     states = gi.new_empty(steps + 1, batch, hidden)
     states[0] = h0
@@ -80,8 +82,8 @@ def backward(mode: str, dout: Tensor, dc_last: Tensor | None, states: Tensor, ce
     steps, batch, hidden = dout.shape
     dout = dout.contiguous()
     w = gemm_weight(w_hh, low)
-    lens = _lengths(lengths, steps, batch, dout.device)
-    block = _block(hidden, dout.device)
+    lens = lengths_or_full(lengths, steps, batch, dout.device)
+    block = block_width(hidden, dout.device)
     grid = (batch, triton.cdiv(hidden, block))
     width = GATES[mode] * hidden
     dgi = dout.new_empty(steps, batch, width)

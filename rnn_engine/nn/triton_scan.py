@@ -17,6 +17,8 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from .triton_layer import block_width, lengths_or_full
+
 
 @triton.jit
 def _positive(u):
@@ -86,16 +88,9 @@ def _scan_backward(dout, proj, out, h0, dproj, dh0, lens, T, B, H, GATES: tl.con
 
 
 def _launch(hidden: int, batch: int, device: torch.device) -> tuple[tuple[int, int], int]:
-    # under the interpreter each program is a Python call: one block per row is fastest there
-    width = 1 << max(0, (hidden - 1).bit_length())
-    block = width if device.type == "cpu" else min(width, 256)
+    """The grid (a program per batch row and block of units) and the block, as the gate kernels' are."""
+    block = block_width(hidden, device)
     return (batch, triton.cdiv(hidden, block)), block
-
-
-def _lengths(lengths: Tensor | None, steps: int, batch: int, device: torch.device) -> Tensor:
-    if lengths is None:
-        return torch.full((batch,), steps, dtype=torch.int64, device=device)
-    return lengths.to(device=device, dtype=torch.int64).contiguous()
 
 
 class _TritonScan(torch.autograd.Function):
@@ -104,7 +99,7 @@ class _TritonScan(torch.autograd.Function):
         steps, batch = proj.shape[:2]
         hidden = h0.shape[-1]
         proj, h0 = proj.contiguous(), h0.contiguous()
-        lens = _lengths(lengths, steps, batch, proj.device)
+        lens = lengths_or_full(lengths, steps, batch, proj.device)
         out = proj.new_empty(steps, batch, hidden)
         grid, block = _launch(hidden, batch, proj.device)
         _scan_forward[grid](proj, h0, out, lens, steps, batch, hidden, GATES=gates, BLOCK=block)

@@ -16,12 +16,12 @@ from textual.widgets import DataTable, Footer, Static
 
 from ..curves import ChartSettings
 from ..messages import CurvesRead
-from ..widgets.figure import new_figure
+from ..widgets.figure import ChartKeys, build_figure, new_figure
 
 COLOURS = ["cyan", "orange", "green", "magenta", "yellow", "blue", "red", "white"]
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(ChartKeys, Screen[None]):
     """Validation loss (lines) and train loss (dots) of each run against training seconds."""
 
     BINDINGS = [("escape", "app.pop_screen", "Back"), ("t", "train_curves", "Train loss on/off"),
@@ -36,7 +36,7 @@ class CompareScreen(Screen[None]):
     def __init__(self, runs: list[Path], settings: ChartSettings | None = None) -> None:
         super().__init__()
         self.runs = runs
-        self.settings = settings or ChartSettings()  # the app's: a change here holds for the session
+        self.chart = settings or ChartSettings()  # the app's: a change here holds for the session
         self.curves: list[Any] = []
         self.with_train = True
 
@@ -84,12 +84,7 @@ class CompareScreen(Screen[None]):
         self.with_train = not self.with_train
         self._draw()
 
-    def action_smoothing(self, direction: int) -> None:
-        self.settings.step_smoothing(direction)
-        self._draw()
-
-    def action_log_scale(self) -> None:
-        self.settings.log_scale = not self.settings.log_scale
+    def chart_changed(self) -> None:
         self._draw()
 
     def _draw(self) -> None:
@@ -104,7 +99,7 @@ class CompareScreen(Screen[None]):
         chart.update(Text.from_ansi(built))
 
     def _build(self, width: int, height: int) -> str:
-        settings = self.settings
+        settings = self.chart
         new_figure(width, height, f"loss (nats) against training seconds · {settings.describe()}", "seconds")
         drawn = False
         for c, colour in zip(self.curves, COLOURS * 4):
@@ -117,9 +112,7 @@ class CompareScreen(Screen[None]):
                 plt.plot([x for x, _ in val], [y for _, y in val], color=colour, marker="braille",
                          label=f"{c.run_id} val")
                 drawn = True
-        if settings.log_scale and drawn:  # plotext fails to build a log axis with nothing on it
-            plt.yscale("log")
-        return plt.build()
+        return build_figure(settings.log_scale, drawn)
 
 
 def _num(value: Any, fmt: str) -> str:

@@ -22,7 +22,7 @@ from rnn_engine.sweep.listing import SweepInfo, sweep_info
 from rnn_engine.sweep.study import IMPORTANCE_TRIALS
 
 from ..messages import SweepRead, SweepUnreadable
-from ..widgets.figure import new_figure
+from ..widgets.figure import build_figure, new_figure
 
 REFRESH = 2.0  # seconds between reads of the study
 STATE_STYLES = {"complete": "green", "pruned": "yellow", "failed": "red", "running": "cyan"}
@@ -181,7 +181,7 @@ class SweepScreen(Screen[Path | None]):
                 labels = sorted({str(v) for v in values})
                 plt.scatter([labels.index(str(v)) + 1 for v in values], [v for _, v in points], marker="dot")
                 plt.xticks(list(range(1, len(labels) + 1)), labels)
-        chart.update(Text.from_ansi(plt.build()))
+        chart.update(Text.from_ansi(build_figure()))
 
     def on_resize(self) -> None:
         self._chart()

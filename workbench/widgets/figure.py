@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import plotext as plt
 
+from ..curves import ChartSettings
+
 
 def new_figure(width: int, height: int, title: str, xlabel: str | None = None) -> None:
     """Clear plotext's figure and size it `width`×`height` cells, on the dark theme.
@@ -19,6 +21,34 @@ def new_figure(width: int, height: int, title: str, xlabel: str | None = None) -
     plt.title(title)
     if xlabel is not None:
         plt.xlabel(xlabel)
+
+
+def build_figure(log_y: bool = False, drawn: bool = True) -> str:
+    """The figure as text, its y axis logarithmic when `log_y` and something was `drawn` on it.
+
+    plotext fails building a log axis with nothing on it: `l` before a run's first step closed the app.
+    """
+    if log_y and drawn:
+        plt.yscale("log")
+    return plt.build()
+
+
+class ChartKeys:
+    """The loss charts' keys (`[` `]` smoothing, `l` log scale) for what draws charts from `chart`."""
+
+    chart: ChartSettings
+
+    def action_smoothing(self, direction: int) -> None:
+        self.chart.step_smoothing(direction)
+        self.chart_changed()
+
+    def action_log_scale(self) -> None:
+        self.chart.log_scale = not self.chart.log_scale
+        self.chart_changed()
+
+    def chart_changed(self) -> None:
+        """Draw the charts again with the new settings."""
+        raise NotImplementedError
 
 
 def whole_ticks(low: float, high: float, count: int = 5) -> list[int]:

@@ -14,7 +14,7 @@ from textual.widgets import Label, Static
 
 from ..curves import ChartSettings
 from .bars import Bars
-from .figure import new_figure, whole_ticks
+from .figure import build_figure, new_figure, whole_ticks
 
 
 class LossPanel(Vertical):
@@ -142,6 +142,4 @@ class LossChart(Widget):
         steps = [x for x, _ in raw] + [s for s, _ in val]
         if steps:
             plt.xticks(whole_ticks(min(steps), max(steps), max(2, width // 16)))
-            if settings.log_scale:  # plotext fails to build a log axis with nothing on it
-                plt.yscale("log")
-        return Text.from_ansi(plt.build())
+        return Text.from_ansi(build_figure(settings.log_scale, bool(steps)))

@@ -18,6 +18,7 @@ from rnn_engine.events import GradientsMeasured, StepFinished
 from ..actions import TRAIN, bindings
 from ..curves import ChartSettings
 from ..event_text import Shown
+from .figure import ChartKeys
 from .grad_panel import GradientPanel
 from .latest_strip import LatestStrip
 from .loss_panel import LossChart, LossPanel
@@ -31,7 +32,7 @@ REDRAW_EVERY = 1.0
 PANES_EVERY = 2.0
 
 
-class TrainView(ScrollableContainer):
+class TrainView(ChartKeys, ScrollableContainer):
     """The shown run's progress; side by side on a large terminal, one scrolling column on a small one."""
 
     BINDINGS = bindings(TRAIN)  # the chart keys, from the one table (actions.py)
@@ -129,15 +130,6 @@ class TrainView(ScrollableContainer):
                 self.query_one(LatestStrip).show_step(self._last_step)
             self.query_one(LossPanel).redraw(force_plot=force_plot)
 
-    # -- the chart keys -----------------------------------------------------------------------------
-    def action_smoothing(self, direction: int) -> None:
-        self.chart.step_smoothing(direction)
-        self._chart_changed()
-
-    def action_log_scale(self) -> None:
-        self.chart.log_scale = not self.chart.log_scale
-        self._chart_changed()
-
-    def _chart_changed(self) -> None:
+    def chart_changed(self) -> None:
         self.query_one("#loss-plot", LossChart).redraw()
         self.notify(f"Loss charts: {self.chart.describe()}", timeout=3)
