@@ -29,6 +29,8 @@ TASK_ONLY = {"seq_len": "charlm", "sample_length": "charlm", "val_chars": "charl
 # characters of text one inspection reads (analysis.inside keeps the last ones): the Inside view and
 # `workbench inspect` on a live run ask for at most this much, and the run protocol refuses more
 MAX_INSPECT = 2000
+# what a language model's run fits to its budget when the user leaves them (training/autofit.py)
+AUTO_FIELDS = ("hidden_size", "num_layers", "dropout")
 # hyperparameters the trainer can change between two batches without rebuilding anything
 LIVE_FIELDS = frozenset({"lr", "clip", "temperature", "top_k", "weight_decay", "sample_length",
                          "eval_interval"})
@@ -224,6 +226,18 @@ def default_config(task: str = "charlm", **overrides: Any) -> RunConfig:
     cell = overrides.get("cell", RunConfig.cell)
     return replace(RunConfig(task=task), **{**TASK_DEFAULTS.get(task, {}), **cell_defaults(task, cell),
                                              **overrides})
+
+
+def describe_auto(auto: dict[str, Any]) -> str:
+    """One line: what auto chose, from what speed and measured point, and what the budget buys."""
+    if "off" in auto:
+        return f"auto: off ({auto['off']})"
+    names = {"num_layers": "layers", "hidden_size": "hidden", "dropout": "dropout"}
+    chosen = ", ".join(f"{names.get(k, k)} {v}" for k, v in auto["settings"].items()) or "nothing"
+    probe_word = "cached probe" if auto.get("cached_probe") else "probe"
+    return (f"auto: {chosen} ({probe_word}: 2x512 trains {auto['reference_chars_per_second']:,} chars/s "
+            f"here, this model {auto['chars_per_second']:,}, ~{auto['expected_epochs']:.1f} epochs in the "
+            f"budget; nearest measured point {auto['point']}; --no-auto for the fixed defaults)")
 
 
 def parse_value(kind: Any, text: str) -> Any:

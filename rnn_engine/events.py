@@ -48,6 +48,7 @@ class RunStarted(Event):
     world_size: int = 1  # ranks training together (torchrun)
     threads: int = 0  # CPU threads of each rank
     origin: str = ""  # a resumed run: where its settings came from (kept, changed live, given)
+    auto: dict = field(default_factory=dict)  # what was fitted to the budget and why, or why not ("off")
 
 
 @dataclass(frozen=True)

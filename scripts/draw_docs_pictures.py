@@ -43,7 +43,7 @@ async def draw(runs: Path, run_dir: Path, name: str, keys: tuple[str, ...], type
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(200):  # the replay of the run's history, then the runs list
             await pilot.pause(0.05)
-            if app.state in ("finished", "stopped") and app.query_one("#runs-table").row_count:
+            if app.session.state in ("finished", "stopped") and app.query_one("#runs-table").row_count:
                 break
         for key in keys:
             await pilot.press(key)

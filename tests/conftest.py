@@ -13,6 +13,9 @@ import sys
 # the tests run the GPU path's Triton kernels on CPU tensors: Triton's interpreter must be chosen
 # before Triton is first imported, in this process and in the runs it starts
 os.environ["TRITON_INTERPRET"] = "1"
+# a run fits its size to the measured speed of the machine (autofit): tests of everything else want
+# the same settings on every machine; the autofit tests turn it on themselves
+os.environ["RNN_WORKBENCH_AUTO"] = "0"
 from pathlib import Path
 
 import pytest

@@ -153,7 +153,8 @@ class WorkbenchApp(App[None]):
         self.workspace.status.reset(view.run_id, unit(config.task if config else "charlm"))
         self.session.follow(view, process is not None, config, error)
         if config is not None:
-            self.workspace.query_one(HyperparameterForm).set_config(config)
+            # a run started here keeps the form's auto fields; another run's form shows its sizes
+            self.workspace.query_one(HyperparameterForm).set_config(config, keep_auto=process is not None)
             self.workspace.status.device = config.device
         self._show_task()
         self.workspace.train.log(f"[b]{'started' if process is not None else 'attached to'} run "
@@ -280,9 +281,12 @@ class WorkbenchApp(App[None]):
             self.notify(f"Run {self.session.run_id} is live: x stops it, p pauses it; or open another "
                         "run on the Runs tab first.", severity="warning")
             return
+        left_to_auto: tuple[str, ...] | None = ()
         if config is None:
+            form = self.workspace.query_one(HyperparameterForm)
+            left_to_auto = form.left_to_auto()
             try:
-                config = self.workspace.query_one(HyperparameterForm).read()
+                config = form.read()
             except ConfigError as exc:
                 self.workspace.action_tab("hyper")
                 self.notify("Not started: " + "; ".join(f"{k} {v}" for k, v in exc.errors.items()),
@@ -290,7 +294,8 @@ class WorkbenchApp(App[None]):
                 return
         self.config = config
         run_id = new_run_id(config)
-        argv = training_argv(config, self.runs_dir, run_id, str(resume) if resume else None, given)
+        argv = training_argv(config, self.runs_dir, run_id, str(resume) if resume else None, given,
+                             left_to_auto)
         try:
             process = start_run(argv, self.runs_dir / run_id)
         except OSError as exc:

@@ -13,6 +13,7 @@ from typing import Any
 from rich.text import Text
 
 from rnn_engine.analysis.check import describe_check
+from rnn_engine.config import describe_auto
 from rnn_engine.events import (
     Checked,
     CheckpointSaved,
@@ -41,7 +42,8 @@ class Shown:
 
     `val` is a validation point (step, loss) for the loss charts; `confusion` the classifier's matrix
     (labels, matrix, epoch); `device` the status line's device and `activity` its activity (None:
-    unchanged, "": cleared); `final` the ended run's summary; `to_train` shows the Train tab.
+    unchanged, "": cleared); `final` the ended run's summary; `to_train` shows the Train tab; `auto`
+    what the run fitted to its budget, for the form.
     """
 
     log: tuple[Line, ...] = ()
@@ -53,6 +55,7 @@ class Shown:
     activity: str | None = None
     final: dict[str, Any] | None = None
     to_train: bool = False
+    auto: dict[str, Any] | None = None
 
 
 def describe(e: Event, task: str = "charlm", replay: bool = False) -> Shown:
@@ -66,6 +69,8 @@ def _started(e: RunStarted, task: str, replay: bool) -> Shown:
     resumed = f", resumed at step {e.resumed_from_step}" if e.resumed_from_step else ""
     log: list[Line] = [f"run {e.run_id} on {e.device}{ranks}: {e.parameters:,} parameters, "
                        f"{e.train_items:,} training items{resumed}"]
+    if e.auto:
+        log.append(describe_auto(e.auto))
     if e.world_size > 1:
         log.append(f"data-parallel: {e.world_size} ranks, each {e.threads} CPU thread(s) and "
                    f"1/{e.world_size} of every batch; rank 0 logs, saves and answers")
@@ -73,7 +78,7 @@ def _started(e: RunStarted, task: str, replay: bool) -> Shown:
         log.append(f"recurrence: {e.recurrent_path}")
     if e.origin:
         log.append(e.origin)
-    return Shown(tuple(log), device=e.device + ranks)
+    return Shown(tuple(log), device=e.device + ranks, auto=e.auto or None)
 
 
 def _epoch(e: EpochFinished, task: str, replay: bool) -> Shown:

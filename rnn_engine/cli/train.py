@@ -11,10 +11,21 @@ import sys
 import time
 from typing import Any
 
-from ..config import COMMAND_FIELDS, ConfigError, RunConfig, check_world, default_config, field_info
+from ..config import (
+    COMMAND_FIELDS,
+    ConfigError,
+    RunConfig,
+    check_world,
+    default_config,
+    describe_auto,
+    field_info,
+)
 from ..events import EpochFinished, Event, RunPaused, StepFinished
 from ..training.presets import PresetError, apply_preset
 from .parsing import CliError
+
+# seconds of training after which an auto-fitted run's own speed replaces the probe's in the speed cache
+MEASURED_RUN = 30.0
 
 
 def add_parsers(sub: Any) -> None:
@@ -79,6 +90,8 @@ def add_config_flags(p: argparse.ArgumentParser, task: str) -> None:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
+    p.add_argument("--no-auto", dest="auto", action="store_false", help="the fixed defaults for every "
+                   "setting not given, instead of the ones fitted to this machine, corpus and budget")
     p.add_argument("--runs-dir", default="runs", help="where runs/<run-id>/ is written")
     p.add_argument("--resume", default=None, help="checkpoint or run directory to continue from")
     p.add_argument("--run-id", default=None, help="name of the run's directory (default: time, task, "
@@ -316,6 +329,33 @@ def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
     return out
 
 
+def _fit_to_budget(args: argparse.Namespace, config: RunConfig, data: Any, resume: Any,
+                   dist: Any) -> tuple[RunConfig, dict[str, Any]]:
+    """The settings with what auto fits to this machine and budget, and the record of it for the log.
+
+    A resumed run keeps its settings, so there is nothing to record; a run auto does not apply to
+    records why not. RNN_WORKBENCH_AUTO=0 turns auto off as --no-auto does (scripts that want the
+    same settings on every machine, the test suite).
+    """
+    from ..training import autofit
+
+    if resume:
+        return config, {}
+    if not args.auto:
+        return config, {"off": "--no-auto"}
+    if os.environ.get("RNN_WORKBENCH_AUTO", "").strip().lower() in ("0", "no", "off"):
+        return config, {"off": "RNN_WORKBENCH_AUTO=" + os.environ["RNN_WORKBENCH_AUTO"]}
+    given = set(given_settings(args))
+    why = autofit.why_not(config, given, dist.world if dist is not None else 1)
+    if why:
+        return config, {"off": why}
+    if not args.json:
+        print("auto: fitting the model to this machine's speed (a few seconds the first time on a "
+              "machine)…", file=sys.stderr, flush=True)
+    fitted, chosen = autofit.fit(config, data, given)
+    return fitted.checked(), chosen.to_dict()
+
+
 def _job_run(args: argparse.Namespace, config: RunConfig, dist: Any) -> tuple[str, Any, bool]:
     """(run id, checkpoint to resume, reuse the run directory), decided by rank 0 for every rank.
 
@@ -395,9 +435,10 @@ def _train_rank(args: argparse.Namespace, task: str, config: RunConfig, dist: An
                                            args.sweep_metric, controls, args.sweep_pruner))
             except StorageError as exc:
                 raise CliError(f"train: {exc}") from None
+    config, auto = _fit_to_budget(args, config, data, resume, dist)
     trainer = Trainer(config, sink=_fan_out(sinks), runs_dir=args.runs_dir, controls=controls,
                       resume=resume, data=data, run_id=run_id, dist=dist, reuse_dir=reuse, tags=tags,
-                      origin=getattr(args, "origin", ""))
+                      origin=getattr(args, "origin", ""), auto=auto)
     _install_stop_handlers(controls)
     if not args.json and main_rank:
         ranks = "" if dist is None else (f"; {dist.world} ranks ({dist.backend}), "
@@ -405,11 +446,15 @@ def _train_rank(args: argparse.Namespace, task: str, config: RunConfig, dist: An
         print(f"run {trainer.run_id} on {trainer.device}: {config.cell} {config.num_layers}x"
               f"{config.hidden_size}, {count_parameters(trainer.model):,} parameters{ranks}\n"
               f"  watch and steer it from another terminal: workbench attach "
-              f"{run_name(trainer.run_dir)}" + (f"\n  {args.origin}" if getattr(args, "origin", "") else ""),
-              file=sys.stderr)
+              f"{run_name(trainer.run_dir)}" + (f"\n  {args.origin}" if getattr(args, "origin", "") else "")
+              + (f"\n  {describe_auto(auto)}" if auto else ""), file=sys.stderr)
     summary = trainer.run()
     if not main_rank:
         return 0
+    if "settings" in auto and summary["elapsed"] >= MEASURED_RUN:  # a run auto fitted: it corrects the probe
+        from ..training.probe import remember
+
+        remember(config, trainer.device, trainer.precision, summary["chars_per_s"])
     if args.json:
         print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                           for k, v in summary.items()}))

@@ -40,9 +40,13 @@ _state: dict[str, object] = {"loaded": None, "why": "not built yet", "dnnl": Fal
                              "bf16_why": ""}
 
 
+def cache_root() -> Path:
+    """Where the workbench keeps what it builds or measures once per machine: $RNN_WORKBENCH_CACHE."""
+    return Path(os.environ.get("RNN_WORKBENCH_CACHE") or Path.home() / ".cache" / "rnn-workbench")
+
+
 def cache_dir() -> Path:
-    root = os.environ.get("RNN_WORKBENCH_CACHE") or Path.home() / ".cache" / "rnn-workbench"
-    return Path(root) / "kernels"
+    return cache_root() / "kernels"
 
 
 def _flags_line() -> str:

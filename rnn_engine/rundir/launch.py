@@ -27,11 +27,14 @@ def _flag_value(value: object) -> str:
 
 
 def training_argv(config: RunConfig, runs_dir: str | os.PathLike, run_id: str,
-                  resume: str | None = None, only: tuple[str, ...] | None = None) -> list[str]:
+                  resume: str | None = None, only: tuple[str, ...] | None = None,
+                  left_to_auto: tuple[str, ...] | None = ()) -> list[str]:
     """The command line that trains `config` as run `run_id` under `runs_dir`.
 
     With `resume`, the run continues from that checkpoint with the settings it had when it
     stopped, and its own data: only the settings named in `only` are given (its budget, say).
+    A new run leaves the settings in `left_to_auto` for the run to fit to its budget; None turns
+    that off (`--no-auto`).
     """
     lm = config.task == "charlm"
     argv = [sys.executable, "-m", "workbench", "train" if lm else "train-names"]
@@ -40,7 +43,10 @@ def training_argv(config: RunConfig, runs_dir: str | os.PathLike, run_id: str,
     argv += ["--runs-dir", str(Path(runs_dir).resolve()), "--run-id", run_id, "--json"]
     if not lm and config.dedupe and not resume:
         argv.append("--dedupe")
-    argv += config_flags(config, only)
+    if left_to_auto is None and not resume:
+        argv.append("--no-auto")
+    skip = set(left_to_auto or ())
+    argv += [flag for name, pair in _flag_pairs(config, only) if name not in skip for flag in pair]
     if resume:
         argv += ["--resume", str(Path(resume).resolve())]
     return argv
@@ -49,14 +55,18 @@ def training_argv(config: RunConfig, runs_dir: str | os.PathLike, run_id: str,
 def config_flags(config: RunConfig, only: tuple[str, ...] | None = None) -> list[str]:
     """Every setting of `config` (or those in `only`) as the flag that sets it (the data and task are
     the command's own)."""
-    flags: list[str] = []
+    return [f for _, pair in _flag_pairs(config, only) for f in pair]
+
+
+def _flag_pairs(config: RunConfig, only: tuple[str, ...] | None) -> list[tuple[str, list[str]]]:
+    pairs = []
     for name, *_ in field_info():
         value = getattr(config, name)
         if TASK_ONLY.get(name, config.task) != config.task or (only is not None and name not in only):
             continue  # the other task's setting: the command would only mislead
         if name not in COMMAND_FIELDS and value != "":  # "" is no preset, which is the default
-            flags += ["--" + name.replace("_", "-"), _flag_value(value)]
-    return flags
+            pairs.append((name, ["--" + name.replace("_", "-"), _flag_value(value)]))
+    return pairs
 
 
 def sweep_argv(config: RunConfig, space_file: str | os.PathLike, runs_dir: str | os.PathLike, study: str,

@@ -124,7 +124,8 @@ class Trainer:
                  run_id: str | None = None, data: CharCorpus | NamesData | None = None,
                  diag_every: int = 50, diag_interval: float = 2.0, serve: bool = True,
                  dist: Dist | None = None, reuse_dir: bool = False,
-                 tags: dict[str, Any] | None = None, origin: str = "") -> None:
+                 tags: dict[str, Any] | None = None, origin: str = "",
+                 auto: dict[str, Any] | None = None) -> None:
         resumed = resume if isinstance(resume, ckpt_io.Checkpoint) else None
         if resume and resumed is None:
             resumed = ckpt_io.load(resume)
@@ -138,6 +139,7 @@ class Trainer:
         self.reuse_dir = reuse_dir
         self.tags = dict(tags or {})  # written beside the settings in config.json (a sweep's trial)
         self.origin = origin  # a resumed run: where its settings came from, for its log
+        self.auto = dict(auto or {})  # what the command fitted to the budget (autofit), for the log
         self.sink = sink
         self.controls = controls or Controls()
         self.diag_every = diag_every
@@ -322,7 +324,7 @@ class Trainer:
             self.emit(RunStarted(
                 self.run_id, str(self.run_dir), self.config.task, self.config.to_dict(), str(self.device),
                 count_parameters(self.model), *self.task.sizes(),
-                self.resumed_from_step, path, self.world, torch.get_num_threads(), self.origin))
+                self.resumed_from_step, path, self.world, torch.get_num_threads(), self.origin, self.auto))
             summary = self.finish(self._loop())
             # how live.json records the end: finished, pruned (by its sweep) or stopped
             final = final_state(summary["reason"])
@@ -797,6 +799,8 @@ class Trainer:
             "world_size": self.world, "impl": self.config.impl, "precision": self.precision,
             "recurrent_path": self.recurrent_path,
         }
+        if self.auto:
+            summary["auto"] = self.auto
         summary.update(self.task.summary(result, self.best_val_loss, rate))
         self.emit(RunFinished(self.step, reason, summary))
         return summary

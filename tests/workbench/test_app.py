@@ -15,7 +15,8 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
 from rnn_engine import Trainer
-from rnn_engine.config import default_config
+from rnn_engine.config import AUTO_FIELDS, default_config
+from rnn_engine.rundir.launch import training_argv
 from rnn_engine.rundir.liveness import run_state
 from workbench.app import make_app
 from workbench.widgets.hyper_form import HyperparameterForm
@@ -734,6 +735,13 @@ async def test_choosing_a_parallel_cell_in_the_form_takes_its_defaults_but_keeps
     async with app.run_test(size=SIZE) as pilot:
         dropout = app.query_one("#hp-dropout", Input)
         cell = app.query_one("#hp-cell", Select)
+        assert dropout.value == "auto"
+        cell.value = "mingru"  # a field left to auto is read as the cell's default
+        await pilot.pause()
+        assert dropout.value == "auto" and app.query_one(HyperparameterForm).read().dropout == 0.0
+        cell.value = "gru"
+        app.query_one("#hp-auto", Select).value = "no"
+        await pilot.pause()
         assert dropout.value == "0.3"
         cell.value = "mingru"
         await pilot.pause()
@@ -746,6 +754,33 @@ async def test_choosing_a_parallel_cell_in_the_form_takes_its_defaults_but_keeps
         await pilot.pause()
         assert dropout.value == "0.25"
         assert app.query_one(HyperparameterForm).read().cell == "minlstm"
+
+
+async def test_the_form_leaves_the_size_to_auto_until_a_value_is_typed(tiny_corpus, tmp_path):
+    app = make_app(default_config("charlm", data=str(tiny_corpus)), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        form = app.query_one(HyperparameterForm)
+        fields = {n: app.query_one(f"#hp-{n}", Input) for n in AUTO_FIELDS}
+        assert [f.value for f in fields.values()] == ["auto"] * 3
+        assert form.left_to_auto() == AUTO_FIELDS and form.read().hidden_size == 512
+        fields["hidden_size"].value = "640"  # typed: the user's value wins
+        await pilot.pause()
+        assert form.left_to_auto() == ("num_layers", "dropout") and form.read().hidden_size == 640
+        argv = training_argv(form.read(), tmp_path, "r1", left_to_auto=form.left_to_auto())
+        assert argv[argv.index("--hidden-size") + 1] == "640"
+        assert "--dropout" not in argv and "--num-layers" not in argv and "--no-auto" not in argv
+        # what the run fitted shows beside the fields it set
+        form.show_auto({"settings": {"num_layers": 2, "dropout": 0.45}, "expected_epochs": 6.5,
+                        "chars_per_second": 21000})
+        assert "auto chose 0.45 for the last run (~6.5 epochs at 21,000 chars/s)" in text_of(
+            app.query_one("#note-dropout"))
+        app.query_one("#hp-auto", Select).value = "no"  # off: the fixed defaults, and --no-auto
+        await pilot.pause()
+        assert [f.value for f in fields.values()] == ["640", "2", "0.3"] and form.left_to_auto() is None
+        assert "--no-auto" in training_argv(form.read(), tmp_path, "r1", left_to_auto=None)
+        app.query_one("#hp-auto", Select).value = "yes"
+        await pilot.pause()
+        assert [f.value for f in fields.values()] == ["640", "auto", "auto"]
 
 
 async def test_log_scale_on_an_empty_chart_draws_nothing_and_keeps_the_app(tiny_corpus, tmp_path):

@@ -112,6 +112,8 @@ class Workspace(Screen[None]):
             self.query_one(ClassifierQuery).show_confusion(*shown.confusion)
         if shown.final is not None:
             self.status.show_final(shown.final)
+        if shown.auto is not None:
+            self.query_one(HyperparameterForm).show_auto(shown.auto)
         if shown.to_train:
             self.action_tab("train")
 

@@ -1,7 +1,9 @@
 """Hyperparameter form: one row per RunConfig field, with its error shown beside it.
 
-In sweep mode each row also takes what to sweep the setting over (`1e-4..1e-2 log`, `gru | lstm`):
-the form then reads as a sweep's fixed settings and its search space.
+With the auto row at yes, the size fields may say `auto`: the run fits them to this machine's speed,
+the corpus and the budget, and the note beside each shows what it chose. In sweep mode each row also
+takes what to sweep the setting over (`1e-4..1e-2 log`, `gru | lstm`): the form then reads as a
+sweep's fixed settings and its search space.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
 from rnn_engine.config import (
+    AUTO_FIELDS,
     COMMAND_FIELDS,
     LIVE_FIELDS,
     ConfigError,
@@ -25,6 +28,14 @@ from rnn_engine.sweep.space import Space, SpaceError, parse_field_text, parse_sp
 from rnn_engine.training.presets import PresetError, apply_preset
 
 HIDDEN = {"dtype"}  # float64 is for the numerics tests, not for training from the UI
+AUTO = "auto"  # what a size field says while the run is to fit it
+AUTO_HELP = ("fit layers, hidden_size and dropout to this machine's speed, the corpus and the time "
+             "budget when the run starts (GRU language models); a value typed into one of them wins")
+
+
+def auto_note(fixed: object, help_text: str) -> str:
+    """The note beside a size field left to auto."""
+    return f"auto: fitted when the run starts (fixed default {fixed}); {help_text}"
 
 
 class HyperparameterForm(VerticalScroll):
@@ -51,10 +62,16 @@ class HyperparameterForm(VerticalScroll):
                       for name, _, _, help_text, _ in field_info()}
 
     def compose(self) -> ComposeResult:
+        # a size the config leaves at its default is the run's to fit
+        defaults = default_config(self.config.task, cell=self.config.cell)
         for name, kind, _, _, choices in field_info():
             if name in HIDDEN:
                 continue
+            if name == AUTO_FIELDS[0]:
+                yield from self._auto_row()
             value = getattr(self.config, name)
+            if name in AUTO_FIELDS and value == getattr(defaults, name):
+                value = AUTO
             with Horizontal(classes="hp-row"):
                 yield Label(name, classes="hp-name")
                 if choices or kind == "bool":
@@ -69,15 +86,62 @@ class HyperparameterForm(VerticalScroll):
                                 classes="hp-sweep")
                 else:  # holds the sweep column's place, so every row has the same columns
                     yield Static("", classes="hp-sweep")
-                yield Static(self.helps[name], id=f"note-{name}", classes="hp-note")
+                note = self.helps[name]
+                yield Static(auto_note(getattr(defaults, name), note) if value == AUTO else note,
+                             id=f"note-{name}", classes="hp-note")
+
+    def _auto_row(self) -> ComposeResult:
+        with Horizontal(classes="hp-row"):
+            yield Label("auto", classes="hp-name")
+            yield Select([("yes", "yes"), ("no", "no")], value="yes", allow_blank=False, id="hp-auto",
+                         compact=True)
+            yield Static("", classes="hp-sweep")
+            yield Static(AUTO_HELP, id="note-auto", classes="hp-note")
+
+    @property
+    def auto(self) -> bool:
+        return self.query_one("#hp-auto", Select).value == "yes"
+
+    def left_to_auto(self) -> tuple[str, ...] | None:
+        """The size fields that say `auto` (for the run to fit), or None with the auto row at no."""
+        if not self.auto:
+            return None
+        return tuple(n for n in AUTO_FIELDS if self._is_auto(n))
+
+    def _is_auto(self, name: str) -> bool:
+        return name in AUTO_FIELDS and str(self.query_one(f"#hp-{name}", Input).value).strip().lower() == AUTO
+
+    def show_auto(self, record: dict) -> None:
+        """What a run fitted (its RunStarted's `auto`), beside each field it set."""
+        chosen = record.get("settings", {})
+        for name in AUTO_FIELDS:
+            if name in chosen and not self.error_text(name):
+                note = self.query_one(f"#note-{name}", Static)
+                note.update(f"auto chose {chosen[name]} for the last run (~{record['expected_epochs']:.1f} "
+                            f"epochs at {record['chars_per_second']:,} chars/s)")
+        if "off" in record:
+            self.query_one("#note-auto", Static).update(f"{AUTO_HELP}; last run: off ({record['off']})")
+
+    @on(Select.Changed, "#hp-auto")
+    def _auto_switched(self, event: Select.Changed) -> None:
+        # on: a size field still at its default says auto; off: one that says auto shows the default
+        defaults = default_config(str(self.query_one("#hp-task", Select).value), cell=self.config.cell)
+        for name in AUTO_FIELDS:
+            field = self.query_one(f"#hp-{name}", Input)
+            if event.value == "yes" and field.value == str(getattr(defaults, name)):
+                field.value = AUTO
+            elif event.value == "no" and self._is_auto(name):
+                field.value = str(getattr(defaults, name))
+            self._note(name, "")
 
     def focus_first(self) -> None:
         self.query_one("#hp-task").focus()
 
-    def set_config(self, config: RunConfig) -> None:
+    def set_config(self, config: RunConfig, keep_auto: bool = True) -> None:
+        """Show `config`; with `keep_auto`, a size field that says auto goes on saying it."""
         self.config = config
         for name, kind, *_ in field_info():
-            if name in HIDDEN:
+            if name in HIDDEN or (keep_auto and self.auto and self._is_auto(name)):
                 continue
             value = getattr(config, name)
             widget = self.query_one(f"#hp-{name}")
@@ -88,18 +152,26 @@ class HyperparameterForm(VerticalScroll):
         self.show_errors({})
 
     def values(self) -> dict[str, str]:
+        """Each field's text; a size field left to auto is left out (the config keeps its default)."""
         out = {}
         for name, *_ in field_info():
-            if name in HIDDEN:
+            if name in HIDDEN or (self.auto and self._is_auto(name)):
                 continue
             widget = self.query_one(f"#hp-{name}")
             out[name] = str(widget.value)
         return out
 
     def read(self) -> RunConfig:
-        """The form as a validated RunConfig; shows and raises the errors otherwise."""
+        """The form as a validated RunConfig; shows and raises the errors otherwise.
+
+        A field left to auto reads as its default: the run replaces it with what it fits.
+        """
         try:
             config = RunConfig.from_strings(self.values(), self.config)
+            left = self.left_to_auto() or ()
+            if left:
+                defaults = default_config(config.task, cell=config.cell)
+                config = config.updated(**{n: getattr(defaults, n) for n in left}).checked()
         except ConfigError as exc:
             self.show_errors(exc.errors)
             raise
@@ -150,7 +222,10 @@ class HyperparameterForm(VerticalScroll):
     def _note(self, name: str, error: str) -> None:
         # the note beside a field is its help text, replaced by the error while there is one
         note = self.query_one(f"#note-{name}", Static)
-        note.update(f"✗ {error}" if error else self.helps[name])
+        text = self.helps[name]
+        if self.auto and self._is_auto(name):
+            text = auto_note(getattr(default_config(self.config.task, cell=self.config.cell), name), text)
+        note.update(f"✗ {error}" if error else text)
         note.set_class(bool(error), "-error")
         self.query_one(f"#hp-{name}").set_class(bool(error), "-invalid")
 
@@ -180,7 +255,7 @@ class HyperparameterForm(VerticalScroll):
         except PresetError as exc:
             self._note("preset", str(exc))
             return
-        self.set_config(config)
+        self.set_config(config, keep_auto=False)  # the preset's model, as it sets it
 
     @on(Input.Changed, ".hp-sweep")
     def _check_sweep(self, event: Input.Changed) -> None:
@@ -203,6 +278,9 @@ class HyperparameterForm(VerticalScroll):
         # parse the one field as it is typed; the cross-field checks run on start
         name = (event.input.id or "").removeprefix("hp-")
         if name not in self.kinds:
+            return
+        if self.auto and self._is_auto(name):
+            self._note(name, "")
             return
         error = ""
         try:
