@@ -39,8 +39,7 @@ def c(layers: int, hidden: int, dropout: float, **more: float) -> dict[str, floa
 
 # the candidates of each kind of point; the first is the fixed default
 PLAYS = [c(2, 512, 0.3), c(2, 512, 0.45), c(2, 512, 0.2), c(2, 768, 0.3), c(2, 384, 0.2),
-         c(2, 512, 0.2, lr=0.005), c(2, 768, 0.2), c(2, 512, 0.2, batch_size=32), c(2, 1024, 0.2),
-         c(2, 768, 0.1)]
+         c(2, 512, 0.2, lr=0.005), c(2, 768, 0.2), c(2, 512, 0.2, batch_size=32), c(2, 768, 0.1)]
 QUICK = [c(2, 512, 0.3), c(2, 512, 0.2), c(2, 384, 0.2), c(2, 768, 0.2), c(2, 512, 0.2, lr=0.005),
          c(2, 256, 0.1)]
 SMALL = [c(2, 512, 0.3), c(2, 512, 0.5), c(2, 256, 0.3), c(2, 256, 0.5), c(2, 128, 0.2), c(1, 128, 0.0)]
@@ -53,6 +52,13 @@ POINTS: dict[str, tuple[str, int, float, int, str, list[dict[str, float]]]] = {
     "sonnets-300s-1t": ("sonnets.txt", 0, 300, 1, "bf16", SMALL),
     "plays300k-300s-2t": ("shakespeare_plays.txt", 300_000, 300, 2, "bf16", SMALL),
     "plays-300s-2t-fp32": ("shakespeare_plays.txt", 0, 300, 2, "fp32", QUICK),
+}
+# the name classifier's budget is its epochs, so its points need no speed: (epochs, --balance,
+# candidates); it is chosen by accuracy, or by balanced accuracy with --balance
+NAMES = [c(2, 256, 0.3), c(2, 512, 0.3), c(2, 512, 0.5), c(2, 128, 0.2), c(1, 256, 0.3), c(2, 256, 0.5)]
+NAMES_POINTS: dict[str, tuple[int, bool, list[dict[str, float]]]] = {
+    "names-8ep": (8, False, NAMES),
+    "names-8ep-balance": (8, True, NAMES),
 }
 
 
@@ -103,7 +109,54 @@ def train(corpus: Path, candidate: dict[str, float], steps: int, precision: str,
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def names_split(tmp: Path) -> tuple[Path, int]:
+    """The bundled names' training split, as a names directory of its own, and how many names its
+    own training split holds: a point is chosen on a part of it, never on the test names."""
+    from rnn_engine.data.names import NamesData
+
+    data = NamesData.from_dir(TEXTS / "names")
+    out = tmp / "names-train"
+    out.mkdir()
+    for i, label in enumerate(data.labels):
+        names = "".join(n + "\n" for n, k in data.train if k == i)
+        (out / f"{label}.txt").write_text(names, encoding="utf-8")
+    return out, len(NamesData.from_dir(out).train)
+
+
+def run_names_point(name: str, jobs: int) -> None:
+    epochs, balance, candidates = NAMES_POINTS[name]
+    done = [r["settings"] for r in load() if r["point"] == name]
+    todo = [s for s in candidates if s not in done]
+    with tempfile.TemporaryDirectory() as tmp:
+        data, train_items = names_split(Path(tmp))
+
+        def one(candidate: dict[str, float]) -> None:
+            flags = [f for k, v in candidate.items() for f in ("--" + k.replace("_", "-"), str(v))]
+            cmd = [sys.executable, "-m", "workbench", "train-names", "--data", str(data), *flags, "--epochs",
+                   str(epochs), "--time-budget", "0", "--balance", "yes" if balance else "no", "--device",
+                   "cpu", "--no-auto", "--json", "--runs-dir", str(Path(tmp) / "runs")]
+            start = time.time()
+            done = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                                  text=True, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+            s = json.loads(done.stdout.strip().splitlines()[-1])
+            row = {"point": name, "task": "names", "epochs": epochs, "balance": balance,
+                   "settings": candidate, "train_items": train_items, "parameters": s["parameters"],
+                   "accuracy": s["test_accuracy"], "balanced_accuracy": s["balanced_accuracy"],
+                   "took": round(time.time() - start)}
+            with RESULTS.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+
+        with ThreadPoolExecutor(jobs) as pool:
+            list(pool.map(one, todo))
+
+
 def run_point(name: str, jobs: int) -> None:
+    if name in NAMES_POINTS:
+        run_names_point(name, jobs)
+        return
     corpus_name, chars, budget, threads, precision, shapes = POINTS[name]
     done = [r["settings"] for r in load() if r["point"] == name]
     todo = [s for s in shapes if s not in done]
@@ -121,7 +174,8 @@ def run_point(name: str, jobs: int) -> None:
                    "threads": threads, "precision": precision, "settings": candidate,
                    "chars_per_second": round(rate[shape(candidate)]), "steps": steps,
                    "epochs": round(s["epochs"], 2), "parameters": s["parameters"],
-                   "val_loss": s["val_loss"], "train_loss": s["train_loss"],
+                   "val_loss": s["val_loss"], "best_val_loss": s["best_val_loss"],
+                   "train_loss": s["train_loss"],
                    "took": round(time.time() - start)}
             with RESULTS.open("a") as f:
                 f.write(json.dumps(row) + "\n")
@@ -141,16 +195,17 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="what", required=True)
     r = sub.add_parser("run", help="measure the named points (all when none is named)")
-    r.add_argument("points", nargs="*", help=f"of {', '.join(POINTS)}")
+    r.add_argument("points", nargs="*", help=f"of {', '.join([*POINTS, *NAMES_POINTS])}")
     r.add_argument("--jobs", type=int, default=2, help="runs side by side, one thread each")
     sub.add_parser("fit", help="write the rule from the results")
     args = p.parse_args()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     if args.what == "run":
-        unknown = set(args.points) - set(POINTS)
+        known = [*POINTS, *NAMES_POINTS]
+        unknown = set(args.points) - set(known)
         if unknown:
-            p.error(f"no point {', '.join(sorted(unknown))}; there are {', '.join(POINTS)}")
-        for name in args.points or POINTS:
+            p.error(f"no point {', '.join(sorted(unknown))}; there are {', '.join(known)}")
+        for name in args.points or known:
             run_point(name, args.jobs)
         return 0
     from fit_auto_rule import write_rule  # beside this script

@@ -187,13 +187,13 @@ class RunConfig:
         return replace(base, **parsed).checked()
 
 
-# The LM: 2 x 512 GRU with dropout 0.3 reached 1.381 nats/char on the bundled plays in the default
-# 5 minutes on 2 cores; 1 x 512 without dropout runs 3x faster there but overfits the 1 MB corpus
-# after ~6 epochs (best 1.453). The name classifier learns from far less data per step. A sweep of 8
-# trials (README, "Measured") found a 2 x 384 GRU at lr 4.8e-3, dropout 0.18 better in 5 minutes on a
-# slow AVX2 day (1.503 against 1.688) and nothing clearly better for names (77.8% against 77.0%); one
-# seed each, and the best size within a budget follows the machine's speed, so these stay until a
-# sweep over seeds and CPUs agrees.
+# The fixed defaults, which --no-auto keeps and auto starts from (training/autofit.py fits the size
+# and dropout to the machine's speed, the corpus and the budget). The LM: 2 x 512 GRU with dropout
+# 0.3 reached 1.381 nats/char on the bundled plays in the default 5 minutes on 2 cores; 1 x 512
+# without dropout runs 3x faster there but overfits the 1 MB corpus after ~6 epochs (best 1.453). The
+# auto sweep (docs/auto.md) found 2 x 768 with dropout 0.1 better on that machine (1.352 against
+# 1.380), 2 x 256 five times slower, 2 x 128 on the sonnets; the name classifier's default was as good
+# as any by accuracy, and 2 x 512 with dropout 0.5 better by balanced accuracy with --balance.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "charlm": {"num_layers": 2, "dropout": 0.3},
     "names": {"hidden_size": 256, "num_layers": 2, "batch_size": 64, "lr": 3e-3, "epochs": 8,
@@ -234,6 +234,10 @@ def describe_auto(auto: dict[str, Any]) -> str:
         return f"auto: off ({auto['off']})"
     names = {"num_layers": "layers", "hidden_size": "hidden", "dropout": "dropout"}
     chosen = ", ".join(f"{names.get(k, k)} {v}" for k, v in auto["settings"].items()) or "nothing"
+    if "metric" in auto:  # the classifier: its budget is epochs, the same on any machine
+        return (f"auto: {chosen} (the best {auto['metric'].replace('_', ' ')} measured for "
+                f"{auto['epochs']} epochs; nearest measured point {auto['point']}; --no-auto for the fixed "
+                "defaults)")
     probe_word = "cached probe" if auto.get("cached_probe") else "probe"
     return (f"auto: {chosen} ({probe_word}: 2x512 trains {auto['reference_chars_per_second']:,} chars/s "
             f"here, this model {auto['chars_per_second']:,}, ~{auto['expected_epochs']:.1f} epochs in the "

@@ -330,8 +330,9 @@ def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
 
 
 def _fit_to_budget(args: argparse.Namespace, config: RunConfig, data: Any, resume: Any,
-                   dist: Any) -> tuple[RunConfig, dict[str, Any]]:
-    """The settings with what auto fits to this machine and budget, and the record of it for the log.
+                   dist: Any) -> tuple[RunConfig, dict[str, Any], Any]:
+    """The settings with what auto fits to this machine and budget, the record of it for the log, and
+    the data (read here when auto needed it).
 
     A resumed run keeps its settings, so there is nothing to record; a run auto does not apply to
     records why not. RNN_WORKBENCH_AUTO=0 turns auto off as --no-auto does (scripts that want the
@@ -340,20 +341,24 @@ def _fit_to_budget(args: argparse.Namespace, config: RunConfig, data: Any, resum
     from ..training import autofit
 
     if resume:
-        return config, {}
+        return config, {}, data
     if not args.auto:
-        return config, {"off": "--no-auto"}
+        return config, {"off": "--no-auto"}, data
     if os.environ.get("RNN_WORKBENCH_AUTO", "").strip().lower() in ("0", "no", "off"):
-        return config, {"off": "RNN_WORKBENCH_AUTO=" + os.environ["RNN_WORKBENCH_AUTO"]}
+        return config, {"off": "RNN_WORKBENCH_AUTO=" + os.environ["RNN_WORKBENCH_AUTO"]}, data
     given = set(given_settings(args))
     why = autofit.why_not(config, given, dist.world if dist is not None else 1)
     if why:
-        return config, {"off": why}
-    if not args.json:
+        return config, {"off": why}, data
+    if not args.json and config.task == "charlm":
         print("auto: fitting the model to this machine's speed (a few seconds the first time on a "
               "machine)…", file=sys.stderr, flush=True)
+    if data is None:  # the classifier's names, read here to count them; the trainer takes them as read
+        from ..data.names import NamesData
+
+        data = NamesData.from_dir(config.data, dedupe=config.dedupe)
     fitted, chosen = autofit.fit(config, data, given)
-    return fitted.checked(), chosen.to_dict()
+    return fitted.checked(), chosen, data
 
 
 def _job_run(args: argparse.Namespace, config: RunConfig, dist: Any) -> tuple[str, Any, bool]:
@@ -435,7 +440,7 @@ def _train_rank(args: argparse.Namespace, task: str, config: RunConfig, dist: An
                                            args.sweep_metric, controls, args.sweep_pruner))
             except StorageError as exc:
                 raise CliError(f"train: {exc}") from None
-    config, auto = _fit_to_budget(args, config, data, resume, dist)
+    config, auto, data = _fit_to_budget(args, config, data, resume, dist)
     trainer = Trainer(config, sink=_fan_out(sinks), runs_dir=args.runs_dir, controls=controls,
                       resume=resume, data=data, run_id=run_id, dist=dist, reuse_dir=reuse, tags=tags,
                       origin=getattr(args, "origin", ""), auto=auto)
@@ -451,7 +456,8 @@ def _train_rank(args: argparse.Namespace, task: str, config: RunConfig, dist: An
     summary = trainer.run()
     if not main_rank:
         return 0
-    if "settings" in auto and summary["elapsed"] >= MEASURED_RUN:  # a run auto fitted: it corrects the probe
+    if task == "charlm" and "settings" in auto and summary["elapsed"] >= MEASURED_RUN:
+        # a language model auto fitted: its own speed corrects the probe's
         from ..training.probe import remember
 
         remember(config, trainer.device, trainer.precision, summary["chars_per_s"])

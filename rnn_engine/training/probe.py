@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from dataclasses import replace
@@ -14,6 +15,7 @@ import torch
 from ..config import RunConfig
 from ..data.text import CharCorpus
 from ..nn.fused import cache_root
+from .trainer import Trainer
 
 # seconds of timed steps per shape; the first steps (allocations, kernel warm-up) are not timed
 PROBE_SECONDS = 1.5
@@ -30,7 +32,7 @@ def machine_key(device: torch.device, precision: str) -> str:
     if device.type == "cuda":
         where = torch.cuda.get_device_name(device)
     else:
-        where = _cpu_name() + f" x{torch.get_num_threads()} threads"
+        where = cpu_name() + f" x{torch.get_num_threads()} threads"
     return f"{where} | torch {torch.__version__} | {device.type} | {precision}"
 
 
@@ -39,7 +41,8 @@ def shape_key(config: RunConfig) -> str:
     return f"{c.cell} {c.num_layers}x{c.hidden_size} B{c.batch_size} T{c.seq_len} {c.impl} {c.dtype}"
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The processor's model name, as /proc/cpuinfo gives it (elsewhere what platform knows)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -55,9 +58,11 @@ class SpeedCache:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or cache_path()
         try:
-            self.table: dict[str, dict[str, float]] = json.loads(self.path.read_text())
+            table = json.loads(self.path.read_text())
         except (OSError, ValueError):
-            self.table = {}  # no cache yet, or an unreadable one: measure again
+            table = None
+        # no cache yet, or an unreadable one: measure again
+        self.table: dict[str, dict[str, float]] = table if isinstance(table, dict) else {}
 
     def get(self, machine: str, shape: str) -> float | None:
         value = self.table.get(machine, {}).get(shape)
@@ -67,7 +72,7 @@ class SpeedCache:
         self.table.setdefault(machine, {})[shape] = round(chars_per_second, 1)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")  # two runs starting at once write apart
             tmp.write_text(json.dumps(self.table, indent=1, sort_keys=True))
             tmp.replace(self.path)
         except OSError:
@@ -80,8 +85,6 @@ def measure(config: RunConfig, corpus: CharCorpus, seconds: float = PROBE_SECOND
     The steps are real training steps (forward, backward, clipping, the optimiser) at the precision
     and on the device the run would use; the model is thrown away afterwards.
     """
-    from .trainer import Trainer  # the trainer imports the rule that calls this
-
     probe = replace(config, time_budget=0.0, max_steps=0, epochs=0, eval_every=0)
     trainer = Trainer(probe, data=corpus, serve=False, diag_every=0)
 

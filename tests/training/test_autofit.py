@@ -22,6 +22,10 @@ POINTS = {"points": [
      "best": {"num_layers": 2, "hidden_size": 384, "dropout": 0.3}},
     {"name": "small", "train_chars": 90_000, "reference_chars": 6_000_000,
      "best": {"num_layers": 2, "hidden_size": 256, "dropout": 0.5}},
+    {"name": "names", "task": "names", "train_items": 16_000, "epochs": 8, "balance": False,
+     "metric": "accuracy", "best": {"num_layers": 2, "hidden_size": 512, "dropout": 0.5}},
+    {"name": "names-balance", "task": "names", "train_items": 16_000, "epochs": 8, "balance": True,
+     "metric": "balanced_accuracy", "best": {"num_layers": 1, "hidden_size": 256, "dropout": 0.3}},
 ]}
 
 
@@ -41,7 +45,9 @@ def test_the_nearest_point_on_log_scales(rule):
 def test_where_auto_does_not_apply_it_says_why():
     lm = default_config("charlm", data="x")
     assert autofit.why_not(lm, set()) == ""
-    assert "names" in autofit.why_not(default_config("names", data="x"), set())
+    names = default_config("names", data="x")
+    assert autofit.why_not(names, set()) == "" and autofit.why_not(names, set(), ranks=2) == ""
+    assert "bounded by time" in autofit.why_not(names.updated(epochs=0, time_budget=60.0), set())
     assert "GRU" in autofit.why_not(lm.updated(cell="lstm"), set())
     assert "preset" in autofit.why_not(lm.updated(preset="paper-mingru"), set())
     assert "tutorial" in autofit.why_not(lm.updated(arch="index-rnn"), set())
@@ -69,19 +75,35 @@ def test_fit_takes_the_nearest_points_choice_and_keeps_what_was_given(rule, tmp_
     corpus = CharCorpus.from_text("abcdefghij" * 100_000)  # 900,000 training characters
     config = default_config("charlm", data="x", time_budget=300.0, device="cpu")
     cache = _cache_with(tmp_path, config, {(2, 512): 20_000.0, (2, 768): 12_000.0, (2, 384): 30_000.0})
-    fitted, why = autofit.fit(config, corpus, set(), cache)
+    fitted, why = autofit.fit_text(config, corpus, set(), cache)
     assert (fitted.num_layers, fitted.hidden_size, fitted.dropout) == (2, 768, 0.45)
     assert why.point == "big-fast" and why.cached
     assert why.reference_chars_per_second == 20_000.0 and why.chars_per_second == 12_000.0
     assert why.expected_epochs == pytest.approx(12_000.0 * 300 / 900_000)
     # a slower machine (3,000 chars/s: 900,000 in the budget) is nearer the slow point
     slow = _cache_with(tmp_path / "slow", config, {(2, 512): 3_000.0, (2, 384): 5_000.0})
-    fitted, why = autofit.fit(config, corpus, set(), slow)
+    fitted, why = autofit.fit_text(config, corpus, set(), slow)
     assert (fitted.hidden_size, fitted.dropout, why.point) == (384, 0.3, "big-slow")
     # what the user gave stays; auto reports only what it set
-    fitted, why = autofit.fit(config.updated(hidden_size=640), corpus, {"hidden_size"}, cache)
+    fitted, record = autofit.fit(config.updated(hidden_size=640), corpus, {"hidden_size"}, cache)
     assert (fitted.hidden_size, fitted.dropout) == (640, 0.45)
-    assert why.settings == {"num_layers": 2, "dropout": 0.45}
+    assert record["settings"] == {"num_layers": 2, "dropout": 0.45} and record["point"] == "big-fast"
+
+
+def test_the_classifier_follows_its_epochs_and_metric(rule, names_dir):
+    from rnn_engine.data.names import NamesData
+
+    data = NamesData.from_dir(names_dir)
+    config = default_config("names", data=str(names_dir))
+    fitted, record = autofit.fit(config, data, set())
+    assert (fitted.num_layers, fitted.hidden_size, fitted.dropout) == (2, 512, 0.5)
+    assert record == {"settings": {"num_layers": 2, "hidden_size": 512, "dropout": 0.5}, "point": "names",
+                      "metric": "accuracy", "epochs": 8}
+    fitted, record = autofit.fit(config.updated(balance=True), data, {"dropout"})
+    assert (fitted.num_layers, fitted.hidden_size, fitted.dropout) == (1, 256, 0.3)
+    assert record["point"] == "names-balance" and "dropout" not in record["settings"]
+    assert describe_auto(record).startswith("auto: layers 1, hidden 256 (the best balanced accuracy "
+                                            "measured for 8 epochs; nearest measured point names-balance")
 
 
 def test_the_probe_times_real_steps_and_the_cache_keeps_them(tmp_path):
@@ -168,3 +190,16 @@ def test_a_started_run_gives_only_what_was_not_left_to_auto():
     assert "--no-auto" in training_argv(config, "runs", "r1", left_to_auto=None)
     # a resumed run keeps its settings: there is nothing to fit, so nothing to turn off
     assert "--no-auto" not in training_argv(config, "runs", "r1", resume="last.pt", left_to_auto=None)
+
+
+def test_a_classifier_run_fits_its_size_to_its_epochs(names_dir, tmp_path):
+    env = {**os.environ, "RNN_WORKBENCH_AUTO": "1", "RNN_WORKBENCH_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "workbench", "train-names", "--data", str(names_dir), "--runs-dir",
+           str(tmp_path / "runs"), "--epochs", "1", "--device", "cpu", "--precision", "fp32", "--json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    auto = summary["auto"]
+    assert auto["metric"] == "accuracy" and auto["epochs"] == 1 and auto["point"].startswith("names")
+    assert set(auto["settings"]) == set(AUTO_FIELDS)
+    assert summary["parameters"] > 0 and not (tmp_path / "cache" / "speeds.json").exists()  # no probe

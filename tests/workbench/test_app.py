@@ -774,6 +774,10 @@ async def test_the_form_leaves_the_size_to_auto_until_a_value_is_typed(tiny_corp
                         "chars_per_second": 21000})
         assert "auto chose 0.45 for the last run (~6.5 epochs at 21,000 chars/s)" in text_of(
             app.query_one("#note-dropout"))
+        form.show_auto({"settings": {"dropout": 0.5}, "metric": "balanced_accuracy", "epochs": 8,
+                        "point": "names-8ep-balance"})
+        assert "auto chose 0.5 for the last run (the best balanced accuracy measured for 8 epochs)" in \
+            text_of(app.query_one("#note-dropout"))
         app.query_one("#hp-auto", Select).value = "no"  # off: the fixed defaults, and --no-auto
         await pilot.pause()
         assert [f.value for f in fields.values()] == ["640", "2", "0.3"] and form.left_to_auto() is None

@@ -29,8 +29,9 @@ from rnn_engine.training.presets import PresetError, apply_preset
 
 HIDDEN = {"dtype"}  # float64 is for the numerics tests, not for training from the UI
 AUTO = "auto"  # what a size field says while the run is to fit it
-AUTO_HELP = ("fit layers, hidden_size and dropout to this machine's speed, the corpus and the time "
-             "budget when the run starts (GRU language models); a value typed into one of them wins")
+AUTO_HELP = ("fit hidden_size, num_layers and dropout when the run starts: a GRU language model to this "
+             "machine's speed, the corpus and the time budget, the classifier to its epochs; a value "
+             "typed into one of them wins")
 
 
 def auto_note(fixed: object, help_text: str) -> str:
@@ -114,11 +115,15 @@ class HyperparameterForm(VerticalScroll):
     def show_auto(self, record: dict) -> None:
         """What a run fitted (its RunStarted's `auto`), beside each field it set."""
         chosen = record.get("settings", {})
+        if "metric" in record:  # the classifier: fitted to its epochs
+            why = f"the best {record['metric'].replace('_', ' ')} measured for {record['epochs']} epochs"
+        else:
+            why = (f"~{record.get('expected_epochs', 0):.1f} epochs at "
+                   f"{record.get('chars_per_second', 0):,} chars/s")
         for name in AUTO_FIELDS:
             if name in chosen and not self.error_text(name):
                 note = self.query_one(f"#note-{name}", Static)
-                note.update(f"auto chose {chosen[name]} for the last run (~{record['expected_epochs']:.1f} "
-                            f"epochs at {record['chars_per_second']:,} chars/s)")
+                note.update(f"auto chose {chosen[name]} for the last run ({why})")
         if "off" in record:
             self.query_one("#note-auto", Static).update(f"{AUTO_HELP}; last run: off ({record['off']})")
 
