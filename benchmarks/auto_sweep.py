@@ -97,16 +97,30 @@ def speeds(corpus: Path, threads: int, precision: str, candidates: list[dict[str
     return out
 
 
-def train(corpus: Path, candidate: dict[str, float], steps: int, precision: str, runs: Path) -> dict:
-    flags = [f for k, v in candidate.items() for f in ("--" + k.replace("_", "-"), str(v))]
-    cmd = [sys.executable, "-m", "workbench", "train", "--corpus", str(corpus), *flags,
-           "--max-steps", str(steps), "--time-budget", "0", "--eval-interval", "0", "--sample-length", "0",
-           "--precision", precision, "--device", "cpu", "--no-auto", "--json", "--runs-dir", str(runs)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+def flags(candidate: dict[str, float]) -> list[str]:
+    return [f for k, v in candidate.items() for f in ("--" + k.replace("_", "-"), str(v))]
+
+
+def workbench(*args: str) -> dict:
+    """`workbench ARGS --device cpu --no-auto --json` on one thread: the run's summary."""
+    cmd = [sys.executable, "-m", "workbench", *args, "--device", "cpu", "--no-auto", "--json"]
+    done = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def record(row: dict) -> None:
+    with RESULTS.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(json.dumps(row), flush=True)
+
+
+def train(corpus: Path, candidate: dict[str, float], steps: int, precision: str, runs: Path) -> dict:
+    return workbench("train", "--corpus", str(corpus), *flags(candidate), "--max-steps", str(steps),
+                     "--time-budget", "0", "--eval-interval", "0", "--sample-length", "0", "--precision",
+                     precision, "--runs-dir", str(runs))
 
 
 def names_split(tmp: Path) -> tuple[Path, int]:
@@ -131,23 +145,14 @@ def run_names_point(name: str, jobs: int) -> None:
         data, train_items = names_split(Path(tmp))
 
         def one(candidate: dict[str, float]) -> None:
-            flags = [f for k, v in candidate.items() for f in ("--" + k.replace("_", "-"), str(v))]
-            cmd = [sys.executable, "-m", "workbench", "train-names", "--data", str(data), *flags, "--epochs",
-                   str(epochs), "--time-budget", "0", "--balance", "yes" if balance else "no", "--device",
-                   "cpu", "--no-auto", "--json", "--runs-dir", str(Path(tmp) / "runs")]
             start = time.time()
-            done = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
-                                  text=True, check=False)
-            if done.returncode != 0:
-                raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
-            s = json.loads(done.stdout.strip().splitlines()[-1])
-            row = {"point": name, "task": "names", "epochs": epochs, "balance": balance,
-                   "settings": candidate, "train_items": train_items, "parameters": s["parameters"],
-                   "accuracy": s["test_accuracy"], "balanced_accuracy": s["balanced_accuracy"],
-                   "took": round(time.time() - start)}
-            with RESULTS.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            print(json.dumps(row), flush=True)
+            s = workbench("train-names", "--data", str(data), *flags(candidate), "--epochs", str(epochs),
+                          "--time-budget", "0", "--balance", "yes" if balance else "no", "--runs-dir",
+                          str(Path(tmp) / "runs"))
+            record({"point": name, "task": "names", "epochs": epochs, "balance": balance,
+                    "settings": candidate, "train_items": train_items, "parameters": s["parameters"],
+                    "accuracy": s["test_accuracy"], "balanced_accuracy": s["balanced_accuracy"],
+                    "took": round(time.time() - start)})
 
         with ThreadPoolExecutor(jobs) as pool:
             list(pool.map(one, todo))
@@ -170,16 +175,12 @@ def run_point(name: str, jobs: int) -> None:
             steps = max(1, math.ceil(rate[shape(candidate)] * budget / (shape(candidate)[2] * T)))
             start = time.time()
             s = train(corpus, candidate, steps, precision, Path(tmp) / "runs")
-            row = {"point": name, "corpus": corpus_name, "corpus_chars": chars, "budget": budget,
-                   "threads": threads, "precision": precision, "settings": candidate,
-                   "chars_per_second": round(rate[shape(candidate)]), "steps": steps,
-                   "epochs": round(s["epochs"], 2), "parameters": s["parameters"],
-                   "val_loss": s["val_loss"], "best_val_loss": s["best_val_loss"],
-                   "train_loss": s["train_loss"],
-                   "took": round(time.time() - start)}
-            with RESULTS.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            print(json.dumps(row), flush=True)
+            record({"point": name, "corpus": corpus_name, "corpus_chars": chars, "budget": budget,
+                    "threads": threads, "precision": precision, "settings": candidate,
+                    "chars_per_second": round(rate[shape(candidate)]), "steps": steps,
+                    "epochs": round(s["epochs"], 2), "parameters": s["parameters"],
+                    "val_loss": s["val_loss"], "best_val_loss": s["best_val_loss"],
+                    "train_loss": s["train_loss"], "took": round(time.time() - start)})
 
         with ThreadPoolExecutor(jobs) as pool:
             list(pool.map(one, todo))

@@ -192,8 +192,9 @@ class RunConfig:
 # 0.3 reached 1.381 nats/char on the bundled plays in the default 5 minutes on 2 cores; 1 x 512
 # without dropout runs 3x faster there but overfits the 1 MB corpus after ~6 epochs (best 1.453). The
 # auto sweep (docs/auto.md) found 2 x 768 with dropout 0.1 better on that machine (1.352 against
-# 1.380), 2 x 256 five times slower, 2 x 128 on the sonnets; the name classifier's default was as good
-# as any by accuracy, and 2 x 512 with dropout 0.5 better by balanced accuracy with --balance.
+# 1.380), 2 x 256 five times slower, dropout 0.5 on a 300 K slice, 2 x 128 on the sonnets; the name
+# classifier's default was as good as any by accuracy, and 2 x 512 with dropout 0.5 better by
+# balanced accuracy with --balance.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "charlm": {"num_layers": 2, "dropout": 0.3},
     "names": {"hidden_size": 256, "num_layers": 2, "batch_size": 64, "lr": 3e-3, "epochs": 8,
