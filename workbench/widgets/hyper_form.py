@@ -127,10 +127,14 @@ class HyperparameterForm(VerticalScroll):
         if "off" in record:
             self.query_one("#note-auto", Static).update(f"{AUTO_HELP}; last run: off ({record['off']})")
 
+    def _fixed_defaults(self) -> RunConfig:
+        """The defaults a field left to auto stands for: the form's task and cell's."""
+        return default_config(str(self.query_one("#hp-task", Select).value), cell=self.config.cell)
+
     @on(Select.Changed, "#hp-auto")
     def _auto_switched(self, event: Select.Changed) -> None:
         # on: a size field still at its default says auto; off: one that says auto shows the default
-        defaults = default_config(str(self.query_one("#hp-task", Select).value), cell=self.config.cell)
+        defaults = self._fixed_defaults()
         for name in AUTO_FIELDS:
             field = self.query_one(f"#hp-{name}", Input)
             if event.value == "yes" and field.value == str(getattr(defaults, name)):
@@ -229,7 +233,7 @@ class HyperparameterForm(VerticalScroll):
         note = self.query_one(f"#note-{name}", Static)
         text = self.helps[name]
         if self.auto and self._is_auto(name):
-            text = auto_note(getattr(default_config(self.config.task, cell=self.config.cell), name), text)
+            text = auto_note(getattr(self._fixed_defaults(), name), text)
         note.update(f"✗ {error}" if error else text)
         note.set_class(bool(error), "-error")
         self.query_one(f"#hp-{name}").set_class(bool(error), "-invalid")
